@@ -1,0 +1,255 @@
+package template
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+func TestGroup(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		opt  Options
+		want []Cluster
+	}{
+		{
+			name: "provider slot generalised",
+			in: []string{
+				"function invocation failed: fn-<*> timed out after <*>ms on provider aws",
+				"function invocation failed: fn-<*> timed out after <*>ms on provider gcp",
+			},
+			want: []Cluster{{
+				Template: "function invocation failed: fn-<*> timed out after <*>ms on provider <*>",
+				Members: []string{
+					"function invocation failed: fn-<*> timed out after <*>ms on provider aws",
+					"function invocation failed: fn-<*> timed out after <*>ms on provider gcp",
+				},
+			}},
+		},
+		{
+			name: "different token counts never merge",
+			in:   []string{"connection reset by peer", "upstream connect error"},
+			want: []Cluster{
+				{Template: "connection reset by peer", Members: []string{"connection reset by peer"}},
+				{Template: "upstream connect error", Members: []string{"upstream connect error"}},
+			},
+		},
+		{
+			name: "same length but too different",
+			in:   []string{"connection reset by peer", "upstream connect error again"},
+			want: []Cluster{
+				{Template: "connection reset by peer", Members: []string{"connection reset by peer"}},
+				{Template: "upstream connect error again", Members: []string{"upstream connect error again"}},
+			},
+		},
+		{
+			// Drain routes on the first token before comparing, so an
+			// entity name in first position keeps signatures apart.
+			name: "entity name as first token stays apart",
+			in:   []string{"user <*> not found", "order <*> not found"},
+			want: []Cluster{
+				{Template: "order <*> not found", Members: []string{"order <*> not found"}},
+				{Template: "user <*> not found", Members: []string{"user <*> not found"}},
+			},
+		},
+		{
+			// Further in, the same entity names merge: 4 of 6 literals
+			// agree, above the default 0.4. Accepted over-merging.
+			name: "entity name after the first token merges",
+			in:   []string{"lookup failed: user <*> not found", "lookup failed: order <*> not found"},
+			want: []Cluster{{
+				Template: "lookup failed: <*> <*> not found",
+				Members:  []string{"lookup failed: order <*> not found", "lookup failed: user <*> not found"},
+			}},
+		},
+		{
+			name: "entity name after the first token apart at depth 5 threshold 0.7",
+			in:   []string{"lookup failed: user <*> not found", "lookup failed: order <*> not found"},
+			opt:  Options{Depth: 5, Similarity: 0.7},
+			want: []Cluster{
+				{Template: "lookup failed: order <*> not found", Members: []string{"lookup failed: order <*> not found"}},
+				{Template: "lookup failed: user <*> not found", Members: []string{"lookup failed: user <*> not found"}},
+			},
+		},
+		{
+			// Wildcards do not count as agreement, so messages that share
+			// only their masked slots stay apart.
+			name: "shared placeholders alone do not merge",
+			in:   []string{"<*> <*> <*> failed", "<*> <*> <*> ok"},
+			want: []Cluster{
+				{Template: "<*> <*> <*> failed", Members: []string{"<*> <*> <*> failed"}},
+				{Template: "<*> <*> <*> ok", Members: []string{"<*> <*> <*> ok"}},
+			},
+		},
+		{
+			name: "empty message is its own cluster",
+			in:   []string{"", "boom", ""},
+			want: []Cluster{
+				{Template: "", Members: []string{""}},
+				{Template: "boom", Members: []string{"boom"}},
+			},
+		},
+		{
+			name: "duplicates reported once",
+			in:   []string{"db down", "db down", "db up"},
+			want: []Cluster{{Template: "db <*>", Members: []string{"db down", "db up"}}},
+		},
+		{
+			name: "one-token messages compare without routing",
+			in:   []string{"EOF", "timeout"},
+			want: []Cluster{
+				{Template: "EOF", Members: []string{"EOF"}},
+				{Template: "timeout", Members: []string{"timeout"}},
+			},
+		},
+		{
+			name: "nil input",
+			in:   nil,
+			want: []Cluster{},
+		},
+		{
+			// With one child allowed, every first token shares the
+			// wildcard branch, so the first token can be generalised too.
+			name: "full node sends tokens to the wildcard branch",
+			in:   []string{"user <*> not found", "order <*> not found"},
+			opt:  Options{MaxChildren: 1},
+			want: []Cluster{{
+				Template: "<*> <*> not found",
+				Members:  []string{"order <*> not found", "user <*> not found"},
+			}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Group(tc.in, tc.opt)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Group(%q)\n got %#v\nwant %#v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGroupDoesNotModifyInput(t *testing.T) {
+	in := []string{"b x", "a x", "b x"}
+	Group(in, Options{})
+	if !reflect.DeepEqual(in, []string{"b x", "a x", "b x"}) {
+		t.Errorf("input modified: %q", in)
+	}
+}
+
+// corpus returns n distinct masked messages with the shapes real error
+// logs have: a few fixed texts with slots that vary.
+func corpus(n int) []string {
+	shapes := []string{
+		"function invocation failed: fn-<*> timed out after <*>ms on provider %s",
+		"dial tcp <*>: connect: connection refused to %s",
+		"pq: duplicate key value violates unique constraint %s",
+		"GET <*> returned <*> from %s",
+		"%s: context deadline exceeded",
+		"user %s not found",
+		"cache miss for key %s in region <*>",
+		"%s",
+		"upstream connect error or disconnect/reset before headers reset reason %s",
+		"failed to publish event %s to topic <*> after <*> retries",
+	}
+	words := []string{"aws", "gcp", "azure", "orders", "payments", "users", "checkout", "inventory", "ledger", "search"}
+	out := make([]string, 0, n)
+	for i := 0; len(out) < n; i++ {
+		w := words[i%len(words)]
+		for k := i / len(words); k > 0; k /= len(words) {
+			w += "-" + words[k%len(words)]
+		}
+		out = append(out, Mask(fmt.Sprintf(shapes[i%len(shapes)], w)))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestGroupOrderIndependent(t *testing.T) {
+	msgs := corpus(2000)
+	want := Group(msgs, Options{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		shuffled := slices.Clone(msgs)
+		rng.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		if got := Group(shuffled, Options{}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("shuffle %d: clusters differ from sorted input", i)
+		}
+	}
+}
+
+func TestGroupInvariants(t *testing.T) {
+	msgs := corpus(3000)
+	got := Group(msgs, Options{})
+	if !reflect.DeepEqual(got, Group(msgs, Options{})) {
+		t.Fatal("Group is not deterministic")
+	}
+	seen := map[string]int{}
+	for i, c := range got {
+		if i > 0 && got[i-1].Template >= c.Template {
+			t.Errorf("templates not strictly sorted: %q then %q", got[i-1].Template, c.Template)
+		}
+		if !slices.IsSorted(c.Members) {
+			t.Errorf("members of %q not sorted", c.Template)
+		}
+		for _, m := range c.Members {
+			seen[m]++
+			if !Match(c.Template, m) {
+				t.Errorf("member %q does not match its template %q", m, c.Template)
+			}
+		}
+	}
+	for _, m := range msgs {
+		if seen[m] != 1 {
+			t.Errorf("message %q in %d clusters, want 1", m, seen[m])
+		}
+	}
+	if len(seen) != len(msgs) {
+		t.Errorf("%d members for %d messages", len(seen), len(msgs))
+	}
+	// Shapes whose variable word comes first, or is the whole message,
+	// only merge once the first-token node is full; the others collapse.
+	if len(got) > len(msgs)/5 {
+		t.Errorf("%d clusters for %d messages of 10 shapes", len(got), len(msgs))
+	}
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		name, template, msg string
+		want                bool
+	}{
+		{"equal", "db down", "db down", true},
+		{"wildcard slot", "provider <*> failed", "provider aws failed", true},
+		{"wildcard matches placeholder", "after <*>", "after <*>", true},
+		{"literal differs", "provider <*> failed", "provider aws ok", false},
+		{"longer message", "db <*>", "db down now", false},
+		{"shorter message", "db <*> now", "db down", false},
+		{"partial placeholder is literal", "fn-<*> crashed", "fn-abc crashed", false},
+		{"white space is not significant", "a <*>", " a \t b ", true},
+		{"empty", "", "", true},
+		{"empty template", "", "x", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Match(tc.template, tc.msg); got != tc.want {
+				t.Errorf("Match(%q, %q) = %v, want %v", tc.template, tc.msg, got, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkGroup(b *testing.B) {
+	msgs := corpus(5000)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		Group(msgs, Options{})
+		n++
+	}
+	b.ReportMetric(float64(n*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(len(msgs)), "msgs/op")
+}
