@@ -1,0 +1,207 @@
+package correlate
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/rules"
+)
+
+var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+// fleet builds a Scope for 10 hosts over 360 one-minute buckets where hosts
+// h0..h9 each serve 100 requests a minute and errors are placed by errAt.
+func fleet(w Window, errAt func(host, bucket int) float64, version func(host, bucket int) string) *Scope {
+	sc := &Scope{
+		Errors:       map[string]map[string]float64{},
+		Requests:     map[string]map[string]float64{},
+		HostErrors:   map[string][]float64{},
+		HostRequests: map[string][]float64{},
+	}
+	add := func(m map[string]map[string]float64, f, v string, n float64) {
+		if m[f] == nil {
+			m[f] = map[string]float64{}
+		}
+		m[f][v] += n
+	}
+	for h := range 10 {
+		name := fmt.Sprintf("h%d", h)
+		sc.HostErrors[name] = make([]float64, w.Len())
+		sc.HostRequests[name] = make([]float64, w.Len())
+		for i := range w.Len() {
+			e := errAt(h, i)
+			sc.HostErrors[name][i] = e
+			sc.HostRequests[name][i] = 100
+			if i >= 240 {
+				v := version(h, i)
+				add(sc.Requests, FieldVersion, v, 100)
+				add(sc.Requests, FieldHost, name, 100)
+				if e > 0 {
+					add(sc.Errors, FieldVersion, v, e)
+					add(sc.Errors, FieldHost, name, e)
+				}
+			}
+		}
+	}
+	return sc
+}
+
+func TestAttribute(t *testing.T) {
+	w, _ := NewWindow(t0, t0.Add(6*time.Hour), time.Minute)
+	onset := w.Start(240)
+	// Rollout: host h gets the version at minute 240+2h.
+	rollout := func(svc, ver string, start int, hosts int) Deploy {
+		d := Deploy{ID: "dep-" + ver, Service: svc, Version: ver, StartedAt: w.Start(start), FinishedAt: w.Start(start + 2*hosts)}
+		for h := range hosts {
+			d.Hosts = append(d.Hosts, HostRollout{Name: fmt.Sprintf("h%d", h), At: w.Start(start + 2*h)})
+		}
+		return d
+	}
+	updated := func(start int) func(h, i int) bool { return func(h, i int) bool { return i >= start+2*h } }
+	cfg := rules.Default().Correlate
+
+	tests := []struct {
+		name    string
+		deploys []Deploy
+		errAt   func(h, i int) float64
+		version func(h, i int) string
+		want    []string // suspect ids in order
+	}{
+		{
+			name:    "errors follow the rollout host by host",
+			deploys: []Deploy{rollout("edge", "v2", 240, 10), rollout("api", "v9", 230, 0)},
+			errAt: func(h, i int) float64 {
+				if updated(240)(h, i) {
+					return 2
+				}
+				return 0
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[updated(240)(h, i)] },
+			want:    []string{"dep-v2"},
+		},
+		{
+			name:    "errors on hosts the deploy has not reached: not the deploy",
+			deploys: []Deploy{rollout("edge", "v2", 235, 5)},
+			errAt: func(h, i int) float64 {
+				if h >= 5 && i >= 240 {
+					return 2
+				}
+				return 0
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[h < 5 && updated(235)(h, i)] },
+			want:    nil,
+		},
+		{
+			name: "nearest deploy finished before the onset, errors everywhere: timing alone blames nobody",
+			deploys: []Deploy{func() Deploy {
+				d := rollout("edge", "v2", 200, 10)
+				return d
+			}()},
+			errAt: func(h, i int) float64 {
+				if i >= 240 {
+					return 1
+				}
+				return 0
+			},
+			version: func(h, i int) string { return "v2" },
+			want:    nil,
+		},
+		{
+			name:    "deploy after the onset cannot be the cause",
+			deploys: []Deploy{rollout("edge", "v3", 260, 10)},
+			errAt: func(h, i int) float64 {
+				if i >= 240 {
+					return 1
+				}
+				return 0
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v3", false: "v1"}[updated(260)(h, i)] },
+			want:    nil,
+		},
+		{
+			name:    "canary: one host got the version and only it fails",
+			deploys: []Deploy{rollout("edge", "v2-canary", 239, 1)},
+			errAt: func(h, i int) float64 {
+				if h == 0 && i >= 239 {
+					return 3
+				}
+				return 0
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v2-canary", false: "v1"}[h == 0 && i >= 239] },
+			want:    []string{"dep-v2-canary"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := fleet(w, tc.errAt, tc.version)
+			f := Finding{Service: "edge", Onset: onset}
+			got := attribute(f, sc, tc.deploys, w, w.Len(), cfg)
+			var ids []string
+			for _, s := range got {
+				ids = append(ids, s.ID)
+				if s.Score <= 0 || s.Score > 1 {
+					t.Errorf("%s: score %v outside (0,1]", s.ID, s.Score)
+				}
+				if len(s.Reasons) == 0 {
+					t.Errorf("%s: no reasons", s.ID)
+				}
+			}
+			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("suspects = %v, want %v; details %+v", ids, tc.want, got)
+			}
+		})
+	}
+}
+
+func TestSummarizeScope(t *testing.T) {
+	sc := &Scope{
+		Errors: map[string]map[string]float64{
+			FieldProvider: {"aws": 100},
+			FieldCustomer: {"1": 30, "2": 30, "3": 40},
+			FieldRegion:   {"us-east-1": 60, "eu-west-1": 40},
+		},
+		Requests: map[string]map[string]float64{
+			FieldProvider: {"aws": 410, "gcp": 300, "azure": 290},
+			FieldCustomer: {"1": 100, "2": 100, "3": 100, "4": 700},
+			FieldRegion:   {"us-east-1": 200, "eu-west-1": 210, "us-central1": 590},
+		},
+	}
+	s := summarizeScope(sc)
+	if s.Affected[FieldCustomer] != 3 {
+		t.Errorf("affected customers = %d, want 3", s.Affected[FieldCustomer])
+	}
+	if len(s.Concentration) == 0 || s.Concentration[0].Field != FieldProvider || s.Concentration[0].Value != "aws" {
+		t.Fatalf("strongest concentration = %+v, want cloud.provider=aws first", s.Concentration)
+	}
+	if c := s.Concentration[0]; c.ShareOfErrors != 1 || c.ShareOfRequests != 0.41 {
+		t.Errorf("aws shares = %v/%v, want 1/0.41", c.ShareOfErrors, c.ShareOfRequests)
+	}
+	for _, c := range s.Concentration {
+		if c.Field == FieldCustomer && c.Value == "4" {
+			t.Error("a customer with no errors is reported as concentrating them")
+		}
+	}
+}
+
+func TestLinkTickets(t *testing.T) {
+	f := Finding{Service: "edge-router", Signature: "function invocation failed: fn-<*> returned <*> from upstream", Onset: t0}
+	sc := &Scope{Errors: map[string]map[string]float64{FieldCustomer: {"42": 3}}}
+	tickets := []Ticket{
+		{ID: 1, CreatedAt: t0.Add(-time.Minute), Subject: "Functions failing", OrganizationID: 42},
+		{ID: 2, CreatedAt: t0.Add(10 * time.Minute), Subject: "Something broke", OrganizationID: 42},
+		{ID: 3, CreatedAt: t0.Add(11 * time.Minute), Subject: "Function invocation keeps failing upstream", OrganizationID: 7},
+		{ID: 4, CreatedAt: t0.Add(12 * time.Minute), Subject: "Billing question", OrganizationID: 8},
+		{ID: 5, CreatedAt: t0.Add(13 * time.Minute), Subject: "is edge-router down?", OrganizationID: 9},
+		{ID: 6, CreatedAt: t0.Add(14 * time.Minute), Subject: "my functions time out", OrganizationID: 10},
+	}
+	got := linkTickets(f, sc, tickets, t0.Add(time.Hour))
+	var ids []int64
+	for _, r := range got {
+		ids = append(ids, r.ID)
+	}
+	if fmt.Sprint(ids) != "[2 3 5]" {
+		t.Errorf("linked %v, want [2 3 5] (affected org, signature words, service name)", ids)
+	}
+}

@@ -1,0 +1,341 @@
+package correlate
+
+import (
+	"math"
+	"sort"
+
+	"github.com/culprithq/culprit/correlate/changepoint"
+)
+
+// detectConfig holds the knobs of the per-series test.
+type detectConfig struct {
+	minErrors   float64 // fewest errors in an episode
+	minRatio    float64 // smallest episode/baseline rate ratio
+	minBase     int     // fewest baseline buckets before an onset can be tested
+	recovery    int     // buckets at baseline that mean recovered
+	block       int     // buckets per dispersion block
+	newShareMax float64 // baseline rate at most this share of the episode rate means "new class"
+	// priorAlpha is the overdispersion (1/NB size, per block) typical of the
+	// run's series: the least any series is assumed to have.
+	priorAlpha float64
+	// corrBuckets is how long bursts stay correlated, in buckets.
+	corrBuckets int
+}
+
+// minAlpha is the least overdispersion ever assumed: real error counts are
+// never quite Poisson.
+const minAlpha = 0.02
+
+// episode is one elevated stretch of a series and the evidence against
+// chance for it.
+type episode struct {
+	start, end int  // buckets [start, end)
+	recovered  bool // end is a recovery inside the window
+	baseErr    float64
+	baseReq    float64
+	epErr      float64
+	epReq      float64
+	baseRate   float64 // smoothed errors per request before onset
+	pRaw       float64 // tail probability of the episode under the baseline
+	p          float64 // pRaw corrected for the onset positions searched
+	newClass   bool
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// detect finds the most significant upward episode in counts against
+// exposure. ok is false when the series cannot show one (too few errors, or
+// no elevated segment); p is then 1 for the family correction.
+//
+// Segmentation (PELT with a Poisson cost against request volume) only
+// proposes where rates change. Whether a change is real is decided by a
+// negative-binomial tail whose dispersion comes from the baseline's own
+// block-to-block variation, because background error classes are bursty and
+// a Poisson test would call every burst a change.
+func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
+	L := len(counts)
+	if L < cfg.minBase+1 || sum(counts) < cfg.minErrors {
+		return episode{p: 1}, false
+	}
+	if !quickScreen(counts, exposure, cfg) {
+		return episode{p: 1}, false
+	}
+	cost := changepoint.NewPoisson(counts, exposure)
+	penalty := 3 * math.Log(float64(L))
+	cps := changepoint.PELT(cost, L, 1, penalty)
+	bounds := make([]int, 0, len(cps)+2)
+	bounds = append(bounds, 0)
+	bounds = append(bounds, cps...)
+	bounds = append(bounds, L)
+
+	best := episode{p: 1}
+	found := false
+	// Each segment after the first is a candidate onset.
+	for j := 1; j < len(bounds)-1; j++ {
+		start := bounds[j]
+		if start < cfg.minBase {
+			continue
+		}
+		ep, ok := testEpisode(counts, exposure, bounds, j, cfg)
+		if !ok {
+			continue
+		}
+		// Prefer the smallest p; among equals, the latest episode, which is
+		// the one an operator is living through.
+		if !found || ep.p < best.p || (ep.p == best.p && ep.start > best.start) {
+			best, found = ep, true
+		}
+	}
+	return best, found
+}
+
+// quickScreen rejects, in one linear pass, series where no single upward
+// step could reach the minimum ratio with the minimum count. Most series in a
+// run are quiet; this keeps segmentation for the few that are not.
+func quickScreen(counts, exposure []float64, cfg detectConfig) bool {
+	L := len(counts)
+	var totC, totN float64
+	for i := range counts {
+		totC += counts[i]
+		totN += exposure[i]
+	}
+	var preC, preN float64
+	for t := 0; t < L; t++ {
+		if t >= cfg.minBase {
+			postC, postN := totC-preC, totN-preN
+			if postC >= cfg.minErrors {
+				r0 := (preC + 0.5) / math.Max(preN, 1)
+				r1 := safeDiv(postC, postN)
+				if r1 >= r0*cfg.minRatio {
+					return true
+				}
+			}
+		}
+		preC += counts[t]
+		preN += exposure[t]
+	}
+	// A short episode that recovered inside the window is diluted in the
+	// post-window sum above, so look at the densest stretch too.
+	return maxWindowRatio(counts, exposure, cfg)
+}
+
+func maxWindowRatio(counts, exposure []float64, cfg detectConfig) bool {
+	const w = 10
+	L := len(counts)
+	if L < cfg.minBase+w {
+		return false
+	}
+	var preC, preN, wc, wn float64
+	for i := 0; i < cfg.minBase; i++ {
+		preC += counts[i]
+		preN += exposure[i]
+	}
+	for i := cfg.minBase; i < cfg.minBase+w; i++ {
+		wc += counts[i]
+		wn += exposure[i]
+	}
+	for t := cfg.minBase; ; t++ {
+		if wc >= cfg.minErrors {
+			r0 := (preC + 0.5) / math.Max(preN, 1)
+			if safeDiv(wc, wn) >= r0*cfg.minRatio {
+				return true
+			}
+		}
+		if t+w >= L {
+			return false
+		}
+		preC += counts[t]
+		preN += exposure[t]
+		wc += counts[t+w] - counts[t]
+		wn += exposure[t+w] - exposure[t]
+	}
+}
+
+// testEpisode builds the episode that starts at segment j and tests it.
+func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConfig) (episode, bool) {
+	L := len(counts)
+	start := bounds[j]
+	var baseErr, baseReq float64
+	for i := 0; i < start; i++ {
+		baseErr += counts[i]
+		baseReq += exposure[i]
+	}
+	if baseReq <= 0 {
+		return episode{}, false
+	}
+	r0 := (baseErr + 0.5) / baseReq
+	segRate := func(k int) float64 {
+		var c, n float64
+		for i := bounds[k]; i < bounds[k+1]; i++ {
+			c += counts[i]
+			n += exposure[i]
+		}
+		return safeDiv(c, n)
+	}
+	rj := segRate(j)
+	if rj < r0*cfg.minRatio {
+		return episode{}, false
+	}
+	// The episode runs while segments stay clearly above baseline. It has
+	// recovered when every remaining segment is back near baseline and that
+	// has lasted long enough to trust.
+	peak := rj
+	end := L
+	recovered := false
+	for k := j + 1; k < len(bounds)-1; k++ {
+		r := segRate(k)
+		if r > peak {
+			peak = r
+		}
+		if r <= r0+0.2*(peak-r0) {
+			if restLow(counts, exposure, bounds, k, r0+0.2*(peak-r0)) && L-bounds[k] >= cfg.recovery {
+				end = bounds[k]
+				recovered = true
+			}
+			if recovered {
+				break
+			}
+		}
+	}
+	ep := episode{start: start, end: end, recovered: recovered, baseErr: baseErr, baseReq: baseReq, baseRate: r0}
+	ep.start = refineOnset(counts, exposure, bounds[j-1], start, r0, rj)
+	// Recompute the baseline for the refined onset: anything moved into the
+	// episode no longer counts as baseline.
+	ep.baseErr, ep.baseReq = 0, 0
+	for i := 0; i < ep.start; i++ {
+		ep.baseErr += counts[i]
+		ep.baseReq += exposure[i]
+	}
+	if ep.baseReq <= 0 {
+		return episode{}, false
+	}
+	ep.baseRate = (ep.baseErr + 0.5) / ep.baseReq
+	for i := ep.start; i < ep.end; i++ {
+		ep.epErr += counts[i]
+		ep.epReq += exposure[i]
+	}
+	if ep.epErr < cfg.minErrors || ep.epReq <= 0 {
+		return episode{}, false
+	}
+	if safeDiv(ep.epErr, ep.epReq) < ep.baseRate*cfg.minRatio {
+		return episode{}, false
+	}
+	k := 1 / episodeAlpha(counts, exposure, ep.start, ep.end, ep.baseRate, cfg)
+	// Bursts last minutes, so neighbouring blocks are not independent: an
+	// episode only averages out burstiness over spans longer than the
+	// correlation time.
+	spans := math.Max(1, float64(ep.end-ep.start)/float64(cfg.corrBuckets))
+	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
+	positions := float64(L - cfg.minBase)
+	ep.p = clampP(math.Min(1, ep.pRaw*positions))
+	ep.newClass = safeDiv(ep.baseErr, ep.baseReq) <= cfg.newShareMax*safeDiv(ep.epErr, ep.epReq)
+	return ep, true
+}
+
+// restLow reports whether every segment from k on stays at or below limit.
+func restLow(counts, exposure []float64, bounds []int, k int, limit float64) bool {
+	for s := k; s < len(bounds)-1; s++ {
+		var c, n float64
+		for i := bounds[s]; i < bounds[s+1]; i++ {
+			c += counts[i]
+			n += exposure[i]
+		}
+		if safeDiv(c, n) > limit {
+			return false
+		}
+	}
+	return true
+}
+
+// refineOnset moves the onset earlier than the segmentation's boundary when
+// the excess began before it. Segmentation places a step where the jump is
+// clearest, which for a host-by-host rollout is mid-ramp; a CUSUM tuned to a
+// quarter of the jump finds where the excess started to accumulate.
+func refineOnset(counts, exposure []float64, lo, start int, r0, r1 float64) int {
+	ra := r0 + 0.25*(r1-r0)
+	if ra <= r0 || r0 <= 0 {
+		return start
+	}
+	lr := math.Log(ra / r0)
+	// Walk backwards accumulating the log-likelihood ratio; the onset is the
+	// point from which the cumulative evidence for the change is largest.
+	best, bestAt, acc := 0.0, start, 0.0
+	for i := start - 1; i >= lo; i-- {
+		acc += counts[i]*lr - (ra-r0)*exposure[i]
+		if acc > best {
+			best, bestAt = acc, i
+		}
+	}
+	return bestAt
+}
+
+// episodeAlpha is the overdispersion used to judge the episode [start,
+// end): the series' own, from its block sums outside the episode (a class
+// that bursts again after recovering was bursty all along), but never less
+// than the run's prior. A class that merely happened to be calm before its
+// first burst is not judged as if bursts never happen: a moment fit on a few
+// calm hours says nothing about rare large bursts.
+func episodeAlpha(counts, exposure []float64, start, end int, rate float64, cfg detectConfig) float64 {
+	a1, n1 := blockAlpha(counts[:start], exposure[:start], rate, cfg.block)
+	a2, n2 := blockAlpha(counts[end:], exposure[end:], rate, cfg.block)
+	own := safeDiv(a1*n1+a2*n2, n1+n2)
+	return math.Max(math.Max(own, cfg.priorAlpha), minAlpha)
+}
+
+// blockAlpha is the method-of-moments overdispersion of block sums against
+// their expected value under rate: Var = mu + alpha*mu². It works on blocks
+// rather than buckets because bursts last several buckets: per-bucket
+// variance would understate how far a multi-minute sum wanders by chance.
+func blockAlpha(counts, exposure []float64, rate float64, block int) (alpha, blocks float64) {
+	var num, den float64
+	for s := 0; s+block <= len(counts); s += block {
+		var c, n float64
+		for i := s; i < s+block; i++ {
+			c += counts[i]
+			n += exposure[i]
+		}
+		mu := n * rate
+		if mu <= 0 {
+			continue
+		}
+		d := c - mu
+		num += d*d - mu
+		den += mu * mu
+		blocks++
+	}
+	if den <= 0 || num <= 0 {
+		return 0, blocks
+	}
+	return num / den, blocks
+}
+
+// seriesAlpha is a series' own overdispersion over the whole window, the
+// raw material of the run's prior.
+func seriesAlpha(counts, exposure []float64, block int) (float64, bool) {
+	c, n := sum(counts), sum(exposure)
+	if c < 20 || n <= 0 {
+		return 0, false
+	}
+	a, _ := blockAlpha(counts, exposure, c/n, block)
+	return a, true
+}
+
+// priorAlpha is the median overdispersion across the run's series: robust to
+// the few series that hold a real incident.
+func priorAlpha(alphas []float64) float64 {
+	if len(alphas) == 0 {
+		return 0.5
+	}
+	s := append([]float64(nil), alphas...)
+	sort.Float64s(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return math.Max(m, minAlpha)
+}

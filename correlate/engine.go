@@ -1,0 +1,281 @@
+package correlate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/culprithq/culprit/correlate/template"
+	"github.com/culprithq/culprit/rules"
+)
+
+// Input is everything a run needs besides the log source.
+type Input struct {
+	Window  Window
+	Deploys []Deploy
+	Tickets []Ticket
+	// Now is when the run happens: the detection time of every finding.
+	// Zero means the window's end.
+	Now time.Time
+}
+
+// Method names the statistical procedure, so every p-value in a report says
+// how it was obtained.
+const Method = "negative-binomial excess over baseline (block dispersion, Bonferroni over onsets), Benjamini-Hochberg across series"
+
+// candidate is one tested series, significant or not.
+type candidate struct {
+	service   string
+	signature string
+	members   []string
+	examples  []string
+	counts    []float64
+	requests  []float64
+	ep        episode
+	ok        bool
+	kind      Kind
+	tickets   []Ticket // ticket_surge only
+}
+
+// Run correlates one window. It is deterministic for a given source content
+// and input, which is what lets the daemon, backtests and the file and
+// Elasticsearch sources agree.
+func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Result, error) {
+	w := in.Window
+	tr, err := src.Traffic(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	w = tr.Window
+	now := in.Now
+	if now.IsZero() {
+		now = w.To
+	}
+	L := w.Len()
+	if tr.Complete > 0 && tr.Complete < L {
+		L = tr.Complete
+	}
+	dc := detectConfigFor(cfg, L)
+
+	var cands []candidate
+	sigs := 0
+	for _, st := range tr.Services {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		msgs := make([]string, len(st.Messages))
+		byMsg := make(map[string]*MessageCounts, len(st.Messages))
+		for i := range st.Messages {
+			msgs[i] = st.Messages[i].Message
+			byMsg[msgs[i]] = &st.Messages[i]
+		}
+		req := trim(st.Requests, L)
+		for _, cl := range template.Group(msgs, template.Options{}) {
+			sigs++
+			c := candidate{service: st.Service, signature: cl.Template, members: cl.Members, requests: req}
+			c.counts = make([]float64, L)
+			for _, m := range cl.Members {
+				mc := byMsg[m]
+				for i := 0; i < L && i < len(mc.Counts); i++ {
+					c.counts[i] += mc.Counts[i]
+				}
+				c.examples = mergeExamples(c.examples, mc.Examples, 3)
+			}
+			cands = append(cands, c)
+		}
+	}
+	// The prior burstiness comes from the whole family, so it is computed
+	// before any series is judged.
+	var alphas []float64
+	for _, c := range cands {
+		if a, ok := seriesAlpha(c.counts, c.requests, dc.block); ok {
+			alphas = append(alphas, a)
+		}
+	}
+	dc.priorAlpha = priorAlpha(alphas)
+	for i := range cands {
+		c := &cands[i]
+		c.ep, c.ok = detect(c.counts, c.requests, dc)
+		if c.ok {
+			c.kind = KindErrorIncrease
+			if c.ep.newClass {
+				c.kind = KindNewError
+			}
+		}
+	}
+	if tc, ok := ticketCandidate(in.Tickets, w, cfg); ok {
+		cands = append(cands, tc)
+	}
+
+	ps := make([]float64, len(cands))
+	for i, c := range cands {
+		ps[i] = 1
+		if c.ok {
+			ps[i] = c.ep.p
+		}
+	}
+	qs := benjaminiHochberg(ps)
+
+	res := &Result{From: w.From, To: w.To, Findings: []Finding{}}
+	res.Stats = RunStats{Services: len(tr.Services), Signatures: sigs, Tested: len(cands)}
+	for i, c := range cands {
+		if !c.ok || qs[i] > cfg.FDR {
+			continue
+		}
+		sig := Significance{Method: Method, PValue: c.ep.p, QValue: qs[i], Tests: len(cands)}
+		var f Finding
+		if c.kind == KindTicketSurge {
+			f = ticketFinding(c, w, sig, now)
+		} else {
+			f, err = explain(ctx, src, c, w, L, in, cfg, sig, now)
+			if err != nil {
+				return nil, err
+			}
+		}
+		res.Findings = append(res.Findings, f)
+	}
+	sort.SliceStable(res.Findings, func(a, b int) bool {
+		fa, fb := res.Findings[a], res.Findings[b]
+		if fa.Severity.Rank() != fb.Severity.Rank() {
+			return fa.Severity.Rank() > fb.Severity.Rank()
+		}
+		if fa.Significance.QValue != fb.Significance.QValue {
+			return fa.Significance.QValue < fb.Significance.QValue
+		}
+		return fa.Onset.Before(fb.Onset)
+	})
+	return res, nil
+}
+
+func detectConfigFor(cfg rules.Correlate, L int) detectConfig {
+	minBase := 30
+	if L < 120 {
+		minBase = max(5, L/4)
+	}
+	return detectConfig{
+		minErrors:   float64(cfg.MinErrors),
+		minRatio:    cfg.MinRatio,
+		minBase:     minBase,
+		recovery:    cfg.RecoveryBuckets,
+		block:       5,
+		newShareMax: 0.05,
+		corrBuckets: max(1, int(15*time.Minute/cfg.Bucket.D())),
+	}
+}
+
+// explain turns a significant series into a finding: it asks the source for
+// the scope, then attributes, links tickets and grades severity.
+func explain(ctx context.Context, src Source, c candidate, w Window, L int, in Input, cfg rules.Correlate, sig Significance, now time.Time) (Finding, error) {
+	ep := c.ep
+	onset := w.Start(ep.start)
+	to := w.Start(ep.end)
+	sc, err := src.Scope(ctx, ScopeQuery{Service: c.service, Messages: c.members, From: onset, To: to, Window: w})
+	if err != nil {
+		return Finding{}, err
+	}
+	f := Finding{
+		ID:        FindingID(c.service, c.signature),
+		Service:   c.service,
+		Kind:      c.kind,
+		Signature: c.signature,
+		Examples:  nonNil(c.examples),
+		Onset:     onset,
+		Detected:  now,
+		Tickets:   []TicketRef{},
+	}
+	if ep.recovered {
+		r := to
+		f.Recovered = &r
+	}
+	minutes := w.Step.Minutes()
+	f.Frequency = Frequency{
+		BeforePerMin: safeDiv(ep.baseErr, float64(ep.start)*minutes),
+		AfterPerMin:  safeDiv(ep.epErr, float64(ep.end-ep.start)*minutes),
+		ShareBefore:  safeDiv(ep.baseErr, ep.baseReq),
+		ShareAfter:   safeDiv(ep.epErr, ep.epReq),
+		Count:        int64(math.Round(ep.epErr)),
+	}
+	f.Significance = sig
+	f.Scope = summarizeScope(sc)
+	f.Samples = sc.Samples
+	f.SuspectedDeploys = attribute(f, sc, in.Deploys, w, L, cfg)
+	f.Tickets = linkTickets(f, sc, in.Tickets, to)
+	f.Series = &FindingChart{
+		Start:    w.From,
+		StepSec:  w.Step.Seconds(),
+		Errors:   c.counts,
+		Requests: c.requests,
+		Baseline: scaled(c.requests, ep.baseRate),
+	}
+	f.Severity, f.SeverityReasons = grade(f, cfg)
+	f.Headline = Headline(f)
+	return f, nil
+}
+
+// FindingID is stable across runs for the same service and signature, so a
+// finding seen again in the next evaluation is recognisably the same one.
+func FindingID(service, signature string) string {
+	h := sha256.Sum256([]byte(service + "\x00" + signature))
+	return "f-" + hex.EncodeToString(h[:5])
+}
+
+func trim(x []float64, n int) []float64 {
+	if len(x) >= n {
+		return x[:n]
+	}
+	out := make([]float64, n)
+	copy(out, x)
+	return out
+}
+
+func scaled(x []float64, k float64) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = v * k
+	}
+	return out
+}
+
+func mergeExamples(have, more []string, limit int) []string {
+	for _, m := range more {
+		if len(have) >= limit {
+			break
+		}
+		dup := false
+		for _, h := range have {
+			if h == m {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			have = append(have, m)
+		}
+	}
+	return have
+}
+
+func nonNil[T any](x []T) []T {
+	if x == nil {
+		return []T{}
+	}
+	return x
+}
+
+// percent formats a share for people: two significant digits, never "0%".
+func percent(x float64) string {
+	switch {
+	case x <= 0:
+		return "0%"
+	case x >= 0.1:
+		return fmt.Sprintf("%.0f%%", x*100)
+	case x >= 0.01:
+		return fmt.Sprintf("%.1f%%", x*100)
+	default:
+		return fmt.Sprintf("%.2g%%", x*100)
+	}
+}

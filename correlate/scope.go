@@ -1,0 +1,85 @@
+package correlate
+
+import "sort"
+
+// Concentration thresholds. A value is reported when it carries a clear
+// majority of its dimension's errors out of proportion to its traffic; the
+// numbers are deliberately plain so a reader can check them by eye.
+const (
+	minShareOfErrors = 0.1
+	minLift          = 1.5
+	maxConcentration = 8
+)
+
+// summarizeScope counts who is affected and finds the dimension values that
+// carry the errors out of proportion to their traffic: "cloud.provider=aws
+// carries 100% of the new errors but 41% of requests" is what tells infra
+// where to look.
+func summarizeScope(sc *Scope) ScopeSummary {
+	out := ScopeSummary{Affected: map[string]int{}, Concentration: []Concentration{}}
+	for _, f := range AffectedFields {
+		out.Affected[f] = len(sc.Errors[f])
+	}
+	for _, field := range ScopeFields {
+		errs := sc.Errors[field]
+		reqs := sc.Requests[field]
+		te, tr := sumMap(errs), sumMap(reqs)
+		if te == 0 {
+			continue
+		}
+		for v, e := range errs {
+			soe := e / te
+			sor := safeDiv(reqs[v], tr)
+			if soe < minShareOfErrors || soe < sor*minLift {
+				continue
+			}
+			out.Concentration = append(out.Concentration, Concentration{Field: field, Value: v, ShareOfErrors: soe, ShareOfRequests: sor})
+		}
+	}
+	order := make(map[string]int, len(ScopeFields))
+	for i, f := range ScopeFields {
+		order[f] = i
+	}
+	sort.Slice(out.Concentration, func(a, b int) bool {
+		ca, cb := out.Concentration[a], out.Concentration[b]
+		da, db := ca.ShareOfErrors-ca.ShareOfRequests, cb.ShareOfErrors-cb.ShareOfRequests
+		if da != db {
+			return da > db
+		}
+		if order[ca.Field] != order[cb.Field] {
+			return order[ca.Field] < order[cb.Field]
+		}
+		return ca.Value < cb.Value
+	})
+	if len(out.Concentration) > maxConcentration {
+		out.Concentration = out.Concentration[:maxConcentration]
+	}
+	return out
+}
+
+// singleCustomer reports whether one customer carries the finding: either
+// only one is affected or one carries nearly all the errors.
+func singleCustomer(f Finding) (string, bool) {
+	if f.Scope.Affected[FieldCustomer] == 1 {
+		for _, c := range f.Scope.Concentration {
+			if c.Field == FieldCustomer {
+				return c.Value, true
+			}
+		}
+		return "", true
+	}
+	for _, c := range f.Scope.Concentration {
+		if c.Field == FieldCustomer && c.ShareOfErrors >= 0.9 {
+			return c.Value, true
+		}
+	}
+	return "", false
+}
+
+func sumMap(m map[string]float64) float64 {
+	var s float64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package correlate
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/culprithq/culprit/rules"
+)
+
+// grade decides how loudly to escalate. Significance is already given (the
+// finding passed the false-discovery threshold); what remains is breadth,
+// because paging at night is for problems of the infrastructure, and a
+// single customer's breakage is support's to handle by day.
+func grade(f Finding, cfg rules.Correlate) (Severity, []string) {
+	customers := f.Scope.Affected[FieldCustomer]
+	hosts := f.Scope.Affected[FieldHost]
+	sig := fmt.Sprintf("q=%.2g across %d series (fdr %.2g)", f.Significance.QValue, f.Significance.Tests, cfg.FDR)
+	if f.Kind == KindNewError && customers < cfg.NewErrorMinEntities && hosts < cfg.NewErrorMinEntities {
+		return SeverityInfo, []string{fmt.Sprintf("new signature reached only %d customers on %d hosts (needs %d of either)", customers, hosts, cfg.NewErrorMinEntities), sig}
+	}
+	if org, ok := singleCustomer(f); ok {
+		who := "one customer"
+		if org != "" {
+			who = "one customer (organization.id=" + org + ")"
+		}
+		return SeverityNotify, []string{who + " carries the errors: a customer-specific problem", sig}
+	}
+	if customers < cfg.PageMinCustomers {
+		return SeverityNotify, []string{fmt.Sprintf("only %d customers affected (page needs %d)", customers, cfg.PageMinCustomers), sig}
+	}
+	return SeverityPage, []string{fmt.Sprintf("%d customers on %d hosts affected (page needs %d customers)", customers, hosts, cfg.PageMinCustomers), sig}
+}
+
+// Headline is the one sentence a support engineer would paste into a page.
+func Headline(f Finding) string {
+	if f.Kind == KindTicketSurge {
+		return fmt.Sprintf("Ticket surge: %d tickets from %d customers since %s UTC (%.1f/h, baseline %.1f/h) about %s.",
+			f.Frequency.Count, f.Scope.Affected[FieldCustomer], f.Onset.UTC().Format("15:04"),
+			f.Frequency.AfterPerMin*60, f.Frequency.BeforePerMin*60, quoteSig(strings.TrimPrefix(f.Signature, "ticket volume: ")))
+	}
+	var b strings.Builder
+	what := "a new error class " + quoteSig(f.Signature)
+	if f.Kind == KindErrorIncrease {
+		ratio := "an increase"
+		if f.Frequency.ShareBefore > 0 {
+			ratio = fmt.Sprintf("a %.0f× increase", f.Frequency.ShareAfter/f.Frequency.ShareBefore)
+		}
+		what = ratio + " in " + quoteSig(f.Signature)
+	}
+	if len(f.SuspectedDeploys) > 0 {
+		s := f.SuspectedDeploys[0]
+		fmt.Fprintf(&b, "%s %s (deploy %s, %s) is the suspected cause of %s", s.Service, s.Version, s.ID, rolloutSpan(s), what)
+	} else {
+		fmt.Fprintf(&b, "%s in %s", upperFirst(what), f.Service)
+	}
+	fmt.Fprintf(&b, " affecting %s", plural(f.Scope.Affected[FieldCustomer], "customer"))
+	if c, ok := headlineConcentration(f); ok {
+		share := f.Frequency.ShareAfter * c.ShareOfErrors / c.ShareOfRequests
+		fmt.Fprintf(&b, ", %s of requests on %s=%s", percent(share), c.Field, c.Value)
+	} else {
+		fmt.Fprintf(&b, ", %s of requests", percent(f.Frequency.ShareAfter))
+	}
+	fmt.Fprintf(&b, "; started %s", f.Onset.UTC().Format("15:04"))
+	if f.Recovered != nil {
+		fmt.Fprintf(&b, ", recovered %s", f.Recovered.UTC().Format("15:04"))
+	}
+	if len(f.SuspectedDeploys) == 0 {
+		b.WriteString("; no deploy implicated")
+	}
+	fmt.Fprintf(&b, "; %s.", plural(len(f.Tickets), "related ticket"))
+	return b.String()
+}
+
+// headlineConcentration picks the value to name in the headline: the
+// strongest one that is not a single customer, site or host, because "on
+// cloud.provider=aws" tells infra where to look and one host rarely does.
+func headlineConcentration(f Finding) (Concentration, bool) {
+	if org, ok := singleCustomer(f); ok && org != "" {
+		for _, c := range f.Scope.Concentration {
+			if c.Field == FieldCustomer && c.ShareOfRequests > 0 {
+				return c, true
+			}
+		}
+	}
+	for _, c := range f.Scope.Concentration {
+		switch c.Field {
+		case FieldCustomer, FieldSite, FieldPath:
+			continue
+		}
+		if c.ShareOfErrors >= 0.9 && c.ShareOfRequests > 0 {
+			return c, true
+		}
+	}
+	return Concentration{}, false
+}
+
+func rolloutSpan(s Suspect) string {
+	if s.FinishedAt.IsZero() {
+		return "rolled out from " + s.StartedAt.UTC().Format("15:04") + " UTC"
+	}
+	return fmt.Sprintf("rolled out %s–%s UTC", s.StartedAt.UTC().Format("15:04"), s.FinishedAt.UTC().Format("15:04"))
+}
+
+// quoteSig shortens a signature for a headline at a word boundary, so the
+// reader never sees half a word and mistakes it for the error text.
+func quoteSig(s string) string {
+	const limit = 64
+	r := []rune(s)
+	if len(r) > limit {
+		cut := limit
+		for cut > limit/2 && r[cut] != ' ' {
+			cut--
+		}
+		s = strings.TrimRight(string(r[:cut]), " :,") + " …"
+	}
+	return "'" + s + "'"
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
