@@ -65,9 +65,7 @@ func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
 	if !quickScreen(counts, exposure, cfg) {
 		return episode{p: 1}, false
 	}
-	cost := changepoint.NewPoisson(counts, exposure)
-	penalty := 3 * math.Log(float64(L))
-	cps := changepoint.PELT(cost, L, 1, penalty)
+	cps := segment(counts, exposure, cfg.block)
 	bounds := make([]int, 0, len(cps)+2)
 	bounds = append(bounds, 0)
 	bounds = append(bounds, cps...)
@@ -94,66 +92,84 @@ func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
 	return best, found
 }
 
-// quickScreen rejects, in one linear pass, series where no single upward
-// step could reach the minimum ratio with the minimum count. Most series in a
-// run are quiet; this keeps segmentation for the few that are not.
+// quickScreen rejects series in which no stretch could be a reportable
+// episode, before the much costlier segmentation. It scans windows of
+// geometrically growing length at every start and asks whether any reaches
+// the minimum count, the minimum ratio and a Poisson likelihood-ratio
+// statistic worth a p-value of 1e-3 against the rate before it. The final
+// test uses a negative binomial, whose tail is never lighter than the
+// Poisson's, and needs p far below 1e-3 after its corrections, so a series
+// rejected here could not have been reported. Most series in a run are
+// quiet; this keeps segmentation for the few that are not.
 func quickScreen(counts, exposure []float64, cfg detectConfig) bool {
+	const minG = 13.8 // 2*ln(1/1e-3)
 	L := len(counts)
-	var totC, totN float64
-	for i := range counts {
-		totC += counts[i]
-		totN += exposure[i]
+	pc := make([]float64, L+1)
+	pn := make([]float64, L+1)
+	for i := range L {
+		pc[i+1] = pc[i] + counts[i]
+		pn[i+1] = pn[i] + exposure[i]
 	}
-	var preC, preN float64
-	for t := 0; t < L; t++ {
-		if t >= cfg.minBase {
-			postC, postN := totC-preC, totN-preN
-			if postC >= cfg.minErrors {
-				r0 := (preC + 0.5) / math.Max(preN, 1)
-				r1 := safeDiv(postC, postN)
-				if r1 >= r0*cfg.minRatio {
+	for s := cfg.minBase; s < L; s++ {
+		if pn[s] <= 0 {
+			continue
+		}
+		r0 := (pc[s] + 0.5) / pn[s]
+		for w := 1; ; w *= 2 {
+			e := min(s+w, L)
+			S, N := pc[e]-pc[s], pn[e]-pn[s]
+			M := r0 * N
+			if S >= cfg.minErrors && S >= M*cfg.minRatio {
+				if M <= 0 || 2*(S*math.Log(S/M)-(S-M)) >= minG {
 					return true
 				}
 			}
-		}
-		preC += counts[t]
-		preN += exposure[t]
-	}
-	// A short episode that recovered inside the window is diluted in the
-	// post-window sum above, so look at the densest stretch too.
-	return maxWindowRatio(counts, exposure, cfg)
-}
-
-func maxWindowRatio(counts, exposure []float64, cfg detectConfig) bool {
-	const w = 10
-	L := len(counts)
-	if L < cfg.minBase+w {
-		return false
-	}
-	var preC, preN, wc, wn float64
-	for i := 0; i < cfg.minBase; i++ {
-		preC += counts[i]
-		preN += exposure[i]
-	}
-	for i := cfg.minBase; i < cfg.minBase+w; i++ {
-		wc += counts[i]
-		wn += exposure[i]
-	}
-	for t := cfg.minBase; ; t++ {
-		if wc >= cfg.minErrors {
-			r0 := (preC + 0.5) / math.Max(preN, 1)
-			if safeDiv(wc, wn) >= r0*cfg.minRatio {
-				return true
+			if e == L {
+				break
 			}
 		}
-		if t+w >= L {
-			return false
-		}
-		preC += counts[t]
-		preN += exposure[t]
-		wc += counts[t+w] - counts[t]
-		wn += exposure[t+w] - exposure[t]
 	}
+	return false
+}
+
+// segment proposes where the rate changes. PELT runs on blocks of buckets,
+// aligned so the newest buckets form a whole block, because its pruning is
+// weak on the many series without a change and full resolution made it the
+// whole cost of a run; each boundary is then placed exactly by the best
+// single split within a block of it.
+func segment(counts, exposure []float64, block int) []int {
+	L := len(counts)
+	if L < 4*block || block < 2 {
+		return changepoint.PELT(changepoint.NewPoisson(counts, exposure), L, 1, 3*math.Log(float64(L)))
+	}
+	nb := (L + block - 1) / block
+	off := nb*block - L // the first block is short by off buckets
+	bc, be := make([]float64, nb), make([]float64, nb)
+	for i := range L {
+		k := (i + off) / block
+		bc[k] += counts[i]
+		be[k] += exposure[i]
+	}
+	blockCPs := changepoint.PELT(changepoint.NewPoisson(bc, be), nb, 1, 3*math.Log(float64(L)))
+	cost := changepoint.NewPoisson(counts, exposure)
+	out := make([]int, 0, len(blockCPs))
+	prev := 0
+	for j, b := range blockCPs {
+		next := L
+		if j+1 < len(blockCPs) {
+			next = blockCPs[j+1]*block - off
+		}
+		at := b*block - off
+		best, bestAt := math.Inf(1), at
+		for t := max(prev+1, at-block+1); t <= min(next-1, at+block-1); t++ {
+			if v := cost.Cost(prev, t) + cost.Cost(t, next); v < best {
+				best, bestAt = v, t
+			}
+		}
+		out = append(out, bestAt)
+		prev = bestAt
+	}
+	return out
 }
 
 // testEpisode builds the episode that starts at segment j and tests it.
