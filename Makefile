@@ -1,0 +1,36 @@
+# culprit's developer entry points. `make test` is what CI runs.
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOBIN         := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build test vet lint fmt-check demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/culprit ./cmd/culprit
+
+## test: formatting, vet, staticcheck and every test.
+test: fmt-check vet lint
+	$(GO) test -count=1 ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	@test -x $(GOBIN)/staticcheck || $(GO) install $(STATICCHECK)
+	$(GOBIN)/staticcheck ./...
+
+demo:
+	$(GO) run ./cmd/culprit demo
+
+## bench: the Go benchmarks behind BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin culprit-demo

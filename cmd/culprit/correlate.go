@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate/report"
+	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/file"
+)
+
+const correlateUsage = "correlate --logs FILE [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json]"
+
+func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
+	fs := newFlags("correlate", correlateUsage, env.stderr)
+	logs := fs.String("logs", "", "NDJSON log file, one ECS document per request (.gz accepted)")
+	deploys := fs.String("deploys", "", "deploy events: JSON array or NDJSON (.gz accepted)")
+	tickets := fs.String("tickets", "", "tickets in Zendesk incremental-export shape (.gz accepted)")
+	from := fs.String("from", "", "start of the window, RFC 3339 (default: first log line)")
+	to := fs.String("to", "", "end of the window, RFC 3339 (default: last log line)")
+	config := fs.String("config", "", "YAML configuration file (default: built-in ECS mapping)")
+	format := fs.String("format", "text", "output format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *logs == "" {
+		fs.Usage()
+		return usagef("correlate: --logs is required")
+	}
+	if err := checkFormat(*format, "text", "json"); err != nil {
+		return err
+	}
+	f, err := parseTime("from", *from)
+	if err != nil {
+		return err
+	}
+	t, err := parseTime("to", *to)
+	if err != nil {
+		return err
+	}
+	cfg := rules.Default()
+	if *config != "" {
+		if cfg, err = rules.Load(*config); err != nil {
+			return err
+		}
+	}
+	res, err := correlateFiles(ctx, env.stderr, fileInputs{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t}, cfg)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		return report.JSON(env.stdout, res)
+	}
+	return report.Text(env.stdout, res)
+}
+
+type fileInputs struct {
+	logs, deploys, tickets string
+	from, to               time.Time
+}
+
+// correlateFiles is the offline pipeline shared by `correlate` and `demo`.
+func correlateFiles(ctx context.Context, stderr io.Writer, in fileInputs, cfg rules.Config) (*correlate.Result, error) {
+	var (
+		deploys []correlate.Deploy
+		tickets []correlate.Ticket
+		err     error
+	)
+	if in.deploys != "" {
+		if deploys, err = file.ReadDeploys(in.deploys); err != nil {
+			return nil, err
+		}
+	}
+	if in.tickets != "" {
+		if tickets, err = file.ReadTickets(in.tickets); err != nil {
+			return nil, err
+		}
+	}
+	src, err := file.OpenLogs(in.logs, cfg.Fields, cfg.Correlate.Bucket.D())
+	if err != nil {
+		return nil, err
+	}
+	from, to := in.from, in.to
+	if from.IsZero() || to.IsZero() {
+		lo, hi, err := src.Range(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if from.IsZero() {
+			from = lo
+		}
+		if to.IsZero() {
+			to = hi.Add(time.Nanosecond)
+		}
+	}
+	w, err := correlate.NewWindow(from, to, cfg.Correlate.Bucket.D())
+	if err != nil {
+		return nil, usagef("correlate: %v", err)
+	}
+	res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets}, cfg.Correlate)
+	reportSkipped(stderr, in.logs, src.Stats())
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// reportSkipped tells the user about lines that were not used, naming the
+// first few so they can be found, without drowning the report.
+func reportSkipped(w io.Writer, path string, st file.Stats) {
+	var total int64
+	reasons := make([]string, 0, len(st.Skipped))
+	for r, n := range st.Skipped {
+		total += n
+		reasons = append(reasons, fmt.Sprintf("%d %s", n, r))
+	}
+	if total == 0 {
+		return
+	}
+	sort.Strings(reasons)
+	for _, p := range st.Problems {
+		fmt.Fprintf(w, "%s:%d: skipped: %s\n", path, p.Line, p.Reason)
+	}
+	fmt.Fprintf(w, "%s: skipped %d of %d lines (%s)\n", path, total, st.Lines, strings.Join(reasons, ", "))
+}

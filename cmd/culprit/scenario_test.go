@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/sources/simulate"
+)
+
+// correlateJSON runs `culprit correlate --format json` exactly as a user
+// would and decodes its output.
+func correlateJSON(t *testing.T, args ...string) correlate.Result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args = append([]string{"correlate", "--format", "json"}, args...)
+	if err := run(context.Background(), args, func(string) string { return "" }, nil, &out, &errb); err != nil {
+		t.Fatalf("culprit %s: %v\nstderr: %s", strings.Join(args, " "), err, errb.String())
+	}
+	var res correlate.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("decode output: %v\n%s", err, out.String())
+	}
+	return res
+}
+
+// TestScenarios runs every incident shape of the simulator end to end,
+// through the files and the CLI, and checks the verdict against the ground
+// truth: the right suspect or none, the onset, the concentrating dimension,
+// and whether it pages.
+func TestScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scenario tests simulate hours of traffic; run without -short")
+	}
+	for _, shape := range simulate.Shapes() {
+		t.Run(string(shape), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			run, err := simulate.WriteFiles(context.Background(), dir, simulate.Config{Seed: 42, Shape: shape})
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth := run.Truth
+			res := correlateJSON(t,
+				"--logs", filepath.Join(dir, "logs.ndjson.gz"),
+				"--deploys", filepath.Join(dir, "deploys.json"),
+				"--tickets", filepath.Join(dir, "tickets.json"))
+			checkScenario(t, truth, res)
+		})
+	}
+}
+
+func checkScenario(t *testing.T, truth simulate.Truth, res correlate.Result) {
+	t.Helper()
+	pages := 0
+	for _, f := range res.Findings {
+		if f.Severity == correlate.SeverityPage {
+			pages++
+		}
+	}
+	if !truth.ExpectPage && pages > 0 {
+		for _, f := range res.Findings {
+			if f.Severity == correlate.SeverityPage {
+				t.Errorf("unexpected page: %s", f.Headline)
+			}
+		}
+	}
+	if truth.Kind == "" {
+		return
+	}
+	f, ok := matchFinding(truth, res)
+	if !ok {
+		var heads []string
+		for _, f := range res.Findings {
+			heads = append(heads, string(f.Severity)+": "+f.Headline)
+		}
+		t.Fatalf("no %s finding for %q in %s; findings:\n%s", truth.Kind, truth.MessageContains, truth.Service, strings.Join(heads, "\n"))
+	}
+	t.Logf("%s: %s", f.Severity, f.Headline)
+	if truth.ExpectPage && f.Severity != correlate.SeverityPage {
+		t.Errorf("severity %s (%v), want page", f.Severity, f.SeverityReasons)
+	}
+	if truth.Kind == correlate.KindTicketSurge {
+		if d := f.Onset.Sub(truth.Onset); d < -30*time.Minute || d > 30*time.Minute {
+			t.Errorf("surge onset %s, truth %s", f.Onset, truth.Onset)
+		}
+		return
+	}
+	tol := 3 * time.Minute
+	if truth.Shape == simulate.ShapeSlowRamp {
+		tol = 20 * time.Minute
+	}
+	if d := f.Onset.Sub(truth.Onset); d < -tol || d > tol {
+		t.Errorf("onset %s, truth %s (off by %s, tolerance %s)", f.Onset.Format(time.TimeOnly), truth.Onset.Format(time.TimeOnly), d, tol)
+	}
+	if truth.SuspectDeployID == "" {
+		if len(f.SuspectedDeploys) > 0 {
+			t.Errorf("blamed %s (%v), want no suspect", f.SuspectedDeploys[0].ID, f.SuspectedDeploys[0].Reasons)
+		}
+	} else if len(f.SuspectedDeploys) == 0 || f.SuspectedDeploys[0].ID != truth.SuspectDeployID {
+		t.Errorf("suspects %+v, want %s first", f.SuspectedDeploys, truth.SuspectDeployID)
+	}
+	if truth.Field != "" {
+		found := false
+		for i, c := range f.Scope.Concentration {
+			if i < 3 && c.Field == truth.Field && c.Value == truth.Value {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s=%s not in the top three concentrations %+v", truth.Field, truth.Value, f.Scope.Concentration)
+		}
+	}
+	if truth.Recovered != nil {
+		if f.Recovered == nil {
+			t.Errorf("not recovered, truth recovered at %s", truth.Recovered.Format(time.TimeOnly))
+		} else if d := f.Recovered.Sub(*truth.Recovered); d < -5*time.Minute || d > 5*time.Minute {
+			t.Errorf("recovered %s, truth %s", f.Recovered.Format(time.TimeOnly), truth.Recovered.Format(time.TimeOnly))
+		}
+	}
+}
+
+// matchFinding finds the finding that corresponds to the injected incident.
+func matchFinding(truth simulate.Truth, res correlate.Result) (correlate.Finding, bool) {
+	for _, f := range res.Findings {
+		if f.Kind != truth.Kind {
+			continue
+		}
+		if truth.Kind == correlate.KindTicketSurge {
+			return f, true
+		}
+		if f.Service != truth.Service {
+			continue
+		}
+		for _, e := range f.Examples {
+			if strings.Contains(e, truth.MessageContains) {
+				return f, true
+			}
+		}
+	}
+	return correlate.Finding{}, false
+}
+
+// TestDemo is the new user's first command: it must name the injected
+// deploy, the new error class, its scope and the related tickets.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo simulates six hours of traffic; run without -short")
+	}
+	dir := t.TempDir()
+	out, stderr, err := runCLI("demo", "--out", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr)
+	}
+	var truth simulate.Truth
+	b, err := os.ReadFile(filepath.Join(dir, "truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &truth); err != nil {
+		t.Fatal(err)
+	}
+	head := strings.SplitN(strings.SplitN(out, "\n\n", 3)[1], "\n", 2)[0]
+	for _, want := range []string{truth.SuspectDeployID, "new error class", truth.Field + "=" + truth.Value, "related ticket"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("demo headline does not name %q:\n%s", want, head)
+		}
+	}
+	if strings.Contains(head, "; 0 related tickets") {
+		t.Errorf("demo headline links no tickets: %s", head)
+	}
+	for _, f := range []string{"logs.ndjson.gz", "deploys.json", "tickets.json", "report.json", "report.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("demo left no %s: %v", f, err)
+		}
+	}
+}

@@ -1,0 +1,248 @@
+// Package report renders correlation results for people and programs: the
+// JSON contract of `culprit correlate --format json`, and a text report a
+// support engineer can paste into a page.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+// JSON writes the result in culprit's stable JSON shape.
+func JSON(w io.Writer, r *correlate.Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("encode json report: %w", err)
+	}
+	return nil
+}
+
+// Text writes the human report: a summary line, then for each finding its
+// headline followed by the evidence behind it.
+func Text(w io.Writer, r *correlate.Result) error {
+	tw := &errWriter{w: w}
+	span := fmt.Sprintf("%s – %s UTC", r.From.UTC().Format("2006-01-02 15:04"), r.To.UTC().Format("15:04"))
+	if r.To.Sub(r.From) > 24*time.Hour {
+		span = fmt.Sprintf("%s – %s UTC", r.From.UTC().Format("2006-01-02 15:04"), r.To.UTC().Format("2006-01-02 15:04"))
+	}
+	if len(r.Findings) == 0 {
+		tw.printf("No significant change in %d series from %d services, %s.\n", r.Stats.Tested, r.Stats.Services, span)
+		return tw.err
+	}
+	counts := map[correlate.Severity]int{}
+	for _, f := range r.Findings {
+		counts[f.Severity]++
+	}
+	tw.printf("culprit: %s (%d page, %d notify, %d info) in %d series from %d services, %s.\n\n",
+		plural(len(r.Findings), "finding"), counts[correlate.SeverityPage], counts[correlate.SeverityNotify], counts[correlate.SeverityInfo],
+		r.Stats.Tested, r.Stats.Services, span)
+	for i, f := range r.Findings {
+		if i > 0 {
+			tw.printf("\n")
+		}
+		finding(tw, f)
+	}
+	return tw.err
+}
+
+func finding(w *errWriter, f correlate.Finding) {
+	w.printf("[%s] %s\n\n", strings.ToUpper(string(f.Severity)), f.Headline)
+	row := func(label, format string, a ...any) {
+		w.printf("  %-13s %s\n", label, fmt.Sprintf(format, a...))
+	}
+	more := func(format string, a ...any) { w.printf("  %-13s %s\n", "", fmt.Sprintf(format, a...)) }
+
+	row("Finding", "%s  kind %s  service %s", f.ID, f.Kind, orDash(f.Service))
+	row("Signature", "%s", f.Signature)
+	rec := "not yet"
+	if f.Recovered != nil {
+		rec = f.Recovered.UTC().Format("15:04 UTC")
+	}
+	row("Onset", "%s   recovered: %s", f.Onset.UTC().Format("2006-01-02 15:04 UTC"), rec)
+	fr := f.Frequency
+	if f.Kind == correlate.KindTicketSurge {
+		row("Frequency", "%s tickets/h after onset, %s/h before; %d tickets", num(fr.AfterPerMin*60), num(fr.BeforePerMin*60), fr.Count)
+	} else {
+		row("Frequency", "%s/min after onset (%s), %s/min before", num(fr.AfterPerMin), Magnitude(fr.AfterPerMin), num(fr.BeforePerMin))
+		more("%s of requests after (%s), %s before; %d errors since onset", pct(fr.ShareAfter), oneIn(fr.ShareAfter), pct(fr.ShareBefore), fr.Count)
+	}
+	if f.Series != nil && f.Kind != correlate.KindTicketSurge {
+		more("errors/bucket %s", Sparkline(f.Series.Errors, 60))
+	}
+	sg := f.Significance
+	row("Significance", "p=%.2g, q=%.2g over %d series tested", sg.PValue, sg.QValue, sg.Tests)
+	more("method: %s", sg.Method)
+
+	if f.Kind != correlate.KindTicketSurge {
+		a := f.Scope.Affected
+		row("Scope", "%s, %s, %s", plural(a[correlate.FieldCustomer], "customer"), plural(a[correlate.FieldSite], "site"), plural(a[correlate.FieldHost], "host"))
+		for _, c := range f.Scope.Concentration {
+			more("%-36s %5s of errors, %5s of requests", c.Field+"="+c.Value, pct(c.ShareOfErrors), pct(c.ShareOfRequests))
+		}
+	}
+	if len(f.SuspectedDeploys) == 0 {
+		if f.Kind != correlate.KindTicketSurge {
+			row("Suspects", "none: no deploy is tied to these errors by rollout or version evidence")
+		}
+	} else {
+		for i, s := range f.SuspectedDeploys {
+			label := ""
+			if i == 0 {
+				label = "Suspects"
+			}
+			w.printf("  %-13s %d. %s %s %s  score %.2f  %s\n", label, i+1, s.ID, s.Service, s.Version, s.Score, s.URL)
+			for _, r := range s.Reasons {
+				more("   - %s", r)
+			}
+		}
+	}
+	if len(f.Tickets) > 0 {
+		for i, t := range f.Tickets {
+			label := ""
+			if i == 0 {
+				label = "Tickets"
+			}
+			w.printf("  %-13s #%d %s org %d %q (%s)\n", label, t.ID, t.CreatedAt.UTC().Format("15:04"), t.OrganizationID, t.Subject, t.Reason)
+		}
+	} else if f.Kind != correlate.KindTicketSurge {
+		row("Tickets", "none linked")
+	}
+	for i, e := range f.Examples {
+		label := ""
+		if i == 0 {
+			label = "Examples"
+		}
+		w.printf("  %-13s %s\n", label, e)
+	}
+	for i, s := range f.Samples {
+		label := ""
+		if i == 0 {
+			label = "Samples"
+		}
+		w.printf("  %-13s %s host=%s org=%s site=%s version=%s\n", label, s.Time.UTC().Format("15:04:05"), orDash(s.Host), orDash(s.Customer), orDash(s.Site), orDash(s.Version))
+	}
+	row("Severity", "%s: %s", f.Severity, strings.Join(f.SeverityReasons, "; "))
+}
+
+// Magnitude names the order of magnitude of a rate, because "about 4 a
+// minute" and "about 400 a minute" call for different urgency while 4.1 and
+// 4.3 do not.
+func Magnitude(x float64) string {
+	if x <= 0 {
+		return "none"
+	}
+	e := int(math.Floor(math.Log10(x)))
+	return fmt.Sprintf("order 10^%d", e)
+}
+
+func oneIn(share float64) string {
+	if share <= 0 {
+		return "none"
+	}
+	n := 1 / share
+	switch {
+	case n < 10:
+		return fmt.Sprintf("1 in %.1f", n)
+	default:
+		return fmt.Sprintf("about 1 in %s, %s", num(roundSig(n, 2)), Magnitude(share))
+	}
+}
+
+func roundSig(x float64, digits int) float64 {
+	if x == 0 {
+		return 0
+	}
+	p := math.Pow(10, float64(digits)-math.Ceil(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}
+
+// Sparkline draws a series in at most width block characters, summing
+// buckets so that spikes survive the downsampling.
+func Sparkline(x []float64, width int) string {
+	if len(x) == 0 || width <= 0 {
+		return ""
+	}
+	per := int(math.Ceil(float64(len(x)) / float64(width)))
+	var sums []float64
+	for i := 0; i < len(x); i += per {
+		var s float64
+		for j := i; j < i+per && j < len(x); j++ {
+			s += x[j]
+		}
+		sums = append(sums, s)
+	}
+	mx := 0.0
+	for _, s := range sums {
+		mx = math.Max(mx, s)
+	}
+	bars := []rune("▁▂▃▄▅▆▇█")
+	var b strings.Builder
+	for _, s := range sums {
+		if s == 0 || mx == 0 {
+			b.WriteRune(' ')
+			continue
+		}
+		b.WriteRune(bars[min(len(bars)-1, int(s/mx*float64(len(bars)-1)+0.5))])
+	}
+	return "│" + b.String() + "│"
+}
+
+func num(x float64) string {
+	switch {
+	case x == 0:
+		return "0"
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 1:
+		return fmt.Sprintf("%.1f", x)
+	default:
+		return fmt.Sprintf("%.2g", x)
+	}
+}
+
+func pct(x float64) string {
+	switch {
+	case x <= 0:
+		return "0%"
+	case x >= 0.1:
+		return fmt.Sprintf("%.0f%%", x*100)
+	case x >= 0.01:
+		return fmt.Sprintf("%.1f%%", x*100)
+	default:
+		return fmt.Sprintf("%.2g%%", x*100)
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// errWriter keeps the first write error so rendering code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, a ...any) {
+	if e.err != nil {
+		return
+	}
+	_, e.err = fmt.Fprintf(e.w, format, a...)
+}

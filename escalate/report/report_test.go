@@ -1,0 +1,95 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+var t0 = time.Date(2026, 11, 20, 16, 0, 0, 0, time.UTC)
+
+func sample() *correlate.Result {
+	return &correlate.Result{From: t0.Add(-4 * time.Hour), To: t0.Add(2 * time.Hour), Findings: []correlate.Finding{{
+		ID: "f-1", Service: "edge-router", Kind: correlate.KindNewError, Signature: "boom <*>",
+		Examples: []string{"boom 1"}, Onset: t0, Severity: correlate.SeverityPage,
+		Headline:         "edge-router v2 (deploy d1) is the suspected cause of a new error class 'boom <*>'",
+		Frequency:        correlate.Frequency{AfterPerMin: 4.2, ShareAfter: 0.004, Count: 420},
+		Significance:     correlate.Significance{Method: correlate.Method, PValue: 1e-30, QValue: 1e-29, Tests: 12},
+		Scope:            correlate.ScopeSummary{Affected: map[string]int{"organization.id": 37, "url.domain": 40, "host.name": 8}, Concentration: []correlate.Concentration{{Field: "cloud.provider", Value: "aws", ShareOfErrors: 1, ShareOfRequests: 0.41}}},
+		SuspectedDeploys: []correlate.Suspect{},
+		Tickets:          []correlate.TicketRef{},
+	}}}
+}
+
+// The JSON shape is a contract that tests outside this repository rely on.
+func TestJSONContract(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		From, To string
+		Findings []map[string]any
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := doc.Findings[0]
+	for _, k := range []string{"id", "service", "kind", "signature", "examples", "onset", "recovered", "severity", "frequency", "significance", "scope", "suspected_deploys", "tickets"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("finding lacks %q", k)
+		}
+	}
+	if f["recovered"] != nil {
+		t.Errorf("recovered = %v, want null while not recovered", f["recovered"])
+	}
+	if sd, ok := f["suspected_deploys"].([]any); !ok || len(sd) != 0 {
+		t.Errorf("suspected_deploys = %#v, want []", f["suspected_deploys"])
+	}
+	aff := f["scope"].(map[string]any)["affected"].(map[string]any)
+	if aff["organization.id"] != 37.0 {
+		t.Errorf("affected = %v", aff)
+	}
+	for _, k := range []string{"before_per_min", "after_per_min", "share_before", "share_after", "count"} {
+		if _, ok := f["frequency"].(map[string]any)[k]; !ok {
+			t.Errorf("frequency lacks %q", k)
+		}
+	}
+}
+
+func TestTextOpensWithHeadline(t *testing.T) {
+	var b bytes.Buffer
+	if err := Text(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	first := strings.SplitN(out, "\n\n", 3)[1]
+	if !strings.HasPrefix(first, "[PAGE] edge-router v2 (deploy d1)") {
+		t.Errorf("first finding line = %q", first)
+	}
+	for _, want := range []string{"cloud.provider=aws", "100% of errors", "41% of requests", "order 10^0", "about 1 in 250", "37 customers", "none: no deploy"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	if err := Text(&b, &correlate.Result{From: t0, To: t0.Add(time.Hour), Stats: correlate.RunStats{Tested: 5, Services: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), "No significant change in 5 series from 2 services") {
+		t.Errorf("quiet report = %q", b.String())
+	}
+}
+
+func TestSparklineAndMagnitude(t *testing.T) {
+	if got := Sparkline([]float64{0, 0, 1, 8}, 4); got != "│  ▂█│" {
+		t.Errorf("sparkline = %q", got)
+	}
+	if got := Magnitude(0.004); got != "order 10^-3" {
+		t.Errorf("magnitude = %q", got)
+	}
+}
