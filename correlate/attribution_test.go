@@ -205,3 +205,11 @@ func TestLinkTickets(t *testing.T) {
 		t.Errorf("linked %v, want [2 3 5] (affected org, signature words, service name)", ids)
 	}
 }
+
+func TestArticle(t *testing.T) {
+	for num, want := range map[string]string{"2": "a", "8": "an", "11": "an", "18": "an", "80": "an", "100": "a", "7": "a", "11000": "an", "180000": "a", "1100": "a", "18000": "an"} {
+		if got := article(num); got != want {
+			t.Errorf("article(%s) = %s, want %s", num, got, want)
+		}
+	}
+}

@@ -43,7 +43,8 @@ func Headline(f Finding) string {
 	if f.Kind == KindErrorIncrease {
 		ratio := "an increase"
 		if f.Frequency.ShareBefore > 0 {
-			ratio = fmt.Sprintf("a %.0f× increase", f.Frequency.ShareAfter/f.Frequency.ShareBefore)
+			n := fmt.Sprintf("%.0f", f.Frequency.ShareAfter/f.Frequency.ShareBefore)
+			ratio = article(n) + " " + n + "× increase"
 		}
 		what = ratio + " in " + quoteSig(f.Signature)
 	}
@@ -114,6 +115,15 @@ func quoteSig(s string) string {
 		s = strings.TrimRight(string(r[:cut]), " :,") + " …"
 	}
 	return "'" + s + "'"
+}
+
+// article picks "a" or "an" for a number as it is spoken: "an 8×", "an 18×".
+func article(num string) string {
+	eleven := strings.HasPrefix(num, "11") || strings.HasPrefix(num, "18")
+	if strings.HasPrefix(num, "8") || eleven && (len(num) == 2 || len(num) == 5) {
+		return "an"
+	}
+	return "a"
 }
 
 func upperFirst(s string) string {

@@ -60,6 +60,6 @@ func cmdDemo(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(env.stdout, "\nThe simulation wrote %d log lines, %d deploys and %d tickets. Everything is in %s:\n",
 		run.Docs, len(run.Deploys), len(run.Tickets), *out)
 	fmt.Fprintf(env.stdout, "  logs.ndjson.gz deploys.json tickets.json truth.json report.json report.txt\n")
-	fmt.Fprintf(env.stdout, "Re-run the analysis yourself:\n  culprit correlate --logs %s --deploys %s --tickets %s\n", in.logs, in.deploys, in.tickets)
+	fmt.Fprintf(env.stdout, "Re-run the analysis yourself (or with bin/culprit after make build):\n  go run ./cmd/culprit correlate --logs %s --deploys %s --tickets %s\n", in.logs, in.deploys, in.tickets)
 	return nil
 }
