@@ -37,11 +37,17 @@ func attribute(f Finding, sc *Scope, deploys []Deploy, w Window, L int, cfg rule
 	for _, d := range deploys {
 		start := rolloutStart(d)
 		lead := f.Onset.Sub(start)
-		if start.After(f.Onset.Add(w.Step)) || lead > cfg.AttributionWindow.D() {
+		if start.After(f.Onset.Add(onsetSlack(w))) || lead > cfg.AttributionWindow.D() {
 			continue
 		}
 		var reasons []string
-		align, why := rolloutAlignment(d, sc, w, onsetIdx, endIdx)
+		// Strata without errors weigh nothing, so the whole rollout can be
+		// examined even when the onset was dated later.
+		from := onsetIdx
+		if i := w.Index(start); i >= 0 && i < from {
+			from = i
+		}
+		align, why := rolloutAlignment(d, sc, w, from, endIdx)
 		if why != "" {
 			reasons = append(reasons, why)
 		}
@@ -85,6 +91,13 @@ func attribute(f Finding, sc *Scope, deploys []Deploy, w Window, L int, cfg rule
 	return out
 }
 
+// onsetSlack is how far after an estimated onset a deploy may start and
+// still be examined: onsets of increases in bursty classes are uncertain by
+// minutes, and the evidence tests, not the timing, decide.
+func onsetSlack(w Window) time.Duration {
+	return max(w.Step, 10*time.Minute)
+}
+
 // rolloutStart is when the first host got the version: a deploy's recorded
 // start can precede its first host by minutes of build and approval.
 func rolloutStart(d Deploy) time.Time {
@@ -107,11 +120,15 @@ func timingReason(lead time.Duration, start time.Time) string {
 	}
 }
 
-// rolloutAlignment asks whether, during the episode, errors fell on hosts
-// that already ran the deploy rather than on those that did not yet (or
-// never would). Under "the deploy is unrelated", errors split between those
-// two groups in proportion to their requests; a binomial tail measures how
-// far from that the data are.
+// rolloutAlignment asks whether errors fell on hosts that already ran the
+// deploy rather than on hosts that did not yet (or never would), comparing
+// the two groups only within the same bucket. Pooling over time would
+// confound exposure with time: an outage that starts after a rollout
+// finished would look aligned, and a ramp that became visible after it
+// finished would not. Within each bucket where both groups served traffic,
+// under "the deploy is unrelated" the bucket's errors split between the
+// groups in proportion to their requests; the strata are combined as in a
+// Cochran–Mantel–Haenszel test.
 func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, string) {
 	if len(d.Hosts) == 0 || len(sc.HostRequests) == 0 || from < 0 {
 		return evNone, ""
@@ -127,55 +144,52 @@ func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, st
 	if overlap == 0 {
 		return evNone, ""
 	}
-	var eExp, eUn, rExp, rUn float64
-	hostsWithErr, hostsAligned := 0, 0
+	n := w.Len()
+	eExp, eUn := make([]float64, n), make([]float64, n)
+	rExp, rUn := make([]float64, n), make([]float64, n)
 	for host, reqs := range sc.HostRequests {
 		errs := sc.HostErrors[host]
 		got, updated := at[host]
-		var hostErr float64
-		aligned := true
 		for i := from; i < to && i < len(reqs); i++ {
 			b0 := w.Start(i)
 			var e float64
 			if i < len(errs) {
 				e = errs[i]
 			}
-			hostErr += e
 			switch {
 			case updated && !got.After(b0):
-				eExp += e
-				rExp += reqs[i]
+				eExp[i] += e
+				rExp[i] += reqs[i]
 			case !updated || !got.Before(b0.Add(w.Step)):
-				eUn += e
-				rUn += reqs[i]
-				if e > 0 {
-					aligned = false
-				}
-			}
-		}
-		if hostErr > 0 {
-			hostsWithErr++
-			if aligned {
-				hostsAligned++
+				eUn[i] += e
+				rUn[i] += reqs[i]
 			}
 		}
 	}
-	eTot, rTot := eExp+eUn, rExp+rUn
-	if eTot == 0 || rTot == 0 {
+	var obsUn, expUn, varUn, total float64
+	for i := from; i < to; i++ {
+		e, r := eExp[i]+eUn[i], rExp[i]+rUn[i]
+		if e == 0 || rExp[i] == 0 || rUn[i] == 0 {
+			continue
+		}
+		q := rUn[i] / r
+		obsUn += eUn[i]
+		expUn += e * q
+		varUn += e * q * (1 - q)
+		total += e
+	}
+	if expUn < 3 || varUn <= 0 {
 		return evNone, ""
 	}
-	pi := rUn / rTot
-	if pi < 0.02 {
-		return evNone, ""
-	}
-	share := eUn / eTot
-	p := binomLowerTail(eUn, eTot, pi)
-	desc := fmt.Sprintf("%s of %d errors came from hosts already running %s, which served %s of requests (p=%.2g); %d of %d hosts with errors got the version first",
-		percent(1-share), int64(eTot), versionName(d), percent(1-pi), p, hostsAligned, hostsWithErr)
+	// One-sided: fewer errors on hosts without the version than chance.
+	z := (obsUn + 0.5 - expUn) / math.Sqrt(varUn)
+	p := clampP(0.5 * math.Erfc(-z/math.Sqrt2))
+	desc := fmt.Sprintf("in the minutes when some hosts ran %s and others did not, %d of %d errors fell on hosts without it where %.0f were expected if it were unrelated (p=%.2g)",
+		versionName(d), int64(obsUn), int64(total), expUn, p)
 	switch {
-	case share >= pi:
+	case obsUn >= expUn:
 		return evAgainst, ""
-	case p < 1e-3 && share <= pi/3:
+	case p < 1e-3 && obsUn <= expUn/3:
 		return evStrong, "rollout alignment: " + desc
 	case p < 0.05:
 		return evModerate, "partial rollout alignment: " + desc

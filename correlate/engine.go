@@ -203,6 +203,9 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	f.Scope = summarizeScope(sc)
 	f.Samples = sc.Samples
 	f.SuspectedDeploys = attribute(f, sc, in.Deploys, w, L, cfg)
+	if len(f.SuspectedDeploys) > 0 {
+		f.Onset = alignedOnset(f.Onset, f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
+	}
 	f.Tickets = linkTickets(f, sc, in.Tickets, to)
 	f.Series = &FindingChart{
 		Start:    w.From,
@@ -211,9 +214,77 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 		Requests: c.requests,
 		Baseline: scaled(c.requests, ep.baseRate),
 	}
-	f.Severity, f.SeverityReasons = grade(f, cfg)
+	f.Severity, f.SeverityReasons = grade(f, excessCustomers(sc, ep.baseRate), cfg)
 	f.Headline = Headline(f)
 	return f, nil
+}
+
+// alignedOnset dates an onset from the implicated deploy's rollout: the
+// first host that received the version and then produced the errors. A
+// series-level onset of an existing, bursty class is uncertain by minutes;
+// once the rollout is tied to the errors host by host, the host timeline is
+// the sharper clock. The onset only moves within the slack that attribution
+// allowed.
+func alignedOnset(onset time.Time, id string, deploys []Deploy, sc *Scope, w Window) time.Time {
+	for _, d := range deploys {
+		if d.ID != id {
+			continue
+		}
+		first := time.Time{}
+		for _, h := range d.Hosts {
+			errs := sc.HostErrors[h.Name]
+			i := w.Index(h.At)
+			if i < 0 || len(errs) == 0 {
+				continue
+			}
+			hit := false
+			for j := i; j < len(errs) && j < i+30; j++ {
+				if errs[j] > 0 {
+					hit = true
+					break
+				}
+			}
+			if hit && (first.IsZero() || h.At.Before(first)) {
+				first = h.At
+			}
+		}
+		if first.IsZero() || first.Before(onset.Add(-30*time.Minute)) || first.After(onset.Add(onsetSlack(w))) {
+			return onset
+		}
+		return w.Start(w.Index(first))
+	}
+	return onset
+}
+
+// excessCustomers is how many customers it takes to carry 80% of the
+// episode's excess errors (over what the baseline rate predicts for each
+// customer's traffic). It tells an infrastructure problem, whose excess
+// spreads across many customers, from a few customers' own trouble (a
+// credential-stuffing run, a runaway script) that only looks broad because
+// everyone else's background errors are counted too.
+func excessCustomers(sc *Scope, baseRate float64) int {
+	errs, reqs := sc.Errors[FieldCustomer], sc.Requests[FieldCustomer]
+	var total float64
+	ex := make([]float64, 0, len(errs))
+	for c, e := range errs {
+		x := e - baseRate*reqs[c]
+		if x > 0 {
+			ex = append(ex, x)
+			total += x
+		}
+	}
+	if total <= 0 {
+		return 0
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(ex)))
+	var acc float64
+	for i, x := range ex {
+		acc += x
+		if acc >= 0.8*total {
+			return i + 1
+		}
+	}
+	return len(ex)
 }
 
 // FindingID is stable across runs for the same service and signature, so a

@@ -11,7 +11,7 @@ import (
 // finding passed the false-discovery threshold); what remains is breadth,
 // because paging at night is for problems of the infrastructure, and a
 // single customer's breakage is support's to handle by day.
-func grade(f Finding, cfg rules.Correlate) (Severity, []string) {
+func grade(f Finding, carriers int, cfg rules.Correlate) (Severity, []string) {
 	customers := f.Scope.Affected[FieldCustomer]
 	hosts := f.Scope.Affected[FieldHost]
 	sig := fmt.Sprintf("q=%.2g across %d series (fdr %.2g)", f.Significance.QValue, f.Significance.Tests, cfg.FDR)
@@ -24,6 +24,9 @@ func grade(f Finding, cfg rules.Correlate) (Severity, []string) {
 			who = "one customer (organization.id=" + org + ")"
 		}
 		return SeverityNotify, []string{who + " carries the errors: a customer-specific problem", sig}
+	}
+	if carriers > 0 && carriers < cfg.PageMinCustomers {
+		return SeverityNotify, []string{fmt.Sprintf("%s carry 80%% of the excess errors (page needs %d): a problem of a few customers, not of the infrastructure", plural(carriers, "customer"), cfg.PageMinCustomers), sig}
 	}
 	if customers < cfg.PageMinCustomers {
 		return SeverityNotify, []string{fmt.Sprintf("only %d customers affected (page needs %d)", customers, cfg.PageMinCustomers), sig}

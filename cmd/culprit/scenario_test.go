@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,11 +40,35 @@ func TestScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scenario tests simulate hours of traffic; run without -short")
 	}
-	for _, shape := range simulate.Shapes() {
-		t.Run(string(shape), func(t *testing.T) {
+	seeds := []int64{42}
+	// CULPRIT_SCENARIO_SEEDS=1,2,3 checks more seeds than the default one.
+	if v := os.Getenv("CULPRIT_SCENARIO_SEEDS"); v != "" {
+		seeds = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("CULPRIT_SCENARIO_SEEDS: %v", err)
+			}
+			seeds = append(seeds, n)
+		}
+	}
+	for _, seed := range seeds {
+		for _, shape := range simulate.Shapes() {
+			runScenario(t, seed, shape)
+		}
+	}
+}
+
+func runScenario(t *testing.T, seed int64, shape simulate.Shape) {
+	name := string(shape)
+	if seed != 42 {
+		name = fmt.Sprintf("%s/seed=%d", shape, seed)
+	}
+	{
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			run, err := simulate.WriteFiles(context.Background(), dir, simulate.Config{Seed: 42, Shape: shape})
+			run, err := simulate.WriteFiles(context.Background(), dir, simulate.Config{Seed: seed, Shape: shape})
 			if err != nil {
 				t.Fatal(err)
 			}
