@@ -140,7 +140,7 @@ func quickScreen(counts, exposure []float64, cfg detectConfig) bool {
 func segment(counts, exposure []float64, block int) []int {
 	L := len(counts)
 	if L < 4*block || block < 2 {
-		return changepoint.PELT(changepoint.NewPoisson(counts, exposure), L, 1, 3*math.Log(float64(L)))
+		return changepoint.PELT(changepoint.NewPoisson(counts, exposure), L, 1, proposalPenalty(L))
 	}
 	nb := (L + block - 1) / block
 	off := nb*block - L // the first block is short by off buckets
@@ -150,7 +150,7 @@ func segment(counts, exposure []float64, block int) []int {
 		bc[k] += counts[i]
 		be[k] += exposure[i]
 	}
-	blockCPs := changepoint.PELT(changepoint.NewPoisson(bc, be), nb, 1, 3*math.Log(float64(L)))
+	blockCPs := changepoint.PELT(changepoint.NewPoisson(bc, be), nb, 1, proposalPenalty(L))
 	cost := changepoint.NewPoisson(counts, exposure)
 	out := make([]int, 0, len(blockCPs))
 	prev := 0
@@ -171,6 +171,12 @@ func segment(counts, exposure []float64, block int) []int {
 	}
 	return out
 }
+
+// proposalPenalty is the BIC penalty per change. Segmentation only proposes
+// episodes; the negative-binomial test, corrected over every onset position,
+// decides, so the penalty can be mild enough that a short series can still
+// propose an episode that rises and falls (two changes).
+func proposalPenalty(L int) float64 { return 2 * math.Log(float64(L)) }
 
 // testEpisode builds the episode that starts at segment j and tests it.
 func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConfig) (episode, bool) {

@@ -27,6 +27,9 @@ type Input struct {
 // how it was obtained.
 const Method = "negative-binomial excess over baseline (block dispersion, Bonferroni over onsets), Benjamini-Hochberg across series"
 
+// TicketMethod is the procedure behind ticket surges, a family of their own.
+const TicketMethod = "negative-binomial excess of ticket volume over baseline (Bonferroni over onsets); its own family, never pages"
+
 // candidate is one tested series, significant or not.
 type candidate struct {
 	service   string
@@ -107,10 +110,6 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			}
 		}
 	}
-	if tc, ok := ticketCandidate(in.Tickets, w, cfg); ok {
-		cands = append(cands, tc)
-	}
-
 	ps := make([]float64, len(cands))
 	for i, c := range cands {
 		ps[i] = 1
@@ -119,6 +118,18 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 		}
 	}
 	qs := benjaminiHochberg(ps)
+	family := make([]int, len(cands))
+	for i := range family {
+		family[i] = len(cands)
+	}
+	// Ticket volume is its own family of one: it drives a different
+	// decision (it never pages), and mixing it into the log series would
+	// only dilute both.
+	if tc, ok := ticketCandidate(in.Tickets, w, cfg); ok {
+		cands = append(cands, tc)
+		qs = append(qs, tc.ep.p)
+		family = append(family, 1)
+	}
 
 	res := &Result{From: w.From, To: w.To, Findings: []Finding{}}
 	res.Stats = RunStats{Services: len(tr.Services), Signatures: sigs, Tested: len(cands)}
@@ -126,9 +137,10 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 		if !c.ok || qs[i] > cfg.FDR {
 			continue
 		}
-		sig := Significance{Method: Method, PValue: c.ep.p, QValue: qs[i], Tests: len(cands)}
+		sig := Significance{Method: Method, PValue: c.ep.p, QValue: qs[i], Tests: family[i]}
 		var f Finding
 		if c.kind == KindTicketSurge {
+			sig.Method = TicketMethod
 			f = ticketFinding(c, w, sig, now)
 		} else {
 			f, err = explain(ctx, src, c, w, L, in, cfg, sig, now)
@@ -264,13 +276,13 @@ func alignedOnset(onset time.Time, id string, deploys []Deploy, sc *Scope, w Win
 // everyone else's background errors are counted too.
 func excessCustomers(sc *Scope, baseRate float64) int {
 	errs, reqs := sc.Errors[FieldCustomer], sc.Requests[FieldCustomer]
-	var total float64
+	// The total is the net excess: summing only positive parts would count
+	// every customer's ordinary background error as excess.
+	total := sumMap(errs) - baseRate*sumMap(reqs)
 	ex := make([]float64, 0, len(errs))
 	for c, e := range errs {
-		x := e - baseRate*reqs[c]
-		if x > 0 {
+		if x := e - baseRate*reqs[c]; x > 0 {
 			ex = append(ex, x)
-			total += x
 		}
 	}
 	if total <= 0 {

@@ -130,7 +130,7 @@ func ticketCandidate(tickets []Ticket, w Window, cfg rules.Correlate) (candidate
 		newShareMax: 0,
 		// One series gives no family to learn burstiness from: assume
 		// tickets cluster moderately (a customer often files several).
-		priorAlpha:  0.3,
+		priorAlpha:  0.1,
 		corrBuckets: 2,
 	}
 	ep, ok := detect(counts, expo, dc)
