@@ -3,7 +3,7 @@ GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN         := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test vet lint fmt-check demo bench clean
+.PHONY: all build test vet lint fmt-check demo bench clean es-up es-down
 
 all: build
 
@@ -34,3 +34,12 @@ bench:
 
 clean:
 	rm -rf bin culprit-demo
+
+## es-up: start a local single-node Elasticsearch 8.x on 127.0.0.1 and print
+## its URL (Docker when an engine answers, else the integ-test zip from Maven
+## Central on the local JDK, as an unprivileged user). es-down stops it.
+es-up:
+	@bash scripts/es-up.sh
+
+es-down:
+	@bash scripts/es-down.sh
