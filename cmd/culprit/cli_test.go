@@ -39,7 +39,7 @@ func TestCorrelateBadInput(t *testing.T) {
 		{
 			name:     "missing --logs",
 			args:     func(t *testing.T) []string { return nil },
-			wantErr:  []string{"--logs is required"},
+			wantErr:  []string{"exactly one of --logs FILE or --es URL"},
 			wantCode: 2,
 		},
 		{

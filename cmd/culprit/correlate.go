@@ -11,10 +11,11 @@ import (
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/escalate/report"
 	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/file"
 )
 
-const correlateUsage = "correlate --logs FILE [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json]"
+const correlateUsage = "correlate (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json]"
 
 func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 	fs := newFlags("correlate", correlateUsage, env.stderr)
@@ -25,12 +26,20 @@ func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 	to := fs.String("to", "", "end of the window, RFC 3339 (default: last log line)")
 	config := fs.String("config", "", "YAML configuration file (default: built-in ECS mapping)")
 	format := fs.String("format", "text", "output format: text or json")
+	esURL := fs.String("es", "", "Elasticsearch URL(s), comma-separated, instead of --logs")
+	index := fs.String("index", "", "index pattern to read with --es, e.g. 'logs-*'")
+	esUser := fs.String("es-user", "", "Elasticsearch user for basic auth (or CULPRIT_ES_USERNAME); the password comes from CULPRIT_ES_PASSWORD")
+	esCA := fs.String("es-ca", "", "PEM file with the CA certificate of the Elasticsearch cluster")
+	esTimeout := fs.Duration("es-timeout", 30*time.Second, "timeout of one Elasticsearch request")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *logs == "" {
+	if (*logs == "") == (*esURL == "") {
 		fs.Usage()
-		return usagef("correlate: --logs is required")
+		return usagef("correlate: give exactly one of --logs FILE or --es URL")
+	}
+	if *esURL != "" && *index == "" {
+		return usagef("correlate: --es needs --index PATTERN")
 	}
 	if err := checkFormat(*format, "text", "json"); err != nil {
 		return err
@@ -49,7 +58,24 @@ func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 			return err
 		}
 	}
-	res, err := correlateFiles(ctx, env.stderr, fileInputs{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t}, cfg)
+	in := fileInputs{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t}
+	if *esURL != "" {
+		user := *esUser
+		if user == "" {
+			user = env.getenv("CULPRIT_ES_USERNAME")
+		}
+		in.es = &elasticsearch.Config{
+			URLs:       strings.Split(*esURL, ","),
+			Index:      *index,
+			APIKey:     env.getenv("CULPRIT_ES_API_KEY"),
+			Username:   user,
+			Password:   env.getenv("CULPRIT_ES_PASSWORD"),
+			CACertFile: *esCA,
+			Timeout:    *esTimeout,
+			Fields:     cfg.Fields,
+		}
+	}
+	res, err := correlateFiles(ctx, env.stderr, in, cfg)
 	if err != nil {
 		return err
 	}
@@ -61,7 +87,15 @@ func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 
 type fileInputs struct {
 	logs, deploys, tickets string
+	es                     *elasticsearch.Config // instead of logs
 	from, to               time.Time
+}
+
+// logSource is what the pipeline needs of a log source beyond
+// correlate.Source: the data's own time range, for default windows.
+type logSource interface {
+	correlate.Source
+	Range(ctx context.Context) (from, to time.Time, err error)
 }
 
 // correlateFiles is the offline pipeline shared by `correlate` and `demo`.
@@ -81,9 +115,19 @@ func correlateFiles(ctx context.Context, stderr io.Writer, in fileInputs, cfg ru
 			return nil, err
 		}
 	}
-	src, err := file.OpenLogs(in.logs, cfg.Fields, cfg.Correlate.Bucket.D())
-	if err != nil {
-		return nil, err
+	var src logSource
+	var fileSrc *file.Logs
+	if in.es != nil {
+		es, err := elasticsearch.New(*in.es)
+		if err != nil {
+			return nil, usagef("correlate: %v", err)
+		}
+		src = es
+	} else {
+		if fileSrc, err = file.OpenLogs(in.logs, cfg.Fields, cfg.Correlate.Bucket.D()); err != nil {
+			return nil, err
+		}
+		src = fileSrc
 	}
 	from, to := in.from, in.to
 	if from.IsZero() || to.IsZero() {
@@ -103,7 +147,9 @@ func correlateFiles(ctx context.Context, stderr io.Writer, in fileInputs, cfg ru
 		return nil, usagef("correlate: %v", err)
 	}
 	res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets}, cfg.Correlate)
-	reportSkipped(stderr, in.logs, src.Stats())
+	if fileSrc != nil {
+		reportSkipped(stderr, in.logs, fileSrc.Stats())
+	}
 	if err != nil {
 		return nil, err
 	}
