@@ -217,7 +217,7 @@ func versionSplit(d Deploy, sc *Scope) (evidence, string) {
 		return evAgainst, ""
 	}
 	p := binomUpperTail(ev, te, sor)
-	desc := fmt.Sprintf("%s of the errors come from %s, which served %s of requests (p=%.2g)", percent(soe), versionName(d), percent(sor), p)
+	desc := fmt.Sprintf("%s of the errors come from %s, which served %s of requests (p=%.2g)", Percent(soe), versionName(d), Percent(sor), p)
 	switch {
 	case p < 1e-3 && soe >= 0.9:
 		return evStrong, "version split: " + desc

@@ -349,8 +349,9 @@ func nonNil[T any](x []T) []T {
 	return x
 }
 
-// percent formats a share for people: two significant digits, never "0%".
-func percent(x float64) string {
+// Percent formats a share for people: two significant digits, never a
+// misleading "0%" for a small but real share.
+func Percent(x float64) string {
 	switch {
 	case x <= 0:
 		return "0%"

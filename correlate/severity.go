@@ -26,7 +26,7 @@ func grade(f Finding, carriers int, cfg rules.Correlate) (Severity, []string) {
 		return SeverityNotify, []string{who + " carries the errors: a customer-specific problem", sig}
 	}
 	if carriers > 0 && carriers < cfg.PageMinCustomers {
-		return SeverityNotify, []string{fmt.Sprintf("%s carry 80%% of the excess errors (page needs %d): a problem of a few customers, not of the infrastructure", plural(carriers, "customer"), cfg.PageMinCustomers), sig}
+		return SeverityNotify, []string{fmt.Sprintf("%s carry 80%% of the excess errors (page needs %d): a problem of a few customers, not of the infrastructure", Plural(carriers, "customer"), cfg.PageMinCustomers), sig}
 	}
 	if customers < cfg.PageMinCustomers {
 		return SeverityNotify, []string{fmt.Sprintf("only %d customers affected (page needs %d)", customers, cfg.PageMinCustomers), sig}
@@ -57,12 +57,12 @@ func Headline(f Finding) string {
 	} else {
 		fmt.Fprintf(&b, "%s in %s", upperFirst(what), f.Service)
 	}
-	fmt.Fprintf(&b, " affecting %s", plural(f.Scope.Affected[FieldCustomer], "customer"))
+	fmt.Fprintf(&b, " affecting %s", Plural(f.Scope.Affected[FieldCustomer], "customer"))
 	if c, ok := headlineConcentration(f); ok {
 		share := f.Frequency.ShareAfter * c.ShareOfErrors / c.ShareOfRequests
-		fmt.Fprintf(&b, ", %s of requests on %s=%s", percent(share), c.Field, c.Value)
+		fmt.Fprintf(&b, ", %s of requests on %s=%s", Percent(share), c.Field, c.Value)
 	} else {
-		fmt.Fprintf(&b, ", %s of requests", percent(f.Frequency.ShareAfter))
+		fmt.Fprintf(&b, ", %s of requests", Percent(f.Frequency.ShareAfter))
 	}
 	fmt.Fprintf(&b, "; started %s", f.Onset.UTC().Format("15:04"))
 	if f.Recovered != nil {
@@ -71,7 +71,7 @@ func Headline(f Finding) string {
 	if len(f.SuspectedDeploys) == 0 {
 		b.WriteString("; no deploy implicated")
 	}
-	fmt.Fprintf(&b, "; %s.", plural(len(f.Tickets), "related ticket"))
+	fmt.Fprintf(&b, "; %s.", Plural(len(f.Tickets), "related ticket"))
 	return b.String()
 }
 
@@ -136,7 +136,8 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func plural(n int, word string) string {
+// Plural writes "1 customer", "3 customers".
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}

@@ -41,7 +41,7 @@ func Text(w io.Writer, r *correlate.Result) error {
 		counts[f.Severity]++
 	}
 	tw.printf("culprit: %s (%d page, %d notify, %d info) in %d series from %d services, %s.\n\n",
-		plural(len(r.Findings), "finding"), counts[correlate.SeverityPage], counts[correlate.SeverityNotify], counts[correlate.SeverityInfo],
+		correlate.Plural(len(r.Findings), "finding"), counts[correlate.SeverityPage], counts[correlate.SeverityNotify], counts[correlate.SeverityInfo],
 		r.Stats.Tested, r.Stats.Services, span)
 	for i, f := range r.Findings {
 		if i > 0 {
@@ -71,7 +71,7 @@ func finding(w *errWriter, f correlate.Finding) {
 		row("Frequency", "%s tickets/h after onset, %s/h before; %d tickets", num(fr.AfterPerMin*60), num(fr.BeforePerMin*60), fr.Count)
 	} else {
 		row("Frequency", "%s/min after onset (%s), %s/min before", num(fr.AfterPerMin), Magnitude(fr.AfterPerMin), num(fr.BeforePerMin))
-		more("%s of requests after (%s), %s before; %d errors since onset", pct(fr.ShareAfter), oneIn(fr.ShareAfter), pct(fr.ShareBefore), fr.Count)
+		more("%s of requests after (%s), %s before; %d errors since onset", correlate.Percent(fr.ShareAfter), oneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
 	}
 	if f.Series != nil && f.Kind != correlate.KindTicketSurge {
 		more("errors/bucket %s", Sparkline(f.Series.Errors, 60))
@@ -82,9 +82,9 @@ func finding(w *errWriter, f correlate.Finding) {
 
 	if f.Kind != correlate.KindTicketSurge {
 		a := f.Scope.Affected
-		row("Scope", "%s, %s, %s", plural(a[correlate.FieldCustomer], "customer"), plural(a[correlate.FieldSite], "site"), plural(a[correlate.FieldHost], "host"))
+		row("Scope", "%s, %s, %s", correlate.Plural(a[correlate.FieldCustomer], "customer"), correlate.Plural(a[correlate.FieldSite], "site"), correlate.Plural(a[correlate.FieldHost], "host"))
 		for _, c := range f.Scope.Concentration {
-			more("%-36s %5s of errors, %5s of requests", c.Field+"="+c.Value, pct(c.ShareOfErrors), pct(c.ShareOfRequests))
+			more("%-36s %5s of errors, %5s of requests", c.Field+"="+c.Value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests))
 		}
 	}
 	if len(f.SuspectedDeploys) == 0 {
@@ -205,26 +205,6 @@ func num(x float64) string {
 	default:
 		return fmt.Sprintf("%.2g", x)
 	}
-}
-
-func pct(x float64) string {
-	switch {
-	case x <= 0:
-		return "0%"
-	case x >= 0.1:
-		return fmt.Sprintf("%.0f%%", x*100)
-	case x >= 0.01:
-		return fmt.Sprintf("%.1f%%", x*100)
-	default:
-		return fmt.Sprintf("%.2g%%", x*100)
-	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func orDash(s string) string {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
 )
@@ -20,22 +19,9 @@ const (
 	// otherMessage collects errors whose message could not be read within
 	// the fetch bound (see maxFetch).
 	otherMessage = "<other>"
-	// maxTextBytes bounds a stored message, masked key or raw example.
-	maxTextBytes = 4096
 	maxExamples  = 3
 	maxSamples   = 5
 )
-
-func truncText(s string) string {
-	if len(s) <= maxTextBytes {
-		return s
-	}
-	i := maxTextBytes
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
 
 // keyText renders an aggregation key of a field of kind k as the file
 // source renders the document's value: strings as they are, integral

@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"context"
 	"fmt"
+	"github.com/culprithq/culprit/correlate/template"
 	"sort"
 	"strconv"
 	"time"
@@ -184,7 +185,7 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 				f := s.fields
 				sc.Samples = append(sc.Samples, correlate.Sample{
 					Time: t, Host: d.text(f.Host), Customer: d.text(f.Customer), Site: d.text(f.Site),
-					Version: d.text(f.Version), Message: truncText(d.message(f.Message, f.Status)),
+					Version: d.text(f.Version), Message: template.Truncate(d.message(f.Message, f.Status)),
 				})
 			}
 			sort.SliceStable(sc.Samples, func(i, j int) bool { return sc.Samples[i].Time.Before(sc.Samples[j].Time) })

@@ -260,7 +260,7 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 	}
 	addEntry := func(e entry, raw string, b types.CompositeBucket) {
 		sa := f.svc(m.serviceName(e.svcKey))
-		ma := f.msg(sa, truncText(template.Mask(raw)))
+		ma := f.msg(sa, template.Truncate(template.Mask(raw)))
 		if ma.counts != nil && e.bucket >= 0 {
 			ma.counts[e.bucket] += float64(b.DocCount)
 		}
@@ -402,7 +402,7 @@ func (s *Source) readFetched(m *mapping, f *found, res *search.Response, w *corr
 		}
 		raw := d.message(s.fields.Message, s.fields.Status)
 		sa := f.svc(svc)
-		ma := f.msg(sa, truncText(template.Mask(raw)))
+		ma := f.msg(sa, template.Truncate(template.Mask(raw)))
 		ma.sig.docs[h.Index_] = append(ma.sig.docs[h.Index_], deref(h.Id_))
 		if w != nil {
 			if i := w.Index(t); i >= 0 && i < len(ma.counts) {
@@ -510,7 +510,7 @@ func examples(ma *msgAcc) []string {
 	}
 	out := make([]string, len(ma.top))
 	for i, c := range ma.top {
-		out[i] = truncText(c.raw)
+		out[i] = template.Truncate(c.raw)
 	}
 	return out
 }

@@ -184,7 +184,7 @@ func TestTrafficHandMade(t *testing.T) {
 			eq("web HTTP 503", web["HTTP <*>"].Counts, []float64{0, 0, 1, 0, tc.extra})
 			eq("empty first field", web["fallback text <*>"].Counts, []float64{0, 0, 0, 1, 0})
 			eq("no message", web["error without message"].Counts, []float64{0, 0, 0, 1, 0})
-			long := web[truncText(template.Mask(longMessage))]
+			long := web[template.Truncate(template.Mask(longMessage))]
 			eq("long message", long.Counts, []float64{0, 0, 0, 0, 1})
 			if !reflect.DeepEqual(long.Examples, []string{longMessage}) {
 				t.Errorf("long message examples: %q", long.Examples)
@@ -276,12 +276,12 @@ func TestScopeHandMade(t *testing.T) {
 			// A fresh Source has no Traffic to remember raw messages from:
 			// it must find them itself and give the same answer.
 			fresh := c.source(t, set.index, farFuture)
-			got2, err := fresh.Scope(ctx, correlate.ScopeQuery{Service: "web", Messages: []string{"HTTP <*>", truncText(template.Mask(longMessage))},
+			got2, err := fresh.Scope(ctx, correlate.ScopeQuery{Service: "web", Messages: []string{"HTTP <*>", template.Truncate(template.Mask(longMessage))},
 				From: ts("2026-11-20T00:00:00Z"), To: ts("2026-11-20T00:03:00Z"), Window: w})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want2, err := logs.Scope(ctx, correlate.ScopeQuery{Service: "web", Messages: []string{"HTTP <*>", truncText(template.Mask(longMessage))},
+			want2, err := logs.Scope(ctx, correlate.ScopeQuery{Service: "web", Messages: []string{"HTTP <*>", template.Truncate(template.Mask(longMessage))},
 				From: ts("2026-11-20T00:00:00Z"), To: ts("2026-11-20T00:03:00Z"), Window: w})
 			if err != nil {
 				t.Fatal(err)

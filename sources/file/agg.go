@@ -3,7 +3,6 @@ package file
 import (
 	"math"
 	"sort"
-	"unicode/utf8"
 
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/correlate/template"
@@ -82,23 +81,6 @@ const noService = "(none)"
 
 var noServiceBytes = []byte(noService)
 
-// maxTextBytes bounds a stored message (masked key or raw example). Stack
-// traces can be megabytes; keeping twenty thousand of them would break the
-// memory bound. The masked key is cut after masking, so a cut never splits a
-// token the masker would have replaced.
-const maxTextBytes = 4096
-
-func truncText(s string) string {
-	if len(s) <= maxTextBytes {
-		return s
-	}
-	i := maxTextBytes
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
-
 type example struct {
 	t   int64
 	msg string
@@ -115,7 +97,7 @@ func (m *msgAgg) example(t int64, raw string) {
 	if len(m.examples) == maxExamples && t >= m.examples[maxExamples-1].t {
 		return
 	}
-	e := example{t: t, msg: truncText(raw)}
+	e := example{t: t, msg: template.Truncate(raw)}
 	i := sort.Search(len(m.examples), func(i int) bool { return m.examples[i].t > t })
 	if len(m.examples) < maxExamples {
 		m.examples = append(m.examples, example{})
@@ -193,7 +175,7 @@ func (a *agg) add(x *extractor, t int64) {
 	}
 	s.errors.inc(idx)
 	raw := x.message()
-	key := truncText(template.Mask(raw))
+	key := template.Truncate(template.Mask(raw))
 	m := s.messages[key]
 	if m == nil {
 		if len(s.messages) >= a.maxMessages {

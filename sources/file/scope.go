@@ -134,7 +134,7 @@ func (m *scopeMatcher) match(x *extractor) (bool, string) {
 		return false, ""
 	}
 	raw := x.message()
-	key := truncText(template.Mask(raw))
+	key := template.Truncate(template.Mask(raw))
 	if m.messages[key] {
 		return true, raw
 	}
@@ -317,7 +317,7 @@ func addSample(s []correlate.Sample, x *extractor, t int64, raw string) []correl
 		Customer: string(x.text(roleCustomer)),
 		Site:     string(x.text(roleSite)),
 		Version:  string(x.text(roleVersion)),
-		Message:  truncText(raw),
+		Message:  template.Truncate(raw),
 	}
 	i := sort.Search(len(s), func(i int) bool { return s[i].Time.UnixNano() > t })
 	if len(s) < maxSamples {
