@@ -46,9 +46,10 @@ func exitCode(err error, stderr io.Writer) int {
 const topUsage = `culprit finds what changed, who it hurts and which deploy caused it.
 
 Usage:
-  culprit correlate --logs FILE [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json]
+  culprit correlate (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json]
   culprit changepoints --input FILE.csv [--format json|text]
   culprit demo [--out DIR]
+  culprit simulate --es URL [--shape SHAPE] [--seed N] [--duration 6h] [--peak-per-min N]
   culprit version
 
 Run 'culprit COMMAND -h' for a command's flags.
@@ -78,6 +79,8 @@ func dispatch(ctx context.Context, env *environ, args []string) error {
 		return cmdChangepoints(ctx, env, args[1:])
 	case "demo":
 		return cmdDemo(ctx, env, args[1:])
+	case "simulate":
+		return cmdSimulate(ctx, env, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "culprit", version)
 		return nil

@@ -35,24 +35,36 @@ func WriteFiles(ctx context.Context, dir string, cfg Config) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := WriteSidecars(dir, run); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// WriteSidecars writes a run's deploys, tickets and ground truth into dir:
+// everything but the logs, for runs whose logs went elsewhere.
+func WriteSidecars(dir string, run *Run) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
 	deploys, err := json.MarshalIndent(run.Deploys, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("simulate: deploys: %w", err)
+		return fmt.Errorf("simulate: deploys: %w", err)
 	}
 	tickets, err := MarshalTickets(run.Tickets)
 	if err != nil {
-		return nil, fmt.Errorf("simulate: tickets: %w", err)
+		return fmt.Errorf("simulate: tickets: %w", err)
 	}
 	truth, err := json.MarshalIndent(run.Truth, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("simulate: truth: %w", err)
+		return fmt.Errorf("simulate: truth: %w", err)
 	}
 	for name, b := range map[string][]byte{DeploysFile: deploys, TicketsFile: tickets, TruthFile: truth} {
 		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
-			return nil, fmt.Errorf("simulate: %w", err)
+			return fmt.Errorf("simulate: %w", err)
 		}
 	}
-	return run, nil
+	return nil
 }
 
 // logsCompression is gzip's default level: against the fastest level it

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/sources/simulate"
+)
+
+// esURL returns the test cluster, skipping with one line when there is
+// none, except in CI, which always provides one.
+func esURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("CULPRIT_TEST_ES_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but CULPRIT_TEST_ES_URL is not set: .ci/run must start Elasticsearch")
+		}
+		t.Skip("set CULPRIT_TEST_ES_URL (e.g. CULPRIT_TEST_ES_URL=$(make es-up)) to run the Elasticsearch tests")
+	}
+	return u
+}
+
+// TestSimulateAndCorrelateES runs the Friday story through Elasticsearch
+// as a user would: `culprit simulate --es`, then `culprit correlate --es`,
+// and checks the verdict against the ground truth and the file path.
+func TestSimulateAndCorrelateES(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads six hours of simulated traffic into Elasticsearch")
+	}
+	u := esURL(t)
+	prefix := fmt.Sprintf("culprit-e2e-%d-", time.Now().UnixNano())
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, u+"/"+prefix+"*", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	dir := t.TempDir()
+	out, stderr, err := runCLI("simulate", "--es", u, "--index-prefix", prefix, "--seed", "42", "--out", dir)
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, stderr)
+	}
+	t.Log(out)
+	req, _ := http.NewRequest(http.MethodPost, u+"/"+prefix+"*/_refresh", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	res := correlateJSON(t, "--es", u, "--index", prefix+"*",
+		"--deploys", filepath.Join(dir, "deploys.json"), "--tickets", filepath.Join(dir, "tickets.json"))
+	var truth simulate.Truth
+	b, err := os.ReadFile(filepath.Join(dir, "truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &truth); err != nil {
+		t.Fatal(err)
+	}
+	checkScenario(t, truth, res)
+
+	// The same run from files must give the same findings.
+	fdir := t.TempDir()
+	if _, err := simulate.WriteFiles(context.Background(), fdir, simulate.Config{Seed: 42, Shape: simulate.ShapeFriday}); err != nil {
+		t.Fatal(err)
+	}
+	fres := correlateJSON(t, "--logs", filepath.Join(fdir, "logs.ndjson.gz"),
+		"--deploys", filepath.Join(fdir, "deploys.json"), "--tickets", filepath.Join(fdir, "tickets.json"))
+	if got, want := summary(res), summary(fres); got != want {
+		t.Errorf("Elasticsearch and file findings differ:\nes:   %s\nfile: %s", got, want)
+	}
+}
+
+func summary(r correlate.Result) string {
+	var s string
+	for _, f := range r.Findings {
+		s += fmt.Sprintf("[%s %s %s %s %v %d]", f.ID, f.Kind, f.Severity, f.Onset.Format(time.RFC3339), f.Scope.Affected, len(f.SuspectedDeploys))
+	}
+	return s
+}
