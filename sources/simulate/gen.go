@@ -45,7 +45,7 @@ type request struct {
 	since  int64
 }
 
-func newSim(cfg Config) *sim {
+func newSim(cfg Config) (*sim, error) {
 	s := &sim{
 		cfg:      cfg,
 		start:    cfg.Start.UnixMilli(),
@@ -70,7 +70,10 @@ func newSim(cfg Config) *sim {
 	// The incident's own choices come from a stream of their own, so that
 	// the deploys and traffic around it stay those of the seed.
 	ir := newRand(cfg.Seed, streamIncidentPlan)
-	s.inc, plans = planIncident(cfg, s.f, dr, ir, plans)
+	var err error
+	if s.inc, plans, err = planIncident(cfg, s.f, dr, ir, plans); err != nil {
+		return nil, err
+	}
 	s.deploys = finalize(dr, s.f, plans)
 	s.inc.truthTimes(s.end)
 
@@ -87,7 +90,7 @@ func newSim(cfg Config) *sim {
 		s.inc.truth.AffectedCustomers = len(orgs)
 		s.tickets = append(s.tickets, surge...)
 	}
-	return s
+	return s, nil
 }
 
 // diurnal is the traffic level at ms relative to the daily peak at 15:00

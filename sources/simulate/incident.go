@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -60,7 +61,7 @@ const (
 
 // planIncident adds the incident's deploys (and the decoys that make
 // attribution honest) to plans and describes the incident.
-func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy) (*incident, []*plannedDeploy) {
+func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy) (*incident, []*plannedDeploy, error) {
 	start := cfg.Start.UnixMilli()
 	end := start + cfg.Duration.Milliseconds()
 	onset := (start + cfg.Onset.Milliseconds()) / 1000 * 1000
@@ -116,7 +117,10 @@ func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy
 		}
 	case ShapeIncrease:
 		addBad(deployBad, svcAPI, int64(10+ir.IntN(11))*minute, ir.IntN(2) == 0, "Move site queries to the new ORM layer", nil)
-		deadline := findClass(inc.svc, "deadline")
+		deadline, err := findClass(inc.svc, "deadline")
+		if err != nil {
+			return nil, nil, err
+		}
 		inc.p = (increaseFactor - 1) * deadline.base
 		inc.status = deadline.status
 		inc.msg = deadline.msg
@@ -264,7 +268,7 @@ func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy
 		p.schedule(r, f)
 	}
 	plans = append(plans, own...)
-	return inc, plans
+	return inc, plans, nil
 }
 
 // truthTimes fills the onset and recovery once rollouts are scheduled.
@@ -318,13 +322,13 @@ func fridayP(f *fleet, provider string) float64 {
 	return min(max(fridayTargetShare/share, fridayMinP), fridayMaxP)
 }
 
-func findClass(s *service, name string) *class {
+func findClass(s *service, name string) (*class, error) {
 	for _, c := range s.classes {
 		if c.name == name {
-			return c
+			return c, nil
 		}
 	}
-	panic("simulate: no background class " + name + " in " + s.name)
+	return nil, fmt.Errorf("simulate: service %s has no background class %q", s.name, name)
 }
 
 // dropHarmless removes the routine deploys of svc starting in [from, to),

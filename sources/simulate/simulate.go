@@ -212,7 +212,10 @@ func Generate(ctx context.Context, cfg Config, emit func(*Doc) error) (*Run, err
 	if err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
-	s := newSim(cfg)
+	s, err := newSim(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.run(ctx, emit); err != nil {
 		return nil, err
 	}
@@ -227,5 +230,9 @@ func Deploys(cfg Config) ([]correlate.Deploy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
-	return newSim(cfg).deploys, nil
+	s, err := newSim(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.deploys, nil
 }
