@@ -1,0 +1,335 @@
+package escalate
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+// Policy is what routing and silencing decide; rules.Config implements it.
+type Policy interface {
+	// Route gives the action for a finding of service detected at t, and
+	// the name of the route that decided it.
+	Route(service string, t time.Time) (Action, string)
+	// Silenced reports whether a finding is silenced or inside a
+	// maintenance window at t, and by what.
+	Silenced(service, signature string, t time.Time) (bool, string)
+}
+
+// Settings tune incident life cycles.
+type Settings struct {
+	// MaxQ is the largest q-value acted upon; findings above it are
+	// ignored entirely.
+	MaxQ float64
+	// QuietEvaluations is how many evaluations in a row must have data
+	// and no longer see a finding before its incident resolves without
+	// an explicit recovery (the onset has left the lookback, say).
+	QuietEvaluations int
+	// ReopenCooldown: a finding that comes back within this long after its
+	// incident resolved reopens that incident instead of opening a new one.
+	ReopenCooldown time.Duration
+	// Slack reports whether a Slack channel is configured; without one the
+	// slack action only records.
+	Slack bool
+}
+
+// Evaluation is what one correlation run saw.
+type Evaluation struct {
+	Now      time.Time
+	Findings []correlate.Finding
+	// HasData reports whether the service's newest complete buckets had
+	// traffic. A finding's absence only counts towards resolving its
+	// incident when they did: data that stops arriving never resolves a
+	// real incident.
+	HasData func(service string) bool
+}
+
+// Decide compares one evaluation's findings with the known incidents (open
+// ones, and those resolved within the cooldown) and returns what changes.
+// It never pages an incident twice: a trigger is queued only when an
+// incident first reaches the page action, or when it reopens after it was
+// resolved (PagerDuty resolved it too, so the on-call must hear it is back).
+func Decide(known []Incident, ev Evaluation, p Policy, s Settings) []Change {
+	byFinding := map[string]int{}
+	for i := range known {
+		in := &known[i]
+		if in.Meta {
+			continue
+		}
+		id := correlate.FindingID(in.Service, in.Signature)
+		// Prefer the open incident, then the latest resolved one.
+		if j, ok := byFinding[id]; ok {
+			prev := &known[j]
+			if prev.Status == StatusOpen || (in.Status != StatusOpen && !in.OpenedAt.After(prev.OpenedAt)) {
+				continue
+			}
+		}
+		byFinding[id] = i
+	}
+	var changes []Change
+	seen := map[int]bool{}
+	for fi := range ev.Findings {
+		f := &ev.Findings[fi]
+		if s.MaxQ > 0 && f.Significance.QValue > s.MaxQ {
+			continue
+		}
+		i, ok := byFinding[f.ID]
+		if ok {
+			seen[i] = true
+			if ch, ok := update(known[i], f, ev.Now, p, s); ok {
+				changes = append(changes, ch)
+			}
+			continue
+		}
+		changes = append(changes, open(f, ev.Now, p, s))
+	}
+	for i := range known {
+		in := known[i]
+		if seen[i] || in.Meta || in.Status != StatusOpen {
+			continue
+		}
+		if ev.HasData == nil || !ev.HasData(in.Service) {
+			continue
+		}
+		in.Quiet++
+		ch := Change{}
+		if in.Quiet >= quietNeeded(in, s) {
+			resolve(&in, &ch, ev.Now, fmt.Sprintf("no longer detected for %d evaluations while logs kept arriving", in.Quiet))
+		}
+		ch.Incident = in
+		changes = append(changes, stamp(ch))
+	}
+	return changes
+}
+
+func quietNeeded(in Incident, s Settings) int {
+	n := max(1, s.QuietEvaluations)
+	return n << min(in.Flaps, 6)
+}
+
+// route combines the configured route with the finding's own severity: a
+// page route only pages findings graded page, and a silence always wins.
+func route(f *correlate.Finding, now time.Time, p Policy, s Settings) (Action, string) {
+	if ok, why := p.Silenced(f.Service, f.Signature, now); ok {
+		return ActionRecord, why
+	}
+	a, why := p.Route(f.Service, now)
+	switch {
+	case f.Severity == correlate.SeverityInfo:
+		a, why = ActionRecord, why+" (severity info: recorded only)"
+	case a == ActionPage && f.Severity != correlate.SeverityPage:
+		a, why = ActionSlack, why+" (severity "+string(f.Severity)+": not paged)"
+	}
+	if a == ActionSlack && !s.Slack {
+		a, why = ActionRecord, why+" (no Slack channel configured)"
+	}
+	return a, why
+}
+
+func open(f *correlate.Finding, now time.Time, p Policy, s Settings) Change {
+	deploy := ""
+	if len(f.SuspectedDeploys) > 0 {
+		deploy = f.SuspectedDeploys[0].ID
+	}
+	key := IncidentKey(f.Service, f.Signature, deploy)
+	in := Incident{
+		ID: incidentID(key, now), Key: key, Service: f.Service, Signature: f.Signature, Kind: f.Kind,
+		Status: StatusOpen, Severity: f.Severity, OpenedAt: now, Onset: f.Onset, LastSeen: now,
+		Finding: f,
+	}
+	ch := Change{}
+	ch.Events = append(ch.Events,
+		Event{At: f.Onset, Kind: EventOnset, Text: fmt.Sprintf("errors of '%s' on %s start", clip(f.Signature, 120), f.Service)},
+		Event{At: now, Kind: EventDetected, Text: f.Headline})
+	if deploy != "" {
+		ch.Events = append(ch.Events, suspectEvent(now, f))
+	}
+	if f.Recovered != nil {
+		// First seen already over (culprit was down, say): record it
+		// as it was, and do not wake anyone for something finished.
+		in.Action, in.Why = ActionRecord, "already recovered when first seen"
+		resolve(&in, &ch, now, "already recovered when first seen")
+		ch.Incident = in
+		return stamp(ch)
+	}
+	in.Action, in.Why = route(f, now, p, s)
+	notify(&in, &ch, now)
+	ch.Incident = in
+	return stamp(ch)
+}
+
+func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settings) (Change, bool) {
+	ch := Change{}
+	if in.Status == StatusResolved {
+		if f.Recovered != nil || now.Sub(in.ResolvedAt) > s.ReopenCooldown {
+			if f.Recovered != nil || !f.Onset.After(in.ResolvedAt) {
+				// The episode it resolved on is still in the lookback.
+				return Change{}, false
+			}
+			return open(f, now, p, s), true
+		}
+		in.Status, in.ResolvedAt, in.Recovered = StatusOpen, time.Time{}, time.Time{}
+		in.Flaps++
+		in.PagedAt = time.Time{}
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventReopened,
+			Text: fmt.Sprintf("errors are back within %s of resolving (flap %d): it now needs %d quiet evaluations to resolve", s.ReopenCooldown, in.Flaps, quietNeeded(in, s))})
+	}
+	prev := in.Finding
+	in.Finding, in.LastSeen, in.Quiet = f, now, 0
+	if prev == nil || suspectID(prev) != suspectID(f) && suspectID(f) != "" {
+		if suspectID(f) != "" {
+			ch.Events = append(ch.Events, suspectEvent(now, f))
+		}
+	}
+	if f.Severity.Rank() > in.Severity.Rank() {
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventEscalated,
+			Text: fmt.Sprintf("severity %s → %s: %s", in.Severity, f.Severity, joinReasons(f.SeverityReasons))})
+	}
+	in.Severity = f.Severity
+	if f.Recovered != nil {
+		resolve(&in, &ch, now, "back at baseline")
+		ch.Incident = in
+		return stamp(ch), true
+	}
+	a, why := route(f, now, p, s)
+	if a != in.Action && (in.Action != ActionPage || !in.Paged()) {
+		in.Action, in.Why = a, why
+	}
+	notify(&in, &ch, now)
+	ch.Incident = in
+	return stamp(ch), true
+}
+
+// notify queues the page (or Slack post) the incident's action calls for,
+// once per opening.
+func notify(in *Incident, ch *Change, now time.Time) {
+	switch in.Action {
+	case ActionPage:
+		if in.Paged() {
+			return
+		}
+		in.PagedAt = now
+		ch.Messages = append(ch.Messages, message(ChannelPagerDuty, Trigger, in, now))
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventPageQueued, Text: "page queued for PagerDuty (" + in.Why + ")"})
+	case ActionRecord:
+		if in.Why != "" && in.Finding != nil && in.Finding.Severity == correlate.SeverityPage && !hasEvent(ch, EventSilenced) {
+			ch.Events = append(ch.Events, Event{At: now, Kind: EventSilenced, Text: "not paged: " + in.Why})
+		}
+	}
+}
+
+func hasEvent(ch *Change, kind string) bool {
+	for _, e := range ch.Events {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func resolve(in *Incident, ch *Change, now time.Time, why string) {
+	rec := now
+	if in.Finding != nil && in.Finding.Recovered != nil {
+		rec = *in.Finding.Recovered
+	}
+	in.Status, in.Recovered, in.ResolvedAt = StatusResolved, rec, now
+	ch.Events = append(ch.Events,
+		Event{At: rec, Kind: EventRecovered, Text: "errors back at baseline"},
+		Event{At: now, Kind: EventResolved, Text: "resolved: " + why})
+	if in.Paged() {
+		ch.Messages = append(ch.Messages, message(ChannelPagerDuty, Resolve, in, now))
+	}
+}
+
+func message(c Channel, action string, in *Incident, now time.Time) Message {
+	body, err := json.Marshal(in)
+	if err != nil {
+		// Incident holds only plain data; a failure here is a bug that
+		// must not lose the page, so fall back to what identifies it.
+		body = []byte(fmt.Sprintf(`{"id":%q,"key":%q,"service":%q}`, in.ID, in.Key, in.Service))
+	}
+	return Message{Channel: c, Action: action, IncidentID: in.ID, Key: in.Key, Service: in.Service,
+		Body: body, CreatedAt: now, NextAt: now}
+}
+
+// stamp fills the incident id into events and messages made before the
+// incident's identity was final.
+func stamp(ch Change) Change {
+	for i := range ch.Events {
+		ch.Events[i].IncidentID = ch.Incident.ID
+	}
+	for i := range ch.Messages {
+		ch.Messages[i].IncidentID = ch.Incident.ID
+	}
+	return ch
+}
+
+func suspectID(f *correlate.Finding) string {
+	if len(f.SuspectedDeploys) == 0 {
+		return ""
+	}
+	return f.SuspectedDeploys[0].ID
+}
+
+func suspectEvent(now time.Time, f *correlate.Finding) Event {
+	s := f.SuspectedDeploys[0]
+	return Event{At: now, Kind: EventSuspect, Text: fmt.Sprintf("suspected deploy %s (%s %s, score %.2f): %s",
+		s.ID, s.Service, s.Version, s.Score, joinReasons(s.Reasons))}
+}
+
+func joinReasons(rs []string) string {
+	out := ""
+	for i, r := range rs {
+		if i > 0 {
+			out += "; "
+		}
+		out += r
+	}
+	return out
+}
+
+// Blindness decides the meta-incident for a source that cannot be read.
+// failures counts evaluations in a row that failed to read it; at
+// threshold a low-urgency page is queued, and the first successful read
+// (failures == 0) resolves it.
+func Blindness(meta *Incident, source string, failures, threshold int, cause error, now time.Time) (Change, bool) {
+	if failures == 0 {
+		if meta == nil || meta.Status != StatusOpen {
+			return Change{}, false
+		}
+		in := *meta
+		ch := Change{}
+		resolve(&in, &ch, now, "culprit reads "+source+" again")
+		ch.Incident = in
+		return stamp(ch), true
+	}
+	if failures < max(1, threshold) || (meta != nil && meta.Status == StatusOpen) {
+		return Change{}, false
+	}
+	key := "culprit/blind/" + source
+	text := fmt.Sprintf("culprit cannot read logs from %s: %d evaluations in a row failed", source, failures)
+	if cause != nil {
+		text += ": " + clip(cause.Error(), 300)
+	}
+	in := Incident{ID: incidentID(key, now), Key: key, Service: "culprit", Signature: text, Status: StatusOpen,
+		Meta: true, Action: ActionPage, Why: "source unreadable", Severity: correlate.SeverityNotify,
+		OpenedAt: now, Onset: now, LastSeen: now}
+	ch := Change{Events: []Event{{At: now, Kind: EventDetected, Text: text}}}
+	notify(&in, &ch, now)
+	ch.Incident = in
+	return stamp(ch), true
+}
+
+// clip shortens s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,227 @@
+package escalate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+type policy struct {
+	action  Action
+	silence string
+}
+
+func (p policy) Route(string, time.Time) (Action, string) {
+	return p.action, "route " + string(p.action)
+}
+func (p policy) Silenced(string, string, time.Time) (bool, string) {
+	return p.silence != "", p.silence
+}
+
+var t0 = time.Date(2026, 11, 20, 16, 0, 0, 0, time.UTC)
+
+func finding(sev correlate.Severity, onset time.Time, suspect string) correlate.Finding {
+	f := correlate.Finding{
+		ID: correlate.FindingID("edge-router", "function invocation failed: fn-<*>"), Service: "edge-router",
+		Kind: correlate.KindNewError, Signature: "function invocation failed: fn-<*>", Onset: onset,
+		Severity: sev, Headline: "edge-router broke functions", Significance: correlate.Significance{QValue: 1e-6},
+	}
+	if suspect != "" {
+		f.SuspectedDeploys = []correlate.Suspect{{ID: suspect, Service: "edge-router", Version: "2.42.0", Score: 0.9, Reasons: []string{"aligned"}}}
+	}
+	return f
+}
+
+func always(string) bool { return true }
+
+// step runs Decide and folds its changes into the known incidents, as the
+// store would, returning the messages queued.
+func step(t *testing.T, known *[]Incident, now time.Time, p Policy, s Settings, fs ...correlate.Finding) []Message {
+	t.Helper()
+	changes := Decide(*known, Evaluation{Now: now, Findings: fs, HasData: always}, p, s)
+	var msgs []Message
+	for _, ch := range changes {
+		found := false
+		for i := range *known {
+			if (*known)[i].ID == ch.Incident.ID {
+				(*known)[i], found = ch.Incident, true
+			}
+		}
+		if !found {
+			*known = append(*known, ch.Incident)
+		}
+		for _, e := range ch.Events {
+			if e.IncidentID != ch.Incident.ID {
+				t.Errorf("event %s not stamped with incident id", e.Kind)
+			}
+		}
+		msgs = append(msgs, ch.Messages...)
+	}
+	return msgs
+}
+
+func actions(ms []Message) string {
+	var b []string
+	for _, m := range ms {
+		b = append(b, m.Action)
+	}
+	return strings.Join(b, ",")
+}
+
+func TestDecideLifecycle(t *testing.T) {
+	s := Settings{QuietEvaluations: 3, ReopenCooldown: 30 * time.Minute}
+	page := policy{action: ActionPage}
+	var known []Incident
+	onset := t0.Add(2 * time.Minute)
+
+	// Early in the rollout: few customers, graded notify: no page yet.
+	if got := actions(step(t, &known, t0.Add(4*time.Minute), page, s, finding(correlate.SeverityNotify, onset, ""))); got != "" {
+		t.Fatalf("notify finding queued %q, want nothing", got)
+	}
+	if len(known) != 1 || known[0].Status != StatusOpen {
+		t.Fatalf("want one open incident, got %+v", known)
+	}
+	key := known[0].Key
+	// The suspect appears and severity reaches page: exactly one trigger.
+	if got := actions(step(t, &known, t0.Add(5*time.Minute), page, s, finding(correlate.SeverityPage, onset, "dep-1"))); got != "trigger" {
+		t.Fatalf("escalation queued %q, want trigger", got)
+	}
+	if known[0].Key != key {
+		t.Errorf("key changed when the suspect appeared: %q → %q", key, known[0].Key)
+	}
+	// Further updates never re-page.
+	for i := 6; i < 20; i++ {
+		if got := actions(step(t, &known, t0.Add(time.Duration(i)*time.Minute), page, s, finding(correlate.SeverityPage, onset, "dep-1"))); got != "" {
+			t.Fatalf("update at +%dm queued %q", i, got)
+		}
+	}
+	// Recovery resolves once.
+	rec := finding(correlate.SeverityPage, onset, "dep-1")
+	r := t0.Add(70 * time.Minute)
+	rec.Recovered = &r
+	if got := actions(step(t, &known, t0.Add(81*time.Minute), page, s, rec)); got != "resolve" {
+		t.Fatalf("recovery queued %q, want resolve", got)
+	}
+	if known[0].Status != StatusResolved || !known[0].Recovered.Equal(r) {
+		t.Fatalf("incident not resolved at recovery: %+v", known[0])
+	}
+	// The recovered finding stays in the lookback: nothing more happens.
+	if got := actions(step(t, &known, t0.Add(82*time.Minute), page, s, rec)); got != "" {
+		t.Fatalf("recovered finding seen again queued %q", got)
+	}
+	// It flaps back within the cooldown: same incident, paged again, and
+	// it now needs twice the quiet evaluations.
+	back := finding(correlate.SeverityPage, t0.Add(85*time.Minute), "dep-1")
+	if got := actions(step(t, &known, t0.Add(86*time.Minute), page, s, back)); got != "trigger" {
+		t.Fatalf("reopen queued %q, want one trigger", got)
+	}
+	if len(known) != 1 || known[0].Flaps != 1 || known[0].Status != StatusOpen {
+		t.Fatalf("want the same incident reopened once, got %+v", known)
+	}
+	for i := 1; i <= 5; i++ {
+		if got := actions(step(t, &known, t0.Add(time.Duration(86+i)*time.Minute), page, s)); got != "" {
+			t.Fatalf("quiet evaluation %d queued %q (needs 6)", i, got)
+		}
+	}
+	if got := actions(step(t, &known, t0.Add(92*time.Minute), page, s)); got != "resolve" {
+		t.Fatalf("sixth quiet evaluation queued %q, want resolve", got)
+	}
+}
+
+func TestDecideRouting(t *testing.T) {
+	s := Settings{QuietEvaluations: 3, ReopenCooldown: time.Hour, Slack: true}
+	cases := []struct {
+		name    string
+		p       policy
+		sev     correlate.Severity
+		want    Action
+		queued  string
+		slackOn bool
+	}{
+		{"off-hours page", policy{action: ActionPage}, correlate.SeverityPage, ActionPage, "trigger", true},
+		{"business hours slack", policy{action: ActionSlack}, correlate.SeverityPage, ActionSlack, "", true},
+		{"notify never pages", policy{action: ActionPage}, correlate.SeverityNotify, ActionSlack, "", true},
+		{"info is recorded", policy{action: ActionPage}, correlate.SeverityInfo, ActionRecord, "", true},
+		{"silence wins", policy{action: ActionPage, silence: "silence INC-1"}, correlate.SeverityPage, ActionRecord, "", true},
+		{"no slack configured", policy{action: ActionSlack}, correlate.SeverityPage, ActionRecord, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := s
+			s.Slack = c.slackOn
+			var known []Incident
+			got := actions(step(t, &known, t0, c.p, s, finding(c.sev, t0, "dep-1")))
+			if got != c.queued || known[0].Action != c.want {
+				t.Fatalf("got action %s queued %q, want %s %q (why %q)", known[0].Action, got, c.want, c.queued, known[0].Why)
+			}
+		})
+	}
+}
+
+func TestDecideNoDataNeverResolves(t *testing.T) {
+	s := Settings{QuietEvaluations: 2, ReopenCooldown: time.Hour}
+	known := []Incident{}
+	step(t, &known, t0, policy{action: ActionPage}, s, finding(correlate.SeverityPage, t0, ""))
+	for i := 1; i <= 10; i++ {
+		ch := Decide(known, Evaluation{Now: t0.Add(time.Duration(i) * time.Minute), HasData: func(string) bool { return false }}, policy{action: ActionPage}, s)
+		if len(ch) != 0 {
+			t.Fatalf("evaluation %d without data changed %+v", i, ch[0].Incident)
+		}
+	}
+}
+
+func TestDecideAlreadyRecoveredIsRecordedNotPaged(t *testing.T) {
+	f := finding(correlate.SeverityPage, t0, "dep-1")
+	r := t0.Add(30 * time.Minute)
+	f.Recovered = &r
+	var known []Incident
+	if got := actions(step(t, &known, t0.Add(2*time.Hour), policy{action: ActionPage}, Settings{}, f)); got != "" {
+		t.Fatalf("queued %q for a finding already over", got)
+	}
+	if known[0].Status != StatusResolved {
+		t.Fatalf("status %s, want resolved", known[0].Status)
+	}
+}
+
+func TestDecideMaxQ(t *testing.T) {
+	f := finding(correlate.SeverityPage, t0, "")
+	f.Significance.QValue = 0.05
+	if ch := Decide(nil, Evaluation{Now: t0, Findings: []correlate.Finding{f}}, policy{action: ActionPage}, Settings{MaxQ: 0.01}); len(ch) != 0 {
+		t.Fatalf("finding above max_q opened an incident")
+	}
+}
+
+func TestBlindness(t *testing.T) {
+	now := t0
+	if _, ok := Blindness(nil, "es", 2, 3, nil, now); ok {
+		t.Fatal("meta-incident before the threshold")
+	}
+	ch, ok := Blindness(nil, "es logs-*", 3, 3, errString("connection refused"), now)
+	if !ok || actions(ch.Messages) != "trigger" || !ch.Incident.Meta || !strings.Contains(ch.Incident.Signature, "cannot read logs from es logs-*") {
+		t.Fatalf("want one low-urgency trigger, got %+v", ch)
+	}
+	in := ch.Incident
+	if _, ok := Blindness(&in, "es", 4, 3, nil, now); ok {
+		t.Fatal("second trigger while the meta-incident is open")
+	}
+	ch, ok = Blindness(&in, "es", 0, 3, nil, now.Add(time.Minute))
+	if !ok || actions(ch.Messages) != "resolve" || ch.Incident.Status != StatusResolved {
+		t.Fatalf("want resolve after a good read, got %+v", ch)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestIncidentKey(t *testing.T) {
+	a := IncidentKey("edge-router", "sig", "dep-1")
+	if a != IncidentKey("edge-router", "sig", "dep-1") || a == IncidentKey("edge-router", "sig", "dep-2") {
+		t.Fatal("key not stable or not distinct by deploy")
+	}
+	if k := IncidentKey(strings.Repeat("s", 300), "sig", "d"); len(k) > 255 {
+		t.Fatalf("key %d bytes, over PagerDuty's 255", len(k))
+	}
+}

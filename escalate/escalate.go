@@ -1,0 +1,171 @@
+// Package escalate turns findings into incidents and incidents into pages.
+//
+// The decision of what to do with one evaluation's findings is a pure
+// function, Decide, so paging, updating, resolving and flapping can be
+// tested without a clock, a store or a network. Everything Decide asks for
+// (a trigger, a resolve) is an outbox Message, written in the same
+// transaction as the incident change that caused it; the outbox worker
+// delivers it later and retries until the vendor has it. That is what makes
+// a page survive a vendor outage or culprit being killed mid-way.
+package escalate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+// Status is where an incident is in its life.
+type Status string
+
+const (
+	// StatusOpen: the change is ongoing (or has not been seen to end).
+	StatusOpen Status = "open"
+	// StatusResolved: the series is back at baseline, or the finding has
+	// not been seen for long enough while data kept arriving.
+	StatusResolved Status = "resolved"
+)
+
+// Action is what routing decided for an incident.
+type Action string
+
+const (
+	// ActionPage wakes on-call through PagerDuty.
+	ActionPage Action = "page"
+	// ActionSlack posts to the support channel.
+	ActionSlack Action = "slack"
+	// ActionRecord only records the incident.
+	ActionRecord Action = "record"
+)
+
+// Incident is one change culprit keeps track of across evaluations. It is
+// identified by Key while open, so the same error class seen again in the
+// next evaluation updates it instead of opening (and paging) a new one.
+type Incident struct {
+	ID        string         `json:"id"`
+	Key       string         `json:"key"`
+	Service   string         `json:"service"`
+	Signature string         `json:"signature"`
+	Kind      correlate.Kind `json:"kind"`
+	Status    Status         `json:"status"`
+	// Meta marks the "culprit cannot read its source" incident.
+	Meta bool `json:"meta,omitempty"`
+	// Action is what routing decided the last time it was asked, and
+	// Why says which route or silence decided it.
+	Action   Action             `json:"action"`
+	Why      string             `json:"why"`
+	Severity correlate.Severity `json:"severity"`
+	OpenedAt time.Time          `json:"opened_at"`
+	Onset    time.Time          `json:"onset"`
+	// PagedAt is when a trigger was queued; zero if none was.
+	PagedAt    time.Time `json:"paged_at,omitzero"`
+	LastSeen   time.Time `json:"last_seen"`
+	Recovered  time.Time `json:"recovered,omitzero"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// Flaps counts reopenings; each one doubles how long the series must
+	// stay quiet before the incident resolves again.
+	Flaps int `json:"flaps,omitempty"`
+	// Quiet counts evaluations in a row that had data but no longer saw the
+	// finding.
+	Quiet int `json:"quiet,omitempty"`
+	// Finding is the latest evidence.
+	Finding *correlate.Finding `json:"finding,omitempty"`
+}
+
+// Paged reports whether a trigger was ever queued for the incident.
+func (in *Incident) Paged() bool { return !in.PagedAt.IsZero() }
+
+// Channel names who delivers a message.
+type Channel string
+
+const (
+	ChannelPagerDuty Channel = "pagerduty"
+	ChannelSlack     Channel = "slack"
+)
+
+// Message is one outgoing notification in the outbox.
+type Message struct {
+	ID         int64   `json:"id"`
+	Channel    Channel `json:"channel"`
+	Action     string  `json:"action"` // trigger, resolve, change, post
+	IncidentID string  `json:"incident_id,omitempty"`
+	// Key is the vendor-side deduplication key (PagerDuty dedup_key).
+	Key     string `json:"key,omitempty"`
+	Service string `json:"service,omitempty"`
+	// Body is what the notifier renders from: the incident for triggers
+	// and resolves, the deploy for change events.
+	Body      json.RawMessage `json:"body"`
+	CreatedAt time.Time       `json:"created_at"`
+	NextAt    time.Time       `json:"next_at"`
+	Attempts  int             `json:"attempts"`
+	LastError string          `json:"last_error,omitempty"`
+}
+
+// Message actions.
+const (
+	Trigger     = "trigger"
+	Resolve     = "resolve"
+	ChangeEvent = "change"
+	Post        = "post"
+)
+
+// Event is one line of an incident's timeline.
+type Event struct {
+	IncidentID string    `json:"incident_id"`
+	At         time.Time `json:"at"`
+	Kind       string    `json:"kind"`
+	Text       string    `json:"text"`
+	Actor      string    `json:"actor,omitempty"`
+}
+
+// Timeline event kinds written by the daemon itself. Deploy and ticket
+// events are derived from the stored deploys and tickets when a timeline
+// is exported, so they are never duplicated here.
+const (
+	EventOnset      = "onset"
+	EventDetected   = "detected"
+	EventEscalated  = "escalated"
+	EventSuspect    = "suspect"
+	EventPageQueued = "page_queued"
+	EventPageSent   = "page_sent"
+	EventPageFailed = "page_failed"
+	EventRecovered  = "recovered"
+	EventResolved   = "resolved"
+	EventReopened   = "reopened"
+	EventSilenced   = "silenced"
+)
+
+// Change is what one evaluation does to one incident: its new state, what
+// to send, and what to write on its timeline. A store applies a batch of
+// changes in one transaction.
+type Change struct {
+	Incident Incident
+	Messages []Message
+	Events   []Event
+}
+
+// IncidentKey is the stable identity of an incident: its service and error
+// signature, plus the deploy suspected when it opened. It is the PagerDuty
+// dedup_key, so it must stay the same for the whole incident (a suspect
+// found later does not change it) and stay under PagerDuty's 255 bytes.
+func IncidentKey(service, signature, deployID string) string {
+	k := "culprit/" + service + "/" + correlate.FindingID(service, signature)
+	if deployID != "" {
+		k += "/" + deployID
+	}
+	if len(k) > 255 {
+		h := sha256.Sum256([]byte(k))
+		k = "culprit/" + hex.EncodeToString(h[:16])
+	}
+	return k
+}
+
+// incidentID is short and readable in URLs, and unique per opening: the
+// same key reopened much later is another incident.
+func incidentID(key string, opened time.Time) string {
+	h := sha256.Sum256([]byte(key + "\x00" + opened.UTC().Format(time.RFC3339Nano)))
+	return "inc-" + hex.EncodeToString(h[:5])
+}

@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate"
+)
+
+var t0 = time.Date(2026, 11, 20, 16, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestDeploysMergeAndProgress(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	d := correlate.Deploy{ID: "dep-1", Service: "edge-router", Version: "2.42.0", StartedAt: t0,
+		Hosts: []correlate.HostRollout{{Name: "h1", At: t0.Add(time.Minute)}}}
+	if created, err := s.AddDeploy(ctx, d); err != nil || !created {
+		t.Fatalf("first AddDeploy: created=%v err=%v", created, err)
+	}
+	// A repeat with a later time for h1 and a new host merges: h1 keeps
+	// its first time, h2 is added, the finish time is taken.
+	d.Hosts = []correlate.HostRollout{{Name: "h1", At: t0.Add(5 * time.Minute)}, {Name: "h2", At: t0.Add(2 * time.Minute)}}
+	d.FinishedAt = t0.Add(10 * time.Minute)
+	if created, err := s.AddDeploy(ctx, d); err != nil || created {
+		t.Fatalf("second AddDeploy: created=%v err=%v", created, err)
+	}
+	if err := s.AddProgress(ctx, "dep-1", []correlate.HostRollout{{Name: "h3", At: t0.Add(3 * time.Minute)}}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.AddProgress(ctx, "nope", nil, time.Time{})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("progress for unknown deploy: %v, want fs.ErrNotExist", err)
+	}
+	got, err := s.Deploys(ctx, t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Deploys: %v %+v", err, got)
+	}
+	g := got[0]
+	want := []correlate.HostRollout{{Name: "h1", At: t0.Add(time.Minute)}, {Name: "h2", At: t0.Add(2 * time.Minute)}, {Name: "h3", At: t0.Add(3 * time.Minute)}}
+	if len(g.Hosts) != 3 || !g.FinishedAt.Equal(d.FinishedAt) {
+		t.Fatalf("merged deploy %+v", g)
+	}
+	for i := range want {
+		if g.Hosts[i].Name != want[i].Name || !g.Hosts[i].At.Equal(want[i].At) {
+			t.Errorf("host %d = %+v, want %+v", i, g.Hosts[i], want[i])
+		}
+	}
+	if got, _ := s.Deploys(ctx, t0.Add(time.Minute), t0.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("deploy started before the range was returned")
+	}
+}
+
+func TestTicketsDeliveriesCursors(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	if err := s.AddTickets(ctx, []correlate.Ticket{{ID: 7, CreatedAt: t0, Subject: "old"}, {ID: 8, CreatedAt: t0.Add(time.Minute), Subject: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddTickets(ctx, []correlate.Ticket{{ID: 7, CreatedAt: t0, Subject: "new", Status: "solved"}}); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := s.Tickets(ctx, t0, t0.Add(time.Hour))
+	if err != nil || len(ts) != 2 || ts[0].Subject != "new" || ts[0].Status != "solved" {
+		t.Fatalf("Tickets: %v %+v", err, ts)
+	}
+	for i, want := range []bool{true, false} {
+		if first, err := s.FirstDelivery(ctx, "github", "abc"); err != nil || first != want {
+			t.Fatalf("delivery %d: first=%v err=%v", i, first, err)
+		}
+	}
+	if v, err := s.Cursor(ctx, "zendesk"); err != nil || v != "" {
+		t.Fatalf("empty cursor: %q %v", v, err)
+	}
+	s.SetCursor(ctx, "zendesk", "c1")
+	s.SetCursor(ctx, "zendesk", "c2")
+	if v, _ := s.Cursor(ctx, "zendesk"); v != "c2" {
+		t.Fatalf("cursor %q", v)
+	}
+}
+
+func TestApplyOutboxAndRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	in := escalate.Incident{ID: "inc-1", Key: "culprit/edge-router/f-1", Service: "edge-router", Status: escalate.StatusOpen, OpenedAt: t0, PagedAt: t0}
+	body, _ := json.Marshal(in)
+	ch := escalate.Change{Incident: in,
+		Messages: []escalate.Message{{Channel: escalate.ChannelPagerDuty, Action: escalate.Trigger, IncidentID: "inc-1", Key: in.Key, Body: body, CreatedAt: t0, NextAt: t0}},
+		Events:   []escalate.Event{{IncidentID: "inc-1", At: t0, Kind: escalate.EventDetected, Text: "found"}}}
+	if err := s.Apply(ctx, []escalate.Change{ch}); err != nil {
+		t.Fatal(err)
+	}
+	// A failing change rolls the whole batch back: no half-recorded pages.
+	bad := escalate.Change{Incident: escalate.Incident{ID: "inc-2", Key: "k2", Service: "api", Status: escalate.StatusOpen, OpenedAt: t0},
+		Messages: []escalate.Message{{Channel: escalate.ChannelPagerDuty, Action: escalate.Trigger, IncidentID: "inc-2", Body: json.RawMessage("{}"), CreatedAt: t0, NextAt: t0}}}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Apply(cctx, []escalate.Change{bad}); err == nil {
+		t.Fatal("Apply with a cancelled context succeeded")
+	}
+	s.Close()
+
+	// Reopen, as after kill -9: the decision and its page are both there.
+	s = open(t, dir)
+	known, err := s.Known(ctx, t0)
+	if err != nil || len(known) != 1 || known[0].ID != "inc-1" {
+		t.Fatalf("Known after restart: %v %+v", err, known)
+	}
+	due, err := s.Due(ctx, t0, 10)
+	if err != nil || len(due) != 1 || due[0].Key != in.Key || due[0].Action != escalate.Trigger {
+		t.Fatalf("Due: %v %+v", err, due)
+	}
+	if err := s.Retry(ctx, due[0], t0.Add(time.Minute), "429"); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.Due(ctx, t0.Add(59*time.Second), 10); len(due) != 0 {
+		t.Fatal("message due before its retry time")
+	}
+	if at, ok, _ := s.NextDue(ctx); !ok || !at.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("NextDue %v %v", at, ok)
+	}
+	due, _ = s.Due(ctx, t0.Add(time.Minute), 10)
+	if len(due) != 1 || due[0].Attempts != 1 || due[0].LastError != "429" {
+		t.Fatalf("after retry: %+v", due)
+	}
+	ev := &escalate.Event{IncidentID: "inc-1", At: t0.Add(time.Minute), Kind: escalate.EventPageSent, Text: "paged"}
+	if err := s.Delivered(ctx, due[0], t0.Add(time.Minute), ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delivered(ctx, due[0], t0.Add(time.Minute), ev); err == nil {
+		t.Fatal("a message was delivered twice")
+	}
+	if n, _ := s.Depth(ctx); n != 0 {
+		t.Fatalf("depth %d after delivery", n)
+	}
+	evs, err := s.Events(ctx, "inc-1")
+	if err != nil || len(evs) != 2 || evs[1].Kind != escalate.EventPageSent {
+		t.Fatalf("timeline: %v %+v", err, evs)
+	}
+	if _, err := s.Incident(ctx, "inc-404"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("unknown incident: %v", err)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(context.Background(), dir, nil); err == nil {
+		t.Fatal("opened a store with a newer schema")
+	}
+	if _, err := Open(context.Background(), "", nil); err == nil {
+		t.Fatal("opened a store without a directory")
+	}
+}
