@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate"
+	"github.com/culprithq/culprit/escalate/store"
+	"github.com/culprithq/culprit/rules"
+)
+
+var t0 = time.Date(2026, 11, 20, 16, 0, 0, 0, time.UTC)
+
+func TestAlignedNext(t *testing.T) {
+	cases := []struct {
+		name string
+		a    Aligned
+		at   time.Time
+		want time.Time
+	}{
+		{"mid-minute", Aligned{Interval: time.Minute}, t0.Add(90 * time.Second), t0.Add(2 * time.Minute)},
+		{"on the boundary", Aligned{Interval: time.Minute}, t0, t0.Add(time.Minute)},
+		{"offset", Aligned{Interval: time.Minute, Offset: 5 * time.Second}, t0.Add(3 * time.Second), t0.Add(5 * time.Second)},
+		{"five minutes", Aligned{Interval: 5 * time.Minute}, t0.Add(7 * time.Minute), t0.Add(10 * time.Minute)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.a.Next(c.at); !got.Equal(c.want) {
+				t.Fatalf("Next(%s) = %s, want %s", c.at, got, c.want)
+			}
+		})
+	}
+}
+
+// TestScheduleRecoversAndStops runs the real cron on a one-second
+// schedule: a panicking run must not stop later runs, and cancelling
+// returns once the running job is done.
+func TestScheduleRecoversAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := make(chan time.Time, 10)
+	var n atomic.Int32
+	fake := t0
+	done := make(chan error)
+	go func() {
+		done <- Schedule(ctx, Aligned{Interval: time.Second}, func() time.Time { return fake }, discard(), func(ctx context.Context, at time.Time) error {
+			if n.Add(1) == 1 {
+				panic("first run panics")
+			}
+			calls <- at
+			return nil
+		})
+	}()
+	select {
+	case at := <-calls:
+		if !at.Equal(fake) {
+			t.Fatalf("job got %s, want the injected clock's %s", at, fake)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no run after a panicking one within 10 s")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Schedule returned %v", err)
+	}
+}
+
+// source serves fixed traffic, or fails.
+type source struct {
+	tr  correlate.Traffic
+	err error
+}
+
+func (s *source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	tr := s.tr
+	tr.Window = w
+	tr.Services = nil
+	for _, svc := range s.tr.Services {
+		svc.Requests = make([]float64, w.Len())
+		svc.Errors = make([]float64, w.Len())
+		for i := range svc.Requests {
+			svc.Requests[i] = 100
+		}
+		tr.Services = append(tr.Services, svc)
+	}
+	return &tr, nil
+}
+
+func (s *source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
+	return &correlate.Scope{}, nil
+}
+
+type allPage struct{}
+
+func (allPage) Route(string, time.Time) (escalate.Action, string) {
+	return escalate.ActionPage, "always"
+}
+func (allPage) Silenced(string, string, time.Time) (bool, string) { return false, "" }
+
+func evaluator(t *testing.T, src correlate.Source, services ...string) (*Evaluator, *store.Store, *prometheus.Registry) {
+	t.Helper()
+	st, err := store.Open(context.Background(), t.TempDir(), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := prometheus.NewRegistry()
+	e, err := New(Config{Source: src, SourceName: "es logs-*", Store: st, Policy: allPage{},
+		Settings: escalate.Settings{QuietEvaluations: 3, ReopenCooldown: time.Hour}, Correlate: rules.Default().Correlate,
+		Lookback: time.Hour, BlindAfter: 3, Services: services, Registerer: reg, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st, reg
+}
+
+func TestBlindnessAcrossEvaluations(t *testing.T) {
+	ctx := context.Background()
+	src := &source{err: errors.New("dial tcp 10.0.0.1:9200: connection refused")}
+	e, st, reg := evaluator(t, src)
+	for i := 1; i <= 4; i++ {
+		if err := e.Evaluate(ctx, t0.Add(time.Duration(i)*time.Minute)); err == nil {
+			t.Fatalf("evaluation %d with a failing source succeeded", i)
+		}
+	}
+	due, _ := st.Due(ctx, t0.Add(time.Hour), 10)
+	if len(due) != 1 || due[0].Action != escalate.Trigger || due[0].Key != "culprit/blind/es logs-*" {
+		t.Fatalf("want one blindness trigger after 3 failures, got %+v", due)
+	}
+	if got := testutil.ToFloat64(e.m.evals.WithLabelValues("error")); got != 4 {
+		t.Errorf("error evaluations metric %v", got)
+	}
+	src.err = nil
+	src.tr = correlate.Traffic{Services: []correlate.ServiceTraffic{{Service: "api"}}}
+	if err := e.Evaluate(ctx, t0.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = st.Due(ctx, t0.Add(time.Hour), 10)
+	if len(due) != 2 || due[1].Action != escalate.Resolve {
+		t.Fatalf("want the blindness incident resolved, got %+v", due)
+	}
+	if !e.LastSuccess().Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("LastSuccess %s", e.LastSuccess())
+	}
+	_ = reg
+}
+
+func TestWatchedServicesAndData(t *testing.T) {
+	src := &source{tr: correlate.Traffic{Services: []correlate.ServiceTraffic{{Service: "api"}, {Service: "edge-router"}}}}
+	w := &watching{Source: src, watched: map[string]bool{"edge-router": true}}
+	win, _ := correlate.NewWindow(t0, t0.Add(time.Hour), time.Minute)
+	tr, err := w.Traffic(context.Background(), win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Services) != 1 || tr.Services[0].Service != "edge-router" {
+		t.Fatalf("services %+v, want only edge-router", tr.Services)
+	}
+	if !w.hasData("edge-router") || w.hasData("api") {
+		t.Fatalf("hasData wrong: %v", w.live)
+	}
+}

@@ -1,0 +1,306 @@
+// Package daemon runs culprit's evaluation loop: every interval it
+// correlates the lookback window against the deploys and tickets received,
+// turns the findings into incident changes, and commits them together with
+// the pages they call for. Delivery is the outbox's job; this package only
+// decides.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate"
+	"github.com/culprithq/culprit/rules"
+)
+
+// Store is the state an evaluation reads and writes.
+type Store interface {
+	Known(ctx context.Context, since time.Time) ([]escalate.Incident, error)
+	Apply(ctx context.Context, changes []escalate.Change) error
+	Deploys(ctx context.Context, from, to time.Time) ([]correlate.Deploy, error)
+	Tickets(ctx context.Context, from, to time.Time) ([]correlate.Ticket, error)
+	Cursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
+}
+
+// Config is what an Evaluator needs.
+type Config struct {
+	Source correlate.Source
+	// SourceName says which logs these are in the blindness incident,
+	// e.g. "Elasticsearch http://es:9200 index logs-*".
+	SourceName string
+	Store      Store
+	Policy     escalate.Policy
+	Settings   escalate.Settings
+	Correlate  rules.Correlate
+	Lookback   time.Duration
+	// BlindAfter is how many failed evaluations in a row raise the
+	// "cannot read logs" incident.
+	BlindAfter int
+	// Services limits evaluation to these services; empty means all.
+	Services []string
+	// Queued is called after changes that queued messages commit, to
+	// wake the outbox.
+	Queued     func()
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Evaluator runs one evaluation at a time.
+type Evaluator struct {
+	cfg     Config
+	mu      sync.Mutex
+	watched map[string]bool
+	m       metrics
+	// last is when the last evaluation succeeded, for /readyz.
+	last time.Time
+}
+
+type metrics struct {
+	evals     *prometheus.CounterVec
+	duration  prometheus.Histogram
+	findings  *prometheus.CounterVec
+	open      prometheus.Gauge
+	lastOK    prometheus.Gauge
+	decisions *prometheus.CounterVec
+}
+
+// New checks the configuration and registers the metrics.
+func New(cfg Config) (*Evaluator, error) {
+	var errs []error
+	if cfg.Source == nil {
+		errs = append(errs, errors.New("no log source"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("no store"))
+	}
+	if cfg.Policy == nil {
+		errs = append(errs, errors.New("no routing policy"))
+	}
+	if cfg.Lookback <= cfg.Correlate.Bucket.D() {
+		errs = append(errs, fmt.Errorf("lookback %s must exceed the bucket %s", cfg.Lookback, cfg.Correlate.Bucket.D()))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("evaluator: %w", errors.Join(errs...))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Queued == nil {
+		cfg.Queued = func() {}
+	}
+	e := &Evaluator{cfg: cfg}
+	if len(cfg.Services) > 0 {
+		e.watched = map[string]bool{}
+		for _, s := range cfg.Services {
+			e.watched[s] = true
+		}
+	}
+	e.m = metrics{
+		evals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "culprit_evaluations_total",
+			Help: "Evaluations by result (ok, error)."}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "culprit_evaluation_duration_seconds",
+			Help: "Wall time of one evaluation: correlation, decisions and their commit.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "culprit_findings_total",
+			Help: "Findings reported by evaluations, by severity (a finding seen in N evaluations counts N times)."}, []string{"severity"}),
+		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "culprit_open_incidents",
+			Help: "Incidents open after the last evaluation."}),
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "culprit_last_successful_evaluation_timestamp_seconds",
+			Help: "When the last evaluation succeeded (evaluation clock)."}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "culprit_incident_messages_queued_total",
+			Help: "Outbox messages queued by evaluations, by channel and action."}, []string{"channel", "action"}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{e.m.evals, e.m.duration, e.m.findings, e.m.open, e.m.lastOK, e.m.decisions} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("evaluator: register metrics: %w", err)
+			}
+		}
+	}
+	return e, nil
+}
+
+const blindCursor = "daemon/failed-evaluations"
+
+// Evaluate correlates the lookback window ending at now and commits what
+// changes. Evaluations never overlap: a call made while one runs waits.
+func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	began := time.Now()
+	defer func() {
+		e.m.duration.Observe(time.Since(began).Seconds())
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		e.m.evals.WithLabelValues(result).Inc()
+	}()
+	cfg := e.cfg
+	step := cfg.Correlate.Bucket.D()
+	to := now.Truncate(step)
+	w, err := correlate.NewWindow(to.Add(-cfg.Lookback), to, step)
+	if err != nil {
+		return fmt.Errorf("evaluate at %s: %w", now.Format(time.RFC3339), err)
+	}
+	since := w.From.Add(-cfg.Correlate.AttributionWindow.D())
+	deploys, err := cfg.Store.Deploys(ctx, since, to)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	tickets, err := cfg.Store.Tickets(ctx, w.From, now)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	known, err := cfg.Store.Known(ctx, now.Add(-cfg.Settings.ReopenCooldown))
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	src := &watching{Source: cfg.Source, watched: e.watched}
+	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now}, cfg.Correlate)
+	if runErr != nil && ctx.Err() != nil {
+		return fmt.Errorf("evaluate: %w", ctx.Err())
+	}
+	failures, err := e.failures(ctx, runErr != nil)
+	if err != nil {
+		return err
+	}
+	var meta *escalate.Incident
+	var rest []escalate.Incident
+	for i := range known {
+		if known[i].Meta {
+			if known[i].Status == escalate.StatusOpen {
+				meta = &known[i]
+			}
+			continue
+		}
+		rest = append(rest, known[i])
+	}
+	var changes []escalate.Change
+	if ch, ok := escalate.Blindness(meta, cfg.SourceName, failures, cfg.BlindAfter, runErr, now); ok {
+		changes = append(changes, ch)
+	}
+	if runErr == nil {
+		for _, f := range res.Findings {
+			e.m.findings.WithLabelValues(string(f.Severity)).Inc()
+		}
+		changes = append(changes, escalate.Decide(rest, escalate.Evaluation{Now: now, Findings: res.Findings, HasData: src.hasData}, cfg.Policy, cfg.Settings)...)
+	}
+	if err := cfg.Store.Apply(ctx, changes); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	queued := 0
+	for _, ch := range changes {
+		for _, m := range ch.Messages {
+			e.m.decisions.WithLabelValues(string(m.Channel), m.Action).Inc()
+			queued++
+		}
+		cfg.Logger.Info("incident", "id", ch.Incident.ID, "key", ch.Incident.Key, "status", ch.Incident.Status,
+			"action", ch.Incident.Action, "why", ch.Incident.Why, "messages", len(ch.Messages))
+	}
+	e.m.open.Set(float64(countOpen(known, changes)))
+	if queued > 0 {
+		cfg.Queued()
+	}
+	if runErr != nil {
+		return fmt.Errorf("evaluate: read %s: %w", cfg.SourceName, runErr)
+	}
+	e.last = now
+	e.m.lastOK.Set(float64(now.Unix()))
+	cfg.Logger.Debug("evaluated", "at", now, "findings", len(res.Findings), "changes", len(changes))
+	return nil
+}
+
+// LastSuccess is when the last evaluation succeeded.
+func (e *Evaluator) LastSuccess() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
+// failures keeps the count of failed evaluations in a row in the store, so
+// a restart does not hide that culprit has been blind.
+func (e *Evaluator) failures(ctx context.Context, failed bool) (int, error) {
+	v, err := e.cfg.Store.Cursor(ctx, blindCursor)
+	if err != nil {
+		return 0, fmt.Errorf("evaluate: %w", err)
+	}
+	n, _ := strconv.Atoi(v)
+	if failed {
+		n++
+	} else {
+		n = 0
+	}
+	if err := e.cfg.Store.SetCursor(ctx, blindCursor, strconv.Itoa(n)); err != nil {
+		return 0, fmt.Errorf("evaluate: %w", err)
+	}
+	return n, nil
+}
+
+func countOpen(known []escalate.Incident, changes []escalate.Change) int {
+	state := map[string]escalate.Status{}
+	for _, in := range known {
+		state[in.ID] = in.Status
+	}
+	for _, ch := range changes {
+		state[ch.Incident.ID] = ch.Incident.Status
+	}
+	n := 0
+	for _, s := range state {
+		if s == escalate.StatusOpen {
+			n++
+		}
+	}
+	return n
+}
+
+// watching narrows a source to the watched services and remembers which
+// services had traffic in their newest complete buckets.
+type watching struct {
+	correlate.Source
+	watched map[string]bool
+	live    map[string]bool
+}
+
+// recentBuckets is how many of the newest complete buckets must carry
+// traffic for a service to count as "data arriving".
+const recentBuckets = 3
+
+func (w *watching) Traffic(ctx context.Context, win correlate.Window) (*correlate.Traffic, error) {
+	tr, err := w.Source.Traffic(ctx, win)
+	if err != nil {
+		return nil, err
+	}
+	if w.watched != nil {
+		kept := tr.Services[:0]
+		for _, s := range tr.Services {
+			if w.watched[s.Service] {
+				kept = append(kept, s)
+			}
+		}
+		tr.Services = kept
+	}
+	w.live = map[string]bool{}
+	end := tr.Window.Len()
+	if tr.Complete > 0 {
+		end = tr.Complete
+	}
+	for _, s := range tr.Services {
+		n := 0.0
+		for i := max(0, end-recentBuckets); i < end && i < len(s.Requests); i++ {
+			n += s.Requests[i]
+		}
+		w.live[s.Service] = n > 0
+	}
+	return tr, nil
+}
+
+func (w *watching) hasData(service string) bool { return w.live[service] }

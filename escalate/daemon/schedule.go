@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Aligned fires on multiples of Interval (plus Offset) since the Unix
+// epoch, so every evaluation ends on a bucket boundary whatever time the
+// daemon started. cron's own "@every" counts from start-up instead.
+type Aligned struct {
+	Interval, Offset time.Duration
+}
+
+// Next implements cron.Schedule.
+func (a Aligned) Next(t time.Time) time.Time {
+	n := t.Add(-a.Offset).Truncate(a.Interval).Add(a.Interval).Add(a.Offset)
+	if !n.After(t) {
+		n = n.Add(a.Interval)
+	}
+	return n
+}
+
+// Schedule runs fn on the schedule until ctx ends, through robfig/cron
+// with panic recovery and skip-if-still-running: a slow evaluation delays
+// the next one instead of piling up. fn gets the evaluation time from now,
+// the injected clock, not from cron.
+func Schedule(ctx context.Context, s cron.Schedule, now func() time.Time, log *slog.Logger, fn func(ctx context.Context, at time.Time) error) error {
+	logger := cronLogger{log}
+	// Order matters: in robfig/cron v3.0.1 SkipIfStillRunning does not
+	// release its slot when the job panics, so Recover must sit inside it
+	// or one panic skips every later run (TestScheduleRecoversAndStops).
+	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(logger),
+		cron.WithChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)))
+	c.Schedule(s, cron.FuncJob(func() {
+		if err := fn(ctx, now()); err != nil && ctx.Err() == nil {
+			log.Error("scheduled run failed", "err", err)
+		}
+	}))
+	c.Start()
+	<-ctx.Done()
+	// Wait for a running evaluation to see the cancellation and return.
+	<-c.Stop().Done()
+	return ctx.Err()
+}
+
+// cronLogger adapts slog to cron.Logger; cron reports recovered panics
+// and skipped runs through it.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", fmt.Sprint(err))...)
+}
