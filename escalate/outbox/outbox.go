@@ -35,7 +35,7 @@ type Queue interface {
 // Notifier sends one message to its vendor. retry reports whether a
 // failure is transient (429, 5xx, timeouts, network errors); anything
 // else is final and the message goes to the dead letters. An error may
-// carry the vendor's Retry-After through a RetryAfter() method.
+// carry the vendor's Retry-After through a RetryDelay() method.
 type Notifier interface {
 	Deliver(ctx context.Context, m escalate.Message) (retry bool, err error)
 }
@@ -194,9 +194,9 @@ func (w *Worker) deliver(ctx context.Context, m escalate.Message) (ok, moved boo
 		return false, true, w.cfg.Queue.Dead(rec, m, now, reason, failedEvent(m, now, reason))
 	}
 	delay := w.backoff(m.Attempts)
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(derr, &ra) && ra.RetryAfter() > delay {
-		delay = ra.RetryAfter()
+	var ra interface{ RetryDelay() time.Duration }
+	if errors.As(derr, &ra) && ra.RetryDelay() > delay {
+		delay = ra.RetryDelay()
 	}
 	w.sent.WithLabelValues(string(m.Channel), m.Action, "retry").Inc()
 	log.Warn("outbox: delivery failed, will retry", "err", derr, "in", delay, "attempts", m.Attempts+1)

@@ -32,7 +32,7 @@ type script struct {
 type transient struct{ after time.Duration }
 
 func (e transient) Error() string             { return "503 service unavailable" }
-func (e transient) RetryAfter() time.Duration { return e.after }
+func (e transient) RetryDelay() time.Duration { return e.after }
 func (e transient) Is(target error) bool      { return target == errTransient }
 func (s *script) Deliver(ctx context.Context, m escalate.Message) (bool, error) {
 	s.calls++

@@ -1,0 +1,559 @@
+package pagerduty
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	pd "github.com/PagerDuty/go-pagerduty"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+// PagerDuty's documented limits (developer.pagerduty.com, Events API v2).
+const (
+	// MaxSummary is the longest payload.summary PagerDuty accepts, in
+	// characters.
+	MaxSummary = 1024
+	// maxEventBytes is the budget for one encoded event. PagerDuty caps
+	// payloads at 512 KB; staying under 500,000 bytes holds whichever KB
+	// it means.
+	maxEventBytes = 500_000
+	// maxShort bounds identifiers and names copied into an event, which
+	// are short in any sane finding.
+	maxShort = 255
+	// maxLinks bounds the links on one event.
+	maxLinks = 10
+	// maxURL drops links whose URL is longer than browsers reliably open.
+	maxURL = 2048
+)
+
+// Links are culprit's own pages about a finding, as absolute URLs. Any may
+// be empty.
+type Links struct {
+	Evidence string // the finding's evidence page
+	Kibana   string // the matching log lines in Kibana
+	Chart    string // a PNG of the error series; shown only when https
+}
+
+// Trigger builds the trigger event for an incident. key is the dedup_key
+// (the incident key): PagerDuty folds every trigger with the same key into
+// one open alert, and Resolve with the same key closes it. PagerDuty
+// rejects keys over 255 characters, so the caller's keys must stay short.
+//
+// The event carries the whole evidence in custom_details, trimmed only as
+// far as needed to stay under PagerDuty's 512 KB payload cap.
+func Trigger(routingKey, key string, f *correlate.Finding, l Links) *pd.V2Event {
+	return trigger(routingKey, key, f, l, maxEventBytes)
+}
+
+func trigger(routingKey, key string, f *correlate.Finding, l Links, budget int) *pd.V2Event {
+	if f == nil {
+		f = &correlate.Finding{}
+	}
+	source := "culprit"
+	if f.Service != "" {
+		source += "/" + clip(f.Service, maxShort)
+	}
+	ev := &pd.V2Event{
+		RoutingKey: routingKey,
+		Action:     "trigger",
+		DedupKey:   key,
+		Client:     "culprit",
+		Links:      links(f, l),
+		Images:     images(f, l),
+		Payload: &pd.V2Payload{
+			Summary:   clip(summary(f), MaxSummary),
+			Source:    source,
+			Severity:  severity(f.Severity),
+			Timestamp: stamp(f.Detected),
+			Component: clip(f.Service, maxShort),
+			Group:     clip(group(f.Scope.Concentration), maxShort),
+			Class:     clip(string(f.Kind), maxShort),
+		},
+	}
+	if webURL(l.Evidence) {
+		ev.ClientURL = l.Evidence
+	}
+	for i, lim := range levels {
+		ev.Payload.Details = details(f, lim, i > 0)
+		if size(ev) <= budget {
+			return ev
+		}
+	}
+	// Only a pathological finding gets here (thousands of huge links or
+	// names); the responder still gets the summary and the evidence link.
+	ev.Payload.Details = map[string]any{
+		"finding_id": clip(f.ID, maxShort),
+		"truncated":  "the evidence is too large for PagerDuty; open the evidence link",
+	}
+	if size(ev) > budget {
+		ev.Links, ev.Images = ev.Links[:min(len(ev.Links), 1)], nil
+	}
+	return ev
+}
+
+// Resolve builds the event that closes the alert opened under key.
+func Resolve(routingKey, key string) *pd.V2Event {
+	return &pd.V2Event{RoutingKey: routingKey, Action: "resolve", DedupKey: key}
+}
+
+// ChangeFromDeploy forwards a deploy as a Change Event, so responders see
+// it on the service's timeline next to the incident it may have caused.
+func ChangeFromDeploy(routingKey string, d correlate.Deploy) pd.ChangeEvent {
+	what := strings.TrimSpace(d.Service + " " + d.Version)
+	if what == "" {
+		what = "a new version"
+	}
+	sum := what + " deployed"
+	if d.ID != "" {
+		sum += " (" + d.ID + ")"
+	}
+	det := map[string]any{
+		"id":          clip(d.ID, maxShort),
+		"service":     clip(d.Service, maxShort),
+		"version":     clip(d.Version, maxShort),
+		"environment": clip(d.Environment, maxShort),
+		"author":      clip(d.Author, maxShort),
+		"hosts":       len(d.Hosts),
+	}
+	putTime(det, "started_at", d.StartedAt)
+	putTime(det, "finished_at", d.FinishedAt)
+	if d.Description != "" {
+		det["description"] = clip(d.Description, 2000)
+	}
+	ev := pd.ChangeEvent{
+		RoutingKey: routingKey,
+		Payload: pd.ChangeEventPayload{
+			Summary:       clip(sum, MaxSummary),
+			Source:        "culprit",
+			Timestamp:     stamp(d.StartedAt),
+			CustomDetails: det,
+		},
+	}
+	if webURL(d.URL) {
+		ev.Links = []pd.ChangeEventLink{{Href: d.URL, Text: clip(what+" release", maxShort)}}
+	}
+	return ev
+}
+
+// severity maps culprit's escalation level onto PagerDuty's. A page is
+// "error", not "critical": with "Based on alert severity" urgency both page
+// at high urgency, and "critical" stays free for signals that a service is
+// down outright (health checks), so event rules can still tell culprit's
+// statistical inference apart from them. An unknown level has not passed
+// the breadth test that justifies waking someone, hence "warning".
+func severity(s correlate.Severity) string {
+	switch s {
+	case correlate.SeverityPage:
+		return "error"
+	case correlate.SeverityInfo:
+		return "info"
+	default:
+		return "warning"
+	}
+}
+
+// summary is the headline the correlator wrote; a finding without one
+// (never from the correlator) still pages with something readable.
+func summary(f *correlate.Finding) string {
+	if h := strings.TrimSpace(f.Headline); h != "" {
+		return h
+	}
+	parts := []string{"culprit"}
+	if f.Kind != "" {
+		parts = append(parts, strings.ReplaceAll(string(f.Kind), "_", " "))
+	}
+	if f.Service != "" {
+		parts = append(parts, "in "+f.Service)
+	}
+	s := strings.Join(parts, " ")
+	if f.Signature != "" {
+		s += ": " + f.Signature
+	}
+	return s
+}
+
+// group names the dimension value that concentrates the errors, such as
+// "cloud.provider=aws": PagerDuty groups alerts by it, and a provider,
+// region, version or host is where infrastructure looks first. Customers,
+// sites and paths are skipped: they are one tenant's, not a group of
+// components, and would split alerts per customer.
+func group(cs []correlate.Concentration) string {
+	for _, c := range cs {
+		switch c.Field {
+		case correlate.FieldCustomer, correlate.FieldSite, correlate.FieldPath, "":
+			continue
+		}
+		if c.Value != "" {
+			return c.Field + "=" + c.Value
+		}
+	}
+	return ""
+}
+
+func links(f *correlate.Finding, l Links) []any {
+	var out []any
+	add := func(href, text string) {
+		if len(out) < maxLinks && webURL(href) {
+			out = append(out, map[string]string{"href": href, "text": clip(text, maxShort)})
+		}
+	}
+	name := "finding"
+	if f.ID != "" {
+		name = "finding " + f.ID
+	}
+	add(l.Evidence, "culprit evidence for "+name)
+	service := f.Service
+	if service == "" {
+		service = "the service"
+	}
+	add(l.Kibana, "Kibana: matching errors of "+service)
+	for _, s := range f.SuspectedDeploys {
+		add(s.URL, strings.Join(strings.Fields(fmt.Sprintf("Suspected deploy %s: %s %s", s.ID, s.Service, s.Version)), " "))
+	}
+	return out
+}
+
+// images attaches the chart. PagerDuty only renders images served over
+// https, so an http chart (a dev setup) is left to the evidence page.
+func images(f *correlate.Finding, l Links) []any {
+	if !webURL(l.Chart) || !strings.HasPrefix(strings.ToLower(l.Chart), "https://") {
+		return nil
+	}
+	img := map[string]string{"src": l.Chart, "alt": clip("errors per minute of "+f.Service+" around onset", maxShort)}
+	if webURL(l.Evidence) {
+		img["href"] = l.Evidence
+	}
+	return []any{img}
+}
+
+// webURL accepts absolute http(s) URLs only: a link from a deploy record is
+// untrusted, and javascript: or relative links have no place in a page.
+func webURL(s string) bool {
+	if s == "" || len(s) > maxURL {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme == "http" || scheme == "https"
+}
+
+// limits bound the evidence copied into custom_details. The first level is
+// what a responder can use; the later ones exist only to fit PagerDuty's
+// payload cap when a finding is pathological.
+type limits struct {
+	text     int // runes per free-text value: reasons, subjects, messages
+	long     int // runes for the headline and the signature
+	examples int
+	samples  int
+	dims     int // scope dimensions
+	rows     int // concentration rows per dimension
+	suspects int
+	reasons  int // per suspect, and severity reasons
+	tickets  int
+}
+
+var levels = []limits{
+	{text: 1000, long: 4000, examples: 10, samples: 10, dims: 10, rows: 10, suspects: 10, reasons: 20, tickets: 100},
+	{text: 500, long: 2000, examples: 5, samples: 5, dims: 7, rows: 5, suspects: 5, reasons: 10, tickets: 50},
+	{text: 200, long: 1000, examples: 3, samples: 3, dims: 7, rows: 3, suspects: 3, reasons: 5, tickets: 20},
+	{text: 100, long: 300, examples: 1, samples: 0, dims: 3, rows: 1, suspects: 1, reasons: 2, tickets: 5},
+}
+
+// details is the evidence as a JSON-friendly map, in the words of the text
+// report where people read it (frequency, scope) and as numbers where rules
+// may match on it.
+func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
+	omitted := map[string]int{}
+	take := func(name string, n, limit int) int {
+		if n > limit {
+			omitted[name] = n - limit
+			return limit
+		}
+		return n
+	}
+	d := map[string]any{
+		"finding_id": clip(f.ID, maxShort),
+		"service":    clip(f.Service, maxShort),
+		"kind":       clip(string(f.Kind), maxShort),
+		"severity":   clip(string(f.Severity), maxShort),
+		"headline":   clip(f.Headline, lim.long),
+		"signature":  clip(f.Signature, lim.long),
+	}
+	reasons := make([]string, take("severity_reasons", len(f.SeverityReasons), lim.reasons))
+	for i := range reasons {
+		reasons[i] = clip(f.SeverityReasons[i], lim.text)
+	}
+	d["severity_reasons"] = reasons
+	putTime(d, "onset", f.Onset)
+	putTime(d, "detected", f.Detected)
+	if f.Recovered != nil {
+		putTime(d, "recovered", *f.Recovered)
+	}
+
+	fr := f.Frequency
+	d["frequency"] = map[string]any{
+		"after_per_min":  finite(fr.AfterPerMin),
+		"before_per_min": finite(fr.BeforePerMin),
+		"share_after":    finite(fr.ShareAfter),
+		"share_before":   finite(fr.ShareBefore),
+		"count":          fr.Count,
+		"magnitude":      magnitude(fr.AfterPerMin),
+		"text":           frequencyText(f),
+	}
+	sg := f.Significance
+	d["significance"] = map[string]any{
+		"method":  clip(sg.Method, lim.text),
+		"p_value": finite(sg.PValue),
+		"q_value": finite(sg.QValue),
+		"tests":   sg.Tests,
+	}
+	d["scope"] = scope(f.Scope, lim, take)
+
+	suspects := make([]map[string]any, take("suspects", len(f.SuspectedDeploys), lim.suspects))
+	for i := range suspects {
+		s := f.SuspectedDeploys[i]
+		rs := make([]string, min(len(s.Reasons), lim.reasons))
+		for j := range rs {
+			rs[j] = clip(s.Reasons[j], lim.text)
+		}
+		m := map[string]any{
+			"id":      clip(s.ID, maxShort),
+			"service": clip(s.Service, maxShort),
+			"version": clip(s.Version, maxShort),
+			"score":   finite(s.Score),
+			"reasons": rs,
+		}
+		putTime(m, "started_at", s.StartedAt)
+		putTime(m, "finished_at", s.FinishedAt)
+		if webURL(s.URL) {
+			m["url"] = s.URL
+		}
+		suspects[i] = m
+	}
+	d["suspects"] = suspects
+
+	tickets := make([]map[string]any, take("tickets", len(f.Tickets), lim.tickets))
+	for i := range tickets {
+		t := f.Tickets[i]
+		m := map[string]any{
+			"id":              t.ID,
+			"subject":         clip(t.Subject, lim.text),
+			"organization_id": t.OrganizationID,
+		}
+		putTime(m, "created_at", t.CreatedAt)
+		if t.Reason != "" {
+			m["reason"] = clip(t.Reason, lim.text)
+		}
+		tickets[i] = m
+	}
+	d["tickets"] = tickets
+
+	examples := make([]string, take("examples", len(f.Examples), lim.examples))
+	for i := range examples {
+		examples[i] = clip(f.Examples[i], lim.text)
+	}
+	d["examples"] = examples
+	if len(f.Samples) > 0 {
+		samples := make([]map[string]any, take("samples", len(f.Samples), lim.samples))
+		for i := range samples {
+			s := f.Samples[i]
+			m := map[string]any{"message": clip(s.Message, lim.text)}
+			putTime(m, "time", s.Time)
+			for k, v := range map[string]string{"host": s.Host, "customer": s.Customer, "site": s.Site, "version": s.Version} {
+				if v != "" {
+					m[k] = clip(v, maxShort)
+				}
+			}
+			samples[i] = m
+		}
+		d["samples"] = samples
+	}
+	if len(omitted) > 0 {
+		d["omitted"] = omitted
+	}
+	if trimmed {
+		d["truncated"] = "evidence shortened to fit PagerDuty's payload limit; the evidence link has all of it"
+	}
+	return d
+}
+
+// scope is the who-and-where table: how many customers, sites and hosts
+// are affected, and per dimension the values that concentrate the errors.
+func scope(s correlate.ScopeSummary, lim limits, take func(string, int, int) int) map[string]any {
+	keys := make([]string, 0, len(s.Affected))
+	for k := range s.Affected {
+		keys = append(keys, k)
+	}
+	rank := func(k string) int {
+		if i := slices.Index(correlate.AffectedFields, k); i >= 0 {
+			return i
+		}
+		return len(correlate.AffectedFields)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := rank(a) - rank(b); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	affected := map[string]int{}
+	var counts []string
+	for _, k := range keys[:take("affected", len(keys), lim.dims)] {
+		affected[clip(k, maxShort)] = s.Affected[k]
+		counts = append(counts, fmt.Sprintf("%d %s", s.Affected[k], clip(k, maxShort)))
+	}
+
+	// Concentrations arrive strongest first; keep that order within and
+	// across dimensions.
+	var dims []string
+	byDim := map[string][]map[string]any{}
+	var lines []string
+	rows, dropped := 0, 0
+	for _, c := range s.Concentration {
+		field := clip(c.Field, maxShort)
+		if _, ok := byDim[field]; !ok {
+			if len(dims) >= lim.dims {
+				dropped++
+				continue
+			}
+			dims = append(dims, field)
+			byDim[field] = []map[string]any{}
+		}
+		if len(byDim[field]) >= lim.rows {
+			dropped++
+			continue
+		}
+		value := clip(c.Value, maxShort)
+		byDim[field] = append(byDim[field], map[string]any{
+			"value":             value,
+			"share_of_errors":   finite(c.ShareOfErrors),
+			"share_of_requests": finite(c.ShareOfRequests),
+		})
+		rows++
+		lines = append(lines, fmt.Sprintf("%s=%s: %s of errors, %s of requests", field, value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests)))
+	}
+	take("concentration", rows+dropped, rows)
+	out := map[string]any{"affected": affected, "concentration": byDim}
+	text := []string{}
+	if len(counts) > 0 {
+		text = append(text, "affected: "+strings.Join(counts, ", "))
+	}
+	out["text"] = append(text, lines...)
+	return out
+}
+
+// frequencyText phrases the rate as the text report does, with orders of
+// magnitude, because "about 4 a minute" and "about 400 a minute" call for
+// different urgency.
+func frequencyText(f *correlate.Finding) string {
+	fr := f.Frequency
+	if f.Kind == correlate.KindTicketSurge {
+		return fmt.Sprintf("%s tickets/h after onset, %s/h before; %d tickets", num(fr.AfterPerMin*60), num(fr.BeforePerMin*60), fr.Count)
+	}
+	return fmt.Sprintf("%s/min after onset (%s), %s/min before; %s of requests after (%s), %s before; %d errors since onset",
+		num(fr.AfterPerMin), magnitude(fr.AfterPerMin), num(fr.BeforePerMin),
+		correlate.Percent(fr.ShareAfter), oneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
+}
+
+// magnitude, oneIn and num phrase numbers like escalate/report does; they
+// are repeated here rather than imported so that escalation channels do not
+// depend on one another.
+func magnitude(x float64) string {
+	if !(x > 0) || math.IsInf(x, 0) {
+		return "none"
+	}
+	return fmt.Sprintf("order 10^%d", int(math.Floor(math.Log10(x))))
+}
+
+func oneIn(share float64) string {
+	if !(share > 0) || math.IsInf(share, 0) {
+		return "none"
+	}
+	n := 1 / share
+	if n < 10 {
+		return fmt.Sprintf("1 in %.1f", n)
+	}
+	return fmt.Sprintf("about 1 in %s, %s", num(roundSig(n, 2)), magnitude(share))
+}
+
+func roundSig(x float64, digits int) float64 {
+	if x == 0 {
+		return 0
+	}
+	p := math.Pow(10, float64(digits)-math.Ceil(math.Log10(math.Abs(x))))
+	return math.Round(x*p) / p
+}
+
+func num(x float64) string {
+	switch {
+	case x == 0:
+		return "0"
+	case x >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case x >= 1:
+		return fmt.Sprintf("%.1f", x)
+	default:
+		return fmt.Sprintf("%.2g", x)
+	}
+}
+
+// finite keeps NaN and ±Inf out of the event: encoding/json refuses them,
+// and one bad float would otherwise make the whole page undeliverable.
+func finite(x float64) any {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return x
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func putTime(m map[string]any, key string, t time.Time) {
+	if s := stamp(t); s != "" {
+		m[key] = s
+	}
+}
+
+// clip shortens s to at most n runes, ending in "…" when cut, without
+// splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	count := 0
+	for i := range s {
+		if count == n-1 {
+			return s[:i] + "…"
+		}
+		count++
+	}
+	return s
+}
+
+// size is the encoded length of an event, or a value over any budget when
+// it cannot be encoded.
+func size(ev *pd.V2Event) int {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return math.MaxInt
+	}
+	return len(b)
+}
