@@ -14,7 +14,9 @@ import (
 
 // AddDeploy records a deploy. It is idempotent by ID: a deploy already
 // known keeps what it had, gains the hosts it did not have, and takes a
-// finish time once one is given; created is then false.
+// finish time if it had none; created is then false. The first finish
+// wins because GitHub marks a deployment "inactive" hours later, when a
+// newer one succeeds, and that must not stretch the old rollout.
 func (s *Store) AddDeploy(ctx context.Context, d correlate.Deploy) (created bool, err error) {
 	if d.ID == "" {
 		return false, errors.New("add deploy: empty id")
@@ -29,7 +31,7 @@ func (s *Store) AddDeploy(ctx context.Context, d correlate.Deploy) (created bool
 		n, _ := res.RowsAffected()
 		created = n == 1
 		if !created && !d.FinishedAt.IsZero() {
-			if _, err := tx.ExecContext(ctx, `UPDATE deploys SET finished_at = ? WHERE id = ?`, ms(d.FinishedAt), d.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE deploys SET finished_at = coalesce(finished_at, ?) WHERE id = ?`, ms(d.FinishedAt), d.ID); err != nil {
 				return err
 			}
 		}

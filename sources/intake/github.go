@@ -1,0 +1,272 @@
+package intake
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+// githubEvent is the part of GitHub's deployment_status webhook payload that
+// culprit reads (docs.github.com, "Webhook events and payloads",
+// deployment_status).
+type githubEvent struct {
+	DeploymentStatus *struct {
+		State       string `json:"state"`
+		TargetURL   string `json:"target_url"`
+		LogURL      string `json:"log_url"`
+		Description string `json:"description"`
+		Environment string `json:"environment"`
+		CreatedAt   string `json:"created_at"`
+	} `json:"deployment_status"`
+	Deployment *struct {
+		ID          int64           `json:"id"`
+		SHA         string          `json:"sha"`
+		Ref         string          `json:"ref"`
+		Environment string          `json:"environment"`
+		Description string          `json:"description"`
+		Payload     json.RawMessage `json:"payload"`
+		Creator     *struct {
+			Login string `json:"login"`
+		} `json:"creator"`
+		CreatedAt string `json:"created_at"`
+	} `json:"deployment"`
+	Repository *struct {
+		Name    string `json:"name"`
+		HTMLURL string `json:"html_url"`
+	} `json:"repository"`
+}
+
+// finishedStates are the deployment states after which nothing more rolls
+// out.
+var finishedStates = map[string]bool{"success": true, "failure": true, "error": true, "inactive": true}
+
+type statusResponse struct {
+	Status string `json:"status"`
+	Event  string `json:"event,omitempty"`
+}
+
+// handleGitHub turns GitHub deployment_status events into deploys. Every
+// status of a deployment maps to the same deploy id, so the first status
+// creates it and later ones merge into it (setting finished_at).
+func (s *server) handleGitHub() http.Handler {
+	secret := []byte(s.cfg.GitHubSecret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(secret) == 0 {
+			writeError(w, http.StatusNotFound, "github webhook is disabled: no github secret is configured")
+			return
+		}
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+			s.reject(w, r, http.StatusUnsupportedMediaType, "set the webhook's content type to application/json")
+			return
+		}
+		body, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
+		if msg := checkGitHubSignature(secret, body, r.Header.Get("X-Hub-Signature-256")); msg != "" {
+			s.reject(w, r, http.StatusUnauthorized, msg)
+			return
+		}
+		switch event := r.Header.Get("X-GitHub-Event"); event {
+		case "deployment_status":
+		case "ping":
+			writeJSON(w, http.StatusOK, statusResponse{Status: "pong"})
+			return
+		default:
+			writeJSON(w, http.StatusAccepted, statusResponse{Status: "ignored", Event: event})
+			return
+		}
+		delivery := strings.TrimSpace(r.Header.Get("X-GitHub-Delivery"))
+		if delivery == "" {
+			s.reject(w, r, http.StatusBadRequest, "missing X-GitHub-Delivery header")
+			return
+		}
+		d, err := decodeGitHubDeploy(body)
+		if err != nil {
+			s.reject(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		// The delivery is recorded before the deploy is stored: a replay must
+		// store nothing. The price is that a store failure after this point
+		// makes GitHub's redelivery look like a replay; the deployment's next
+		// status carries the whole deployment again.
+		first, err := s.cfg.Deliveries.FirstDelivery(r.Context(), "github", delivery)
+		if err != nil {
+			s.storeFailed(w, r, "record github delivery", err)
+			return
+		}
+		if !first {
+			s.log.Info("intake: duplicate github delivery ignored", slog.String("delivery", delivery))
+			writeJSON(w, http.StatusOK, statusResponse{Status: "duplicate delivery"})
+			return
+		}
+		s.storeDeploys(w, r, []correlate.Deploy{d})
+	})
+}
+
+// checkGitHubSignature verifies X-Hub-Signature-256 over the raw body and
+// says what is wrong, or "" when it is right. The message never includes
+// the expected value.
+func checkGitHubSignature(secret, body []byte, header string) string {
+	if header == "" {
+		return "missing X-Hub-Signature-256 header"
+	}
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return `X-Hub-Signature-256 must start with "sha256="`
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return "X-Hub-Signature-256 is not hex"
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	if !hmac.Equal(mac.Sum(nil), got) {
+		return "X-Hub-Signature-256 does not match the body: check the webhook secret"
+	}
+	return ""
+}
+
+// decodeGitHubDeploy maps a deployment_status payload to a deploy:
+//
+//   - ID "github-<deployment.id>", so every status of one deployment lands
+//     on one deploy;
+//   - Service from deployment.payload.service, else repository.name;
+//   - Version from deployment.payload.version, else deployment.ref, else
+//     deployment.sha;
+//   - URL from deployment_status.target_url, else log_url, else the
+//     repository's html_url;
+//   - StartedAt = deployment.created_at; a finished state (success,
+//     failure, error, inactive) sets FinishedAt = deployment_status.created_at.
+func decodeGitHubDeploy(body []byte) (correlate.Deploy, error) {
+	var ev githubEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return correlate.Deploy{}, jsonErr(body, 0, err)
+		}
+		return correlate.Deploy{}, typeErr(err)
+	}
+	if ev.Deployment == nil || ev.DeploymentStatus == nil {
+		return correlate.Deploy{}, errors.New("deployment and deployment_status are required in a deployment_status event")
+	}
+	dep, st := ev.Deployment, ev.DeploymentStatus
+	var errs []string
+	d := correlate.Deploy{
+		Environment: dep.Environment,
+		Description: dep.Description,
+	}
+	if d.Environment == "" {
+		d.Environment = st.Environment
+	}
+	if d.Description == "" {
+		d.Description = st.Description
+	}
+	if dep.ID <= 0 {
+		errs = append(errs, "deployment.id is required")
+	}
+	d.ID = "github-" + strconv.FormatInt(dep.ID, 10)
+	service, version := deploymentPayload(dep.Payload)
+	d.Service = service
+	if d.Service == "" && ev.Repository != nil {
+		d.Service = ev.Repository.Name
+	}
+	if d.Service == "" {
+		errs = append(errs, "deployment.payload.service or repository.name is required")
+	}
+	d.Version = firstNonEmpty(version, dep.Ref, dep.SHA)
+	d.URL = st.TargetURL
+	if d.URL == "" {
+		d.URL = st.LogURL
+	}
+	if d.URL == "" && ev.Repository != nil {
+		d.URL = ev.Repository.HTMLURL
+	}
+	if dep.Creator != nil {
+		d.Author = dep.Creator.Login
+	}
+	var err error
+	if strings.TrimSpace(dep.CreatedAt) == "" {
+		errs = append(errs, "deployment.created_at is required")
+	} else if d.StartedAt, err = parseTime("deployment.created_at", dep.CreatedAt); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if finishedStates[st.State] {
+		var fin time.Time
+		switch {
+		case strings.TrimSpace(st.CreatedAt) == "":
+			errs = append(errs, "deployment_status.created_at is required for state "+strconv.Quote(st.State))
+		default:
+			if fin, err = parseTime("deployment_status.created_at", st.CreatedAt); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		// A status is never earlier than its deployment; clamp clock skew
+		// rather than store a rollout that ends before it starts.
+		if fin.Before(d.StartedAt) {
+			fin = d.StartedAt
+		}
+		d.FinishedAt = fin
+	}
+	if len(errs) > 0 {
+		return correlate.Deploy{}, errors.New(strings.Join(errs, "; "))
+	}
+	return d, nil
+}
+
+// deploymentPayload reads service and version from deployment.payload, which
+// GitHub passes through as the deployer sent it: an object, or a string that
+// may hold JSON.
+func deploymentPayload(raw json.RawMessage) (service, version string) {
+	b := bytes.TrimSpace(raw)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return "", ""
+		}
+		b = bytes.TrimSpace([]byte(s))
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return "", ""
+	}
+	var p struct {
+		Service json.RawMessage `json:"service"`
+		Version json.RawMessage `json:"version"`
+	}
+	if json.Unmarshal(b, &p) != nil {
+		return "", ""
+	}
+	return scalarText(p.Service), scalarText(p.Version)
+}
+
+// scalarText is a JSON string's value or a number's text; "" otherwise.
+func scalarText(raw json.RawMessage) string {
+	b := bytes.TrimSpace(raw)
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	if _, err := strconv.ParseFloat(string(b), 64); err == nil {
+		return string(b)
+	}
+	return ""
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return ""
+}
