@@ -4,21 +4,39 @@
 package rules
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"os"
-	"strings"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the whole configuration file.
+// Config is the whole configuration file. Fields and Correlate drive the
+// correlator; the other sections configure the daemon and are optional for
+// offline use.
 type Config struct {
-	Fields    Fields    `yaml:"fields"`
-	Correlate Correlate `yaml:"correlate"`
+	Fields     Fields     `yaml:"fields"`
+	Correlate  Correlate  `yaml:"correlate"`
+	Sources    Sources    `yaml:"sources"`
+	Evaluation Evaluation `yaml:"evaluation"`
+	// Services are the watched services; empty, every service found.
+	Services   []Service  `yaml:"services"`
+	Thresholds Thresholds `yaml:"thresholds"`
+	// Routes decide each finding's action: the first that matches wins.
+	Routes []Route `yaml:"routes"`
+	// DefaultAction applies when no route matches.
+	DefaultAction Action        `yaml:"default_action"`
+	PagerDuty     PagerDuty     `yaml:"pagerduty"`
+	Silences      []Silence     `yaml:"silences"`
+	Maintenance   []Maintenance `yaml:"maintenance"`
+	Intake        Intake        `yaml:"intake"`
+	Zendesk       Zendesk       `yaml:"zendesk"`
+	Kibana        Kibana        `yaml:"kibana"`
+	Store         Store         `yaml:"store"`
 }
 
 // Fields maps culprit's roles onto the log documents' field names. Dotted
@@ -58,9 +76,12 @@ type Correlate struct {
 	// NewErrorMinEntities is how many distinct customers or hosts a new
 	// signature must reach before it is a new error class.
 	NewErrorMinEntities int `yaml:"new_error_min_entities"`
-	// PageMinCustomers is the fewest affected customers for severity page.
+	// PageMinCustomers is the fewest affected customers for severity page,
+	// and so for paging. YAML also accepts it as thresholds.min_customers.
 	PageMinCustomers int `yaml:"page_min_customers"`
-	// RecoveryBuckets is how many buckets at baseline mean recovered.
+	// RecoveryBuckets is how many buckets at baseline mean recovered, and
+	// so resolve the daemon's incident. YAML also accepts it as
+	// evaluation.resolve_after.
 	RecoveryBuckets int `yaml:"recovery_buckets"`
 	// TicketBucket is the bucket width for ticket volume.
 	TicketBucket Duration `yaml:"ticket_bucket"`
@@ -91,7 +112,9 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Default is the configuration used when no file is given. It maps the
-// Elastic Common Schema fields that most HTTP logs already carry.
+// Elastic Common Schema fields that most HTTP logs already carry, and gives
+// the daemon's settings the values of rules/example.yml. Places (URLs,
+// credentials, the store) have no default.
 func Default() Config {
 	return Config{
 		Fields: Fields{
@@ -119,98 +142,183 @@ func Default() Config {
 			RecoveryBuckets:     10,
 			TicketBucket:        Duration(15 * time.Minute),
 		},
+		Sources: Sources{Elasticsearch: Elasticsearch{
+			Index:   "logs-*",
+			Timeout: Duration(30 * time.Second),
+			Lag:     Duration(2 * time.Minute),
+		}},
+		Evaluation: Evaluation{
+			Interval:       Duration(time.Minute),
+			Lookback:       Duration(6 * time.Hour),
+			ReopenCooldown: Duration(30 * time.Minute),
+			BlindAfter:     3,
+		},
+		Thresholds:    Thresholds{MaxQ: 0.01},
+		DefaultAction: ActionRecord,
+		PagerDuty:     PagerDuty{URL: "https://events.pagerduty.com"},
+		Intake:        Intake{Listen: ":8080"},
+		Zendesk:       Zendesk{PollInterval: Duration(time.Minute)},
+		Kibana:        Kibana{DataView: "culprit-logs"},
 	}
 }
 
-// Load reads and validates a configuration file. Every problem is reported,
-// each with the file name and, where known, its line.
+// Load reads and validates a configuration file. Every problem is reported
+// at once, as a *ConfigError naming the file and each problem's line.
+// Secrets are checked for shape but not resolved: Reveal gives "" for
+// {env: …} and {file: …}. Whatever needs the credentials uses LoadWith.
 func Load(path string) (Config, error) {
+	return LoadWith(path, nil)
+}
+
+// LoadWith is Load that also resolves secrets: {env: NAME} through getenv
+// (a variable set to "" counts as unset) and {file: PATH} by reading the
+// file, relative to the configuration's directory, without its trailing
+// newline. A secret that cannot be resolved is a problem naming its key and
+// line, never its value. A nil getenv resolves nothing, as Load.
+func LoadWith(path string, getenv func(string) string) (Config, error) {
+	c, _, err := Check(path, getenv)
+	return c, err
+}
+
+// Check is LoadWith that also returns warnings — valid but unwise
+// settings, such as a secret written in the file — for culprit rules
+// check. The error, when not nil, is a *ConfigError unless the file could
+// not be read.
+func Check(path string, getenv func(string) string) (Config, []Problem, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("read config: %w", err)
+		return Config{}, nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	c, warnings, problems := parse(b, filepath.Dir(path), getenv)
+	if err := asError(path, problems); err != nil {
+		return Config{}, warnings, err
 	}
-	return c, nil
+	return c, warnings, nil
 }
 
 // Parse decodes YAML strictly over the defaults: unknown keys are errors,
-// and keys left out keep their default values.
+// and keys left out keep their default values. Secrets are not resolved,
+// as with Load; the error is a *ConfigError.
 func Parse(b []byte) (Config, error) {
-	c := Default()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, cleanYAMLError(err)
-	}
-	if err := c.Validate(); err != nil {
+	c, _, problems := parse(b, "", nil)
+	if err := asError("", problems); err != nil {
 		return Config{}, err
 	}
 	return c, nil
 }
 
-// cleanYAMLError drops the yaml package's Go type names, which mean nothing
-// to an operator, while keeping its line numbers.
-func cleanYAMLError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs := make([]string, 0, len(te.Errors))
-		for _, e := range te.Errors {
-			e = strings.Replace(e, "yaml: unmarshal errors:", "", 1)
-			if i := strings.Index(e, " in type "); i >= 0 {
-				e = e[:i]
-			}
-			msgs = append(msgs, strings.TrimSpace(e))
-		}
-		return errors.New(strings.Join(msgs, "; "))
+// parse is the whole of loading: walk the node tree for structure and
+// lines, decode, apply aliases, validate, and resolve secrets when getenv
+// is given. dir anchors relative paths; "" leaves them as they are.
+func parse(b []byte, dir string, getenv func(string) string) (c Config, warnings, problems []Problem) {
+	c = Default()
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return Config{}, nil, yamlProblems(err)
 	}
-	return err
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return c, nil, nil // an empty file is the defaults
+	}
+	doc := root.Content[0]
+	w := newWalker()
+	w.walk(doc, reflect.TypeFor[Config](), "")
+	loc := &locator{lines: w.lines}
+	structural := w.problems
+	if err := doc.Decode(&c); err != nil && len(structural) == 0 {
+		// The walk should have caught anything Decode refuses; if not,
+		// say what Decode said rather than nothing.
+		structural = yamlProblems(err)
+	}
+	problems = append(problems, structural...)
+	problems = append(problems, applyAliases(&c, w.aliased, loc)...)
+	if !loc.has("thresholds.max_q") {
+		c.Thresholds.MaxQ = c.Correlate.FDR
+	}
+	if dir != "" {
+		c.anchorPaths(dir)
+	}
+
+	semantic, warnings := validate(&c, loc, true)
+	renameAliased(semantic, w.aliased, loc)
+	// A value that could not be decoded kept its default, which the
+	// semantic checks would then blame for something else: report only
+	// the decoding problem at that key.
+	bad := map[string]bool{}
+	for _, p := range structural {
+		bad[p.Path] = true
+	}
+	for _, p := range semantic {
+		if !coveredBy(p.Path, bad) {
+			problems = append(problems, p)
+		}
+	}
+	if getenv != nil {
+		eachSecret(reflect.ValueOf(&c), "", func(path string, s *Secret) {
+			if err := s.resolve(getenv, dir); err != nil {
+				problems = append(problems, Problem{Line: loc.line(path), Path: path, Msg: err.Error()})
+			}
+		})
+	}
+	sortProblems(problems)
+	sortProblems(warnings)
+	return c, warnings, problems
 }
 
-// Validate reports every invalid value at once.
-func (c Config) Validate() error {
-	var errs []error
-	req := func(name, v string) {
-		if strings.TrimSpace(v) == "" {
-			errs = append(errs, fmt.Errorf("fields.%s must not be empty", name))
+// coveredBy reports whether path or one of its ancestors is in bad.
+func coveredBy(path string, bad map[string]bool) bool {
+	for p := path; p != ""; p = parentPath(p) {
+		if bad[p] {
+			return true
 		}
 	}
-	f := c.Fields
-	req("time", f.Time)
-	req("service", f.Service)
-	req("status", f.Status)
-	if len(f.Message) == 0 {
-		errs = append(errs, errors.New("fields.message must list at least one field"))
+	return false
+}
+
+// applyAliases copies alias keys into their canonical field. Both names
+// set to different values is a contradiction, not an override.
+func applyAliases(c *Config, found map[string]*yaml.Node, loc *locator) []Problem {
+	var ps []Problem
+	for _, path := range slices.Sorted(maps.Keys(found)) {
+		a := aliases[path]
+		var v int
+		if found[path].Decode(&v) != nil {
+			continue // reported by the walk
+		}
+		field := a.field(c)
+		if loc.has(a.canonical) && *field != v {
+			ps = append(ps, Problem{Line: loc.line(path), Path: path,
+				Msg: fmt.Sprintf("%d contradicts %s (%d): they are one setting, set only one", v, a.canonical, *field)})
+			continue
+		}
+		*field = v
 	}
-	k := c.Correlate
-	if k.Bucket.D() < time.Second {
-		errs = append(errs, fmt.Errorf("correlate.bucket must be at least 1s, got %s", k.Bucket.D()))
+	return ps
+}
+
+// renameAliased makes a problem with a setting that the file gave under
+// its alias name that alias, so that the message matches the file.
+func renameAliased(ps []Problem, found map[string]*yaml.Node, loc *locator) {
+	for i := range ps {
+		for alias := range found {
+			if a := aliases[alias]; ps[i].Path == a.canonical && !loc.has(a.canonical) {
+				ps[i].Path, ps[i].Line = alias, loc.line(alias)
+			}
+		}
 	}
-	if k.AttributionWindow.D() < 0 {
-		errs = append(errs, fmt.Errorf("correlate.attribution_window must not be negative, got %s", k.AttributionWindow.D()))
+}
+
+// anchorPaths makes file paths relative to the configuration's directory,
+// so that a config and its CA file can move together.
+func (c *Config) anchorPaths(dir string) {
+	if p := c.Sources.Elasticsearch.CAFile; p != "" && !filepath.IsAbs(p) {
+		c.Sources.Elasticsearch.CAFile = filepath.Join(dir, p)
 	}
-	if k.FDR <= 0 || k.FDR >= 1 {
-		errs = append(errs, fmt.Errorf("correlate.fdr must be between 0 and 1 exclusive, got %g", k.FDR))
-	}
-	if k.MinErrors < 1 {
-		errs = append(errs, fmt.Errorf("correlate.min_errors must be at least 1, got %d", k.MinErrors))
-	}
-	if k.MinRatio < 1 {
-		errs = append(errs, fmt.Errorf("correlate.min_ratio must be at least 1, got %g", k.MinRatio))
-	}
-	if k.NewErrorMinEntities < 1 {
-		errs = append(errs, fmt.Errorf("correlate.new_error_min_entities must be at least 1, got %d", k.NewErrorMinEntities))
-	}
-	if k.PageMinCustomers < 1 {
-		errs = append(errs, fmt.Errorf("correlate.page_min_customers must be at least 1, got %d", k.PageMinCustomers))
-	}
-	if k.RecoveryBuckets < 1 {
-		errs = append(errs, fmt.Errorf("correlate.recovery_buckets must be at least 1, got %d", k.RecoveryBuckets))
-	}
-	if k.TicketBucket.D() < k.Bucket.D() {
-		errs = append(errs, fmt.Errorf("correlate.ticket_bucket (%s) must not be shorter than correlate.bucket (%s)", k.TicketBucket.D(), k.Bucket.D()))
-	}
-	return errors.Join(errs...)
+}
+
+// Validate reports every invalid value and broken cross-reference at once,
+// as a *ConfigError; it checks a Config built in code the way Load checks a
+// file, without line numbers.
+func (c Config) Validate() error {
+	problems, _ := validate(&c, nil, false)
+	return asError("", problems)
 }

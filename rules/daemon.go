@@ -1,0 +1,148 @@
+package rules
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Sources says where the daemon reads logs.
+type Sources struct {
+	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
+}
+
+// Elasticsearch is the cluster holding the request logs. Use either
+// APIKey or Username with Password.
+type Elasticsearch struct {
+	// URLs are the cluster's HTTP endpoints, without credentials.
+	URLs []string `yaml:"urls"`
+	// Index is an index pattern such as logs-*.
+	Index    string `yaml:"index"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	APIKey   Secret `yaml:"api_key"`
+	// CAFile is a PEM bundle to trust instead of the system roots; a
+	// relative path is taken from the configuration file's directory.
+	CAFile string `yaml:"ca_file"`
+	// Timeout bounds one request.
+	Timeout Duration `yaml:"timeout"`
+	// Lag is how far behind real time ingestion runs: the newest buckets
+	// are incomplete, and reading them would look like a drop in traffic.
+	Lag Duration `yaml:"lag"`
+}
+
+// Evaluation is the daemon's correlation loop.
+//
+// In YAML, evaluation.resolve_after is another name for
+// correlate.recovery_buckets (buckets back at baseline before a finding has
+// recovered, and so before its incident resolves); it has no field here, so
+// that there is one setting to read.
+type Evaluation struct {
+	// Interval is how often correlation runs; a multiple of
+	// correlate.bucket, so that every run ends on a bucket boundary.
+	Interval Duration `yaml:"interval"`
+	// Lookback is the window each evaluation reads.
+	Lookback Duration `yaml:"lookback"`
+	// ReopenCooldown is the hysteresis against flapping: a finding that
+	// comes back within this long after its incident resolved reopens that
+	// incident, without paging again.
+	ReopenCooldown Duration `yaml:"reopen_cooldown"`
+	// BlindAfter is how many evaluations in a row may fail before culprit
+	// raises its own "cannot read logs" incident: one failure is a blip,
+	// several mean nobody is watching.
+	BlindAfter int `yaml:"blind_after"`
+}
+
+// Service is a watched service.
+type Service struct {
+	Name string `yaml:"name"`
+	// RoutingKey is the PagerDuty Events API v2 routing key for this
+	// service's pages; unset, pagerduty.routing_key is used.
+	RoutingKey Secret `yaml:"routing_key"`
+}
+
+// Thresholds decide which findings are acted on.
+//
+// In YAML, thresholds.min_customers is another name for
+// correlate.page_min_customers: the correlator grades a finding "page" only
+// when at least that many customers are affected, so a second threshold
+// here could only contradict it.
+type Thresholds struct {
+	// MaxQ is the largest q-value acted on. Every finding already has
+	// q ≤ correlate.fdr, so MaxQ can only be stricter; left out, it is
+	// correlate.fdr and every finding is acted on.
+	MaxQ float64 `yaml:"max_q"`
+}
+
+// PagerDuty is the Events API v2 endpoint pages go to.
+type PagerDuty struct {
+	// URL is the Events API base, https://events.pagerduty.com unless a
+	// proxy or a test fake stands in.
+	URL string `yaml:"url"`
+	// RoutingKey is used for services without their own.
+	RoutingKey Secret `yaml:"routing_key"`
+	// ChangeEvents forwards the deploys culprit receives as PagerDuty
+	// Change Events, so responders see them on the incident timeline.
+	ChangeEvents bool `yaml:"change_events"`
+}
+
+// Intake is the daemon's HTTP listener for deploys, tickets and webhooks.
+type Intake struct {
+	// Listen is host:port; ":8080" listens on every interface.
+	Listen string `yaml:"listen"`
+	// PublicURL is where people reach culprit, the base of evidence links
+	// in pages.
+	PublicURL string `yaml:"public_url"`
+	// Token is the bearer token /api/v1/* requires.
+	Token Secret `yaml:"token"`
+	// GitHubSecret verifies deployment_status webhooks; unset, the GitHub
+	// webhook is refused.
+	GitHubSecret Secret `yaml:"github_secret"`
+	// ZendeskWebhookSecret verifies Zendesk webhooks; unset, they are
+	// refused.
+	ZendeskWebhookSecret Secret `yaml:"zendesk_webhook_secret"`
+}
+
+// Zendesk is polled for tickets through the incremental export.
+type Zendesk struct {
+	// URL is the account's base, such as https://acme.zendesk.com.
+	URL   string `yaml:"url"`
+	Email string `yaml:"email"`
+	// Token is an API token of Email.
+	Token        Secret   `yaml:"token"`
+	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Kibana is linked from findings so responders land on the raw documents.
+type Kibana struct {
+	URL string `yaml:"url"`
+	// DataView is the id of the data view Discover links open.
+	DataView string `yaml:"data_view"`
+}
+
+// Store is where the daemon keeps incidents, deploys and tickets.
+type Store struct {
+	Dir string `yaml:"dir"`
+}
+
+// Time is an RFC 3339 instant in YAML, such as 2026-11-20T00:00:00Z. A
+// zone is required: a silence must not shift with the server's zone.
+type Time struct{ time.Time }
+
+// UnmarshalYAML parses RFC 3339, reporting a bad value with its line.
+func (t *Time) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if n.Kind != yaml.ScalarNode || n.Decode(&s) != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: must be an RFC 3339 time like 2026-11-20T00:00:00Z", n.Line)}}
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not an RFC 3339 time like 2026-11-20T00:00:00Z", n.Line, s)}}
+	}
+	t.Time = v
+	return nil
+}
+
+// MarshalYAML writes RFC 3339.
+func (t Time) MarshalYAML() (any, error) { return t.Format(time.RFC3339Nano), nil }
