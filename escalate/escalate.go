@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/rules"
 )
 
 // Status is where an incident is in its life.
@@ -29,16 +30,17 @@ const (
 	StatusResolved Status = "resolved"
 )
 
-// Action is what routing decided for an incident.
-type Action string
+// Action is what routing decided for an incident; the routes in the
+// configuration speak the same words.
+type Action = rules.Action
 
 const (
 	// ActionPage wakes on-call through PagerDuty.
-	ActionPage Action = "page"
+	ActionPage = rules.ActionPage
 	// ActionSlack posts to the support channel.
-	ActionSlack Action = "slack"
+	ActionSlack = rules.ActionSlack
 	// ActionRecord only records the incident.
-	ActionRecord Action = "record"
+	ActionRecord = rules.ActionRecord
 )
 
 // Incident is one change culprit keeps track of across evaluations. It is

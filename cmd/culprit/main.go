@@ -50,6 +50,7 @@ Usage:
   culprit changepoints --input FILE.csv [--format json|text]
   culprit demo [--out DIR]
   culprit simulate --es URL [--shape SHAPE] [--seed N] [--duration 6h] [--peak-per-min N]
+  culprit serve --config FILE [--log-level info] [--log-format json|text]
   culprit rules check [--resolve-secrets] FILE...
   culprit version
 
@@ -84,6 +85,8 @@ func dispatch(ctx context.Context, env *environ, args []string) error {
 		return cmdSimulate(ctx, env, args[1:])
 	case "rules":
 		return cmdRules(ctx, env, args[1:])
+	case "serve":
+		return cmdServe(ctx, env, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "culprit", version)
 		return nil

@@ -180,18 +180,29 @@ func summary(f *correlate.Finding) string {
 }
 
 // group names the dimension value that concentrates the errors, such as
-// "cloud.provider=aws": PagerDuty groups alerts by it, and a provider,
-// region, version or host is where infrastructure looks first. Customers,
-// sites and paths are skipped: they are one tenant's, not a group of
-// components, and would split alerts per customer.
+// "cloud.provider=aws": PagerDuty groups alerts by it. Providers and
+// regions come first because that is where infrastructure looks first; a
+// new version concentrates every deploy-caused error by construction and
+// is already in the suspects, so it is the last resort. Customers, sites
+// and paths are skipped: they are one tenant's, not a group of components,
+// and would split alerts per customer.
 func group(cs []correlate.Concentration) string {
-	for _, c := range cs {
-		switch c.Field {
+	rank := func(field string) int {
+		switch field {
+		case correlate.FieldProvider, correlate.FieldRegion:
+			return 0
+		case correlate.FieldVersion:
+			return 2
 		case correlate.FieldCustomer, correlate.FieldSite, correlate.FieldPath, "":
-			continue
+			return -1
 		}
-		if c.Value != "" {
-			return c.Field + "=" + c.Value
+		return 1
+	}
+	for want := 0; want <= 2; want++ {
+		for _, c := range cs {
+			if rank(c.Field) == want && c.Value != "" {
+				return c.Field + "=" + c.Value
+			}
 		}
 	}
 	return ""

@@ -182,7 +182,8 @@ func TestTriggerGroup(t *testing.T) {
 		{name: "customer, site and path skipped", in: []correlate.Concentration{
 			c(correlate.FieldCustomer, "10234"), c(correlate.FieldSite, "shop.example.net"), c(correlate.FieldPath, "/fn"), c(correlate.FieldRegion, "us-east-1"),
 		}, want: "cloud.region=us-east-1"},
-		{name: "strongest infrastructure value wins", in: []correlate.Concentration{c(correlate.FieldHost, "edge-03"), c(correlate.FieldProvider, "aws")}, want: "host.name=edge-03"},
+		{name: "provider before a stronger host", in: []correlate.Concentration{c(correlate.FieldHost, "edge-03"), c(correlate.FieldProvider, "aws")}, want: "cloud.provider=aws"},
+		{name: "host before version", in: []correlate.Concentration{c(correlate.FieldVersion, "3.8.0"), c(correlate.FieldHost, "edge-03")}, want: "host.name=edge-03"},
 		{name: "only a customer", in: []correlate.Concentration{c(correlate.FieldCustomer, "10234")}, want: ""},
 		{name: "empty value skipped", in: []correlate.Concentration{c(correlate.FieldVersion, ""), c(correlate.FieldVersion, "3.8.0")}, want: "service.version=3.8.0"},
 	}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate"
+	"github.com/culprithq/culprit/escalate/daemon"
+	"github.com/culprithq/culprit/escalate/outbox"
+	"github.com/culprithq/culprit/escalate/pagerduty"
+	"github.com/culprithq/culprit/escalate/report"
+	"github.com/culprithq/culprit/escalate/store"
+	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/elasticsearch"
+	"github.com/culprithq/culprit/sources/intake"
+	"github.com/culprithq/culprit/sources/zendesk"
+)
+
+const serveUsage = "serve --config FILE [--log-level debug|info|warn|error] [--log-format json|text]"
+
+// cmdServe runs the daemon: scheduled correlation, intake, delivery.
+func cmdServe(ctx context.Context, env *environ, args []string) error {
+	fs := newFlags("serve", serveUsage, env.stderr)
+	path := fs.String("config", "", "configuration file (see rules/example.yml)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	format := fs.String("log-format", "json", "log format: json or text")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fs.Usage()
+		return usagef("serve: --config is required")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("serve: --log-level %q: use debug, info, warn or error", *level)
+	}
+	var h slog.Handler
+	switch *format {
+	case "json":
+		h = slog.NewJSONHandler(env.stderr, &slog.HandlerOptions{Level: lvl})
+	case "text":
+		h = slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: lvl})
+	default:
+		return usagef("serve: --log-format %q: use json or text", *format)
+	}
+	cfg, err := rules.LoadWith(*path, env.getenv)
+	if err != nil {
+		return err
+	}
+	d, err := assemble(ctx, &cfg, time.Now, slog.New(h))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Run(ctx, nil)
+}
+
+// server is the assembled daemon. Its parts do not know one another; this
+// is the only place they meet.
+type server struct {
+	cfg     *rules.Config
+	now     func() time.Time
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   *store.Store
+	source  *elasticsearch.Source
+	eval    *daemon.Evaluator
+	outbox  *outbox.Worker
+	poller  *zendesk.Poller
+	handler http.Handler
+	started time.Time
+}
+
+// assemble builds every part from the configuration, reporting all that
+// is wrong at once.
+func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log *slog.Logger) (*server, error) {
+	s := &server{cfg: cfg, now: now, log: log, reg: prometheus.NewRegistry(), started: now()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var errs []error
+	es := cfg.Sources.Elasticsearch
+	src, err := elasticsearch.New(elasticsearch.Config{
+		URLs: es.URLs, Index: es.Index, Username: es.Username, Password: es.Password.Reveal(), APIKey: es.APIKey.Reveal(),
+		CACertFile: es.CAFile, Timeout: es.Timeout.D(), Fields: cfg.Fields, Lag: es.Lag.D(), Now: now,
+		Logger: log.With("component", "elasticsearch"),
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("sources.elasticsearch: %w", err))
+	}
+	pd, err := pagerduty.New(pagerduty.Config{URL: cmp(cfg.PagerDuty.URL, pagerduty.DefaultURL)})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("pagerduty: %w", err))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("serve: %w", errors.Join(errs...))
+	}
+	s.source = src
+	st, err := store.Open(ctx, cfg.Store.Dir, now)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	s.store = st
+	fail := func(err error) (*server, error) {
+		st.Close()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	s.outbox, err = outbox.New(outbox.Config{Queue: st, Now: now, Logger: log.With("component", "outbox"), Registerer: s.reg,
+		Notifiers: map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: &pagerduty.Deliverer{
+			Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}}})
+	if err != nil {
+		return fail(err)
+	}
+	step := cfg.Correlate.Bucket.D()
+	interval := cfg.Evaluation.Interval.D()
+	quiet := max(1, int((time.Duration(cfg.Correlate.RecoveryBuckets)*step+interval-1)/interval))
+	var services []string
+	for _, sv := range cfg.Services {
+		services = append(services, sv.Name)
+	}
+	s.eval, err = daemon.New(daemon.Config{
+		Source: src, SourceName: fmt.Sprintf("Elasticsearch %s index %s", strings.Join(es.URLs, ","), es.Index),
+		Store: st, Policy: cfg, Correlate: cfg.Correlate, Lookback: cfg.Evaluation.Lookback.D(),
+		Settings:   escalate.Settings{MaxQ: cfg.Thresholds.MaxQ, QuietEvaluations: quiet, ReopenCooldown: cfg.Evaluation.ReopenCooldown.D()},
+		BlindAfter: cfg.Evaluation.BlindAfter, Services: services, Queued: s.outbox.Kick,
+		Logger: log.With("component", "evaluator"), Registerer: s.reg,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if z := cfg.Zendesk; z.URL != "" {
+		s.poller, err = zendesk.New(zendesk.Config{URL: z.URL, Email: z.Email, Token: z.Token.Reveal(), Tickets: st, Cursors: st,
+			Now: now, Logger: log.With("component", "zendesk"), Registerer: s.reg})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	var onDeploy func(correlate.Deploy)
+	if cfg.PagerDuty.ChangeEvents {
+		onDeploy = s.forwardDeploy
+	}
+	in := cfg.Intake
+	api, err := intake.New(intake.Config{Token: in.Token.Reveal(), GitHubSecret: in.GitHubSecret.Reveal(),
+		ZendeskSecret: in.ZendeskWebhookSecret.Reveal(), Deploys: st, Tickets: st, Deliveries: st, Now: now,
+		Logger: log.With("component", "intake"), Registerer: s.reg, OnDeploy: onDeploy})
+	if err != nil {
+		return fail(err)
+	}
+	s.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "culprit_outbox_depth", Help: "Messages waiting for delivery."}, func() float64 {
+			n, err := st.Depth(context.Background())
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_requests_total", Help: "Requests sent to Elasticsearch, retries included."},
+			func() float64 { return float64(src.Stats().Requests) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_took_seconds_total", Help: "Elasticsearch's own time (took) over all requests."},
+			func() float64 { return src.Stats().Took.Seconds() }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_latency_seconds_total", Help: "Wall time culprit waited on Elasticsearch over all requests."},
+			func() float64 { return src.Stats().Latency.Seconds() }),
+	)
+	s.handler = s.routes(api)
+	return s, nil
+}
+
+// Close releases the store.
+func (s *server) Close() error { return s.store.Close() }
+
+// cmp returns the first non-empty string.
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// forwardDeploy queues a PagerDuty change event for a received deploy; it
+// goes through the outbox like a page, so an outage loses none.
+func (s *server) forwardDeploy(d correlate.Deploy) {
+	body, err := json.Marshal(d)
+	if err != nil {
+		s.log.Error("forward deploy: encode", "deploy", d.ID, "err", err)
+		return
+	}
+	now := s.now()
+	m := escalate.Message{Channel: escalate.ChannelPagerDuty, Action: escalate.ChangeEvent, Key: d.ID, Service: d.Service,
+		Body: body, CreatedAt: now, NextAt: now}
+	if err := s.store.Enqueue(context.Background(), m); err != nil {
+		s.log.Error("forward deploy: queue change event", "deploy", d.ID, "err", err)
+		return
+	}
+	s.outbox.Kick()
+}
+
+// links are the URLs a page carries: the evidence page and Kibana.
+func (s *server) links(in *escalate.Incident) pagerduty.Links {
+	var l pagerduty.Links
+	if base := strings.TrimRight(s.cfg.Intake.PublicURL, "/"); base != "" {
+		l.Evidence = base + "/incidents/" + in.ID
+	}
+	if k := s.cfg.Kibana; k.URL != "" && in.Finding != nil {
+		f := in.Finding
+		to := f.Detected
+		if f.Recovered != nil {
+			to = *f.Recovered
+		}
+		u, err := elasticsearch.DiscoverURL(k.URL, cmp(k.DataView, "culprit-logs"), s.cfg.Fields, f, f.Onset.Add(-30*time.Minute), to.Add(10*time.Minute))
+		if err == nil {
+			l.Kibana = u
+		} else {
+			s.log.Warn("kibana link", "incident", in.ID, "err", err)
+		}
+	}
+	return l
+}
+
+// Run serves HTTP and runs the schedule, the outbox and the poller until
+// ctx ends, then shuts down in order. ready, if non-nil, receives the
+// bound address once the listener is up.
+func (s *server) Run(ctx context.Context, ready chan<- string) error {
+	ln, err := net.Listen("tcp", cmp(s.cfg.Intake.Listen, ":8080"))
+	if err != nil {
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.log.Info("culprit serving", "addr", ln.Addr().String(), "store", s.store.Path(), "interval", s.cfg.Evaluation.Interval.D(),
+		"lookback", s.cfg.Evaluation.Lookback.D(), "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve: http: %w", err)
+			cancel()
+		}
+	})
+	wg.Go(func() {
+		daemon.Schedule(ctx, daemon.Aligned{Interval: s.cfg.Evaluation.Interval.D()}, s.now, s.log, s.eval.Evaluate)
+	})
+	wg.Go(func() { s.outbox.Run(ctx, time.After) })
+	if s.poller != nil {
+		wg.Go(func() { s.poller.Run(ctx, cmpDur(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
+	}
+	<-ctx.Done()
+	s.log.Info("culprit shutting down")
+	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelShut()
+	if err := srv.Shutdown(shut); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func cmpDur(a, b time.Duration) time.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}
+
+// routes is every endpoint in one place.
+func (s *server) routes(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/deploys", api)
+	mux.Handle("/api/v1/deploys/", api)
+	mux.Handle("/api/v1/tickets", api)
+	mux.Handle("/api/v1/webhooks/", api)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /api/v1/incidents", s.listIncidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", s.getIncident)
+	mux.HandleFunc("GET /incidents/{id}", s.evidencePage)
+	return mux
+}
+
+// readyz is ready once an evaluation has succeeded recently, so a load
+// balancer or an orchestrator notices a culprit that cannot read its logs.
+// A fresh process gets three intervals of grace.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Ping(r.Context()); err != nil {
+		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	grace := 3 * s.cfg.Evaluation.Interval.D()
+	last := s.eval.LastSuccess()
+	now := s.now()
+	switch {
+	case !last.IsZero() && now.Sub(last) <= grace:
+		fmt.Fprintf(w, "ok: last evaluation %s\n", last.UTC().Format(time.RFC3339))
+	case last.IsZero() && now.Sub(s.started) <= grace:
+		fmt.Fprintln(w, "ok: starting")
+	default:
+		http.Error(w, fmt.Sprintf("no successful evaluation since %s", last.UTC().Format(time.RFC3339)), http.StatusServiceUnavailable)
+	}
+}
+
+func (s *server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	ins, err := s.store.Incidents(r.Context(), 200)
+	if err != nil {
+		s.log.Error("list incidents", "err", err)
+		http.Error(w, "cannot read incidents", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]any{"incidents": nonNilIncidents(ins)})
+}
+
+func nonNilIncidents(ins []escalate.Incident) []escalate.Incident {
+	if ins == nil {
+		return []escalate.Incident{}
+	}
+	return ins
+}
+
+func (s *server) getIncident(w http.ResponseWriter, r *http.Request) {
+	in, evs, ok := s.incident(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, map[string]any{"incident": in, "timeline": evs})
+}
+
+func (s *server) incident(w http.ResponseWriter, r *http.Request) (escalate.Incident, []escalate.Event, bool) {
+	id := r.PathValue("id")
+	in, err := s.store.Incident(r.Context(), id)
+	if errors.Is(err, fs.ErrNotExist) {
+		http.Error(w, fmt.Sprintf("no incident %q", id), http.StatusNotFound)
+		return in, nil, false
+	}
+	if err == nil {
+		var evs []escalate.Event
+		evs, err = s.store.Events(r.Context(), id)
+		if err == nil {
+			return in, evs, true
+		}
+	}
+	s.log.Error("read incident", "id", id, "err", err)
+	http.Error(w, "cannot read incident", http.StatusInternalServerError)
+	return in, nil, false
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// evidencePage is the plain evidence page PagerDuty links to: the text
+// report and the timeline.
+func (s *server) evidencePage(w http.ResponseWriter, r *http.Request) {
+	in, evs, ok := s.incident(w, r)
+	if !ok {
+		return
+	}
+	var text strings.Builder
+	if in.Finding != nil {
+		res := &correlate.Result{From: in.Onset, To: in.LastSeen, Findings: []correlate.Finding{*in.Finding}}
+		if err := report.Text(&text, res); err != nil {
+			s.log.Error("render evidence", "id", in.ID, "err", err)
+		}
+	} else {
+		text.WriteString(in.Signature)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := evidenceTmpl.Execute(w, map[string]any{"In": in, "Report": text.String(), "Events": evs, "Links": s.links(&in)}); err != nil {
+		s.log.Error("render evidence page", "id", in.ID, "err", err)
+	}
+}
+
+var evidenceTmpl = template.Must(template.New("evidence").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.In.ID}} · culprit</title></head>
+<body>
+<h1>{{.In.Service}}: {{.In.Status}}</h1>
+<p>Incident {{.In.ID}} · key <code>{{.In.Key}}</code> · action {{.In.Action}} ({{.In.Why}})</p>
+{{with .Links.Kibana}}<p><a href="{{.}}">Kibana Discover</a></p>{{end}}
+<pre>{{.Report}}</pre>
+<h2>Timeline</h2>
+<ul>{{range .Events}}<li>{{.At.UTC.Format "2006-01-02 15:04:05"}} UTC · {{.Kind}} · {{.Text}}</li>{{end}}</ul>
+</body></html>
+`))
