@@ -241,6 +241,16 @@ type Finding struct {
 	Tickets          []TicketRef   `json:"tickets"`
 	Samples          []Sample      `json:"samples,omitempty"`
 	Series           *FindingChart `json:"series,omitempty"`
+	// Links point at the evidence elsewhere (a Kibana Discover search, a
+	// dashboard). The correlator leaves them empty: whoever knows where the
+	// data lives adds them.
+	Links []Link `json:"links,omitempty"`
+}
+
+// Link is a titled URL attached to a finding.
+type Link struct {
+	Title string `json:"title"`
+	URL   string `json:"url"`
 }
 
 // Frequency says how often the error happens, before and after onset.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"github.com/culprithq/culprit/sources/file"
 )
 
-const correlateUsage = "correlate (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json]"
+const correlateUsage = "correlate (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json] [--kibana URL [--kibana-data-view ID]]"
 
 func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 	fs := newFlags("correlate", correlateUsage, env.stderr)
@@ -31,7 +32,12 @@ func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 	esUser := fs.String("es-user", "", "Elasticsearch user for basic auth (or CULPRIT_ES_USERNAME); the password comes from CULPRIT_ES_PASSWORD")
 	esCA := fs.String("es-ca", "", "PEM file with the CA certificate of the Elasticsearch cluster")
 	esTimeout := fs.Duration("es-timeout", 30*time.Second, "timeout of one Elasticsearch request")
+	kibana := fs.String("kibana", "", "Kibana URL, e.g. http://localhost:5601: adds a Discover link to every log finding")
+	dataView := fs.String("kibana-data-view", "culprit-logs", "id of the Kibana data view over the logs, for --kibana")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkKibana(*kibana, *dataView); err != nil {
 		return err
 	}
 	if (*logs == "") == (*esURL == "") {
@@ -79,10 +85,50 @@ func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *kibana != "" {
+		if err := addKibanaLinks(res, *kibana, *dataView, cfg.Fields); err != nil {
+			return err
+		}
+	}
 	if *format == "json" {
 		return report.JSON(env.stdout, res)
 	}
 	return report.Text(env.stdout, res)
+}
+
+// checkKibana rejects a bad --kibana before the analysis, not after it.
+// The URL is not repeated: it may carry credentials.
+func checkKibana(base, dataView string) error {
+	if base == "" {
+		return nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return usagef("--kibana: not an http(s) URL without query or fragment (example: http://localhost:5601)")
+	}
+	if strings.TrimSpace(dataView) == "" {
+		return usagef("--kibana-data-view: empty")
+	}
+	return nil
+}
+
+// addKibanaLinks links every log finding to its documents in Kibana
+// Discover. It does so whatever the source: a --logs export is assumed to
+// be the documents the data view shows, and the query uses the configured
+// field names either way. Ticket surges have no documents to show.
+func addKibanaLinks(res *correlate.Result, base, dataView string, fields rules.Fields) error {
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if f.Kind == correlate.KindTicketSurge {
+			continue
+		}
+		u, err := elasticsearch.DiscoverURL(base, dataView, fields, f, time.Time{}, time.Time{})
+		if err != nil {
+			return usagef("correlate: %v", err)
+		}
+		f.Links = append(f.Links, correlate.Link{Title: elasticsearch.DiscoverTitle, URL: u})
+	}
+	return nil
 }
 
 type fileInputs struct {

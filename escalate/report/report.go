@@ -128,6 +128,13 @@ func finding(w *errWriter, f correlate.Finding) {
 		}
 		w.printf("  %-13s %s host=%s org=%s site=%s version=%s\n", label, s.Time.UTC().Format("15:04:05"), orDash(s.Host), orDash(s.Customer), orDash(s.Site), orDash(s.Version))
 	}
+	for i, l := range f.Links {
+		label := ""
+		if i == 0 {
+			label = "Links"
+		}
+		w.printf("  %-13s %s: %s\n", label, orDash(l.Title), l.URL)
+	}
 	row("Severity", "%s: %s", f.Severity, strings.Join(f.SeverityReasons, "; "))
 }
 

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,76 @@ func TestSparklineAndMagnitude(t *testing.T) {
 	}
 	if got := Magnitude(0.004); got != "order 10^-3" {
 		t.Errorf("magnitude = %q", got)
+	}
+}
+
+func TestLinks(t *testing.T) {
+	links := []correlate.Link{
+		{Title: "Kibana Discover", URL: "http://localhost:5601/app/discover#/?_g=(time:(from:'x',to:'y'))"},
+		{URL: "https://grafana.example.com/d/edge"},
+	}
+	tests := []struct {
+		name      string
+		links     []correlate.Link
+		wantText  []string
+		wantJSON  string // the "links" value, "" when absent
+		forbidden []string
+	}{
+		{
+			name:  "two links",
+			links: links,
+			wantText: []string{
+				"  Links         Kibana Discover: http://localhost:5601/app/discover#/?_g=(time:(from:'x',to:'y'))\n",
+				"                -: https://grafana.example.com/d/edge\n",
+			},
+			wantJSON: `[{"title":"Kibana Discover","url":"http://localhost:5601/app/discover#/?_g=(time:(from:'x',to:'y'))"},{"title":"","url":"https://grafana.example.com/d/edge"}]`,
+		},
+		{name: "none", forbidden: []string{"Links"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sample()
+			r.Findings[0].Links = tc.links
+			var b bytes.Buffer
+			if err := Text(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			for _, w := range tc.wantText {
+				if !strings.Contains(out, w) {
+					t.Errorf("text report lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.forbidden {
+				if strings.Contains(out, w) {
+					t.Errorf("text report has %q:\n%s", w, out)
+				}
+			}
+			b.Reset()
+			if err := JSON(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			var doc struct{ Findings []map[string]json.RawMessage }
+			if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			raw, ok := doc.Findings[0]["links"]
+			if tc.wantJSON == "" {
+				if ok {
+					t.Errorf("links = %s, want the key absent", raw)
+				}
+				return
+			}
+			var got, want any
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(tc.wantJSON), &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("links = %s, want %s", raw, tc.wantJSON)
+			}
+		})
 	}
 }

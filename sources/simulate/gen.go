@@ -105,6 +105,9 @@ func diurnal(ms int64) float64 {
 func (s *sim) run(ctx context.Context, emit func(*Doc) error) error {
 	const minute = int64(60000)
 	for t0 := s.start; t0 < s.end; t0 += minute {
+		if err := s.pace(ctx, t0); err != nil {
+			return err
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -117,7 +120,15 @@ func (s *sim) run(ctx context.Context, emit func(*Doc) error) error {
 		}
 		s.ndocs += len(s.keys)
 	}
-	return nil
+	return s.pace(ctx, s.end)
+}
+
+// pace calls Config.Pace, if any, with the unix-ms instant t.
+func (s *sim) pace(ctx context.Context, t int64) error {
+	if s.cfg.Pace == nil {
+		return nil
+	}
+	return s.cfg.Pace(ctx, time.UnixMilli(t).UTC())
 }
 
 // minute generates [t0, t1) into s.docs and orders it in s.keys.

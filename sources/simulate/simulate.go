@@ -107,6 +107,18 @@ type Config struct {
 	// PeakPerMin is the fleet's total requests per minute at the diurnal
 	// peak (15:00 UTC); zero means 1200.
 	PeakPerMin float64
+	// Pace, when set, lets a consumer hold the generator back: a live feed
+	// waits for the wall clock in it, and a test steps the simulation one
+	// minute at a time. Generate calls Pace(ctx, t) before it generates the
+	// minute starting at t, for t = Start, Start+1m, … while t is before the
+	// end, and once more with t = Start+Duration after the last document.
+	// When Pace(t) is called, every document stamped before t has been
+	// passed to emit and no document stamped at or after t has: minutes are
+	// generated whole and emitted in time order. An error from Pace stops
+	// the run and Generate returns it unchanged. Nil means no pacing. Pace
+	// does not change the documents: a paced run is identical to an
+	// unpaced one.
+	Pace func(ctx context.Context, t time.Time) error
 }
 
 // DefaultStart is a Friday noon, so that the default onset is Friday 16:00.

@@ -233,23 +233,35 @@ type zendeskPage struct {
 func MarshalTickets(ts []correlate.Ticket) ([]byte, error) {
 	page := zendeskPage{Tickets: make([]zendeskTicket, len(ts)), EndOfStream: true}
 	for i, t := range ts {
-		page.Tickets[i] = zendeskTicket{
-			URL:            "https://acme.zendesk.com/api/v2/tickets/" + strconv.FormatInt(t.ID, 10) + ".json",
-			ID:             t.ID,
-			CreatedAt:      t.CreatedAt,
-			UpdatedAt:      t.CreatedAt,
-			Subject:        t.Subject,
-			Description:    t.Description,
-			Priority:       t.Priority,
-			Status:         t.Status,
-			RequesterID:    t.RequesterID,
-			OrganizationID: t.OrganizationID,
-			Tags:           t.Tags,
-			Via:            zendeskVia{Channel: t.Via},
-		}
-		if page.Tickets[i].Tags == nil {
-			page.Tickets[i].Tags = []string{}
-		}
+		page.Tickets[i] = toZendesk(t)
 	}
 	return json.MarshalIndent(page, "", "  ")
+}
+
+// MarshalTicket renders one ticket as the Zendesk ticket object that
+// MarshalTickets puts in its page, for feeds that deliver tickets one by
+// one as a help desk's webhook would.
+func MarshalTicket(t correlate.Ticket) ([]byte, error) {
+	return json.Marshal(toZendesk(t))
+}
+
+func toZendesk(t correlate.Ticket) zendeskTicket {
+	z := zendeskTicket{
+		URL:            "https://acme.zendesk.com/api/v2/tickets/" + strconv.FormatInt(t.ID, 10) + ".json",
+		ID:             t.ID,
+		CreatedAt:      t.CreatedAt,
+		UpdatedAt:      t.CreatedAt,
+		Subject:        t.Subject,
+		Description:    t.Description,
+		Priority:       t.Priority,
+		Status:         t.Status,
+		RequesterID:    t.RequesterID,
+		OrganizationID: t.OrganizationID,
+		Tags:           t.Tags,
+		Via:            zendeskVia{Channel: t.Via},
+	}
+	if z.Tags == nil {
+		z.Tags = []string{}
+	}
+	return z
 }
