@@ -2,6 +2,7 @@ package elasticsearch
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -17,6 +18,13 @@ import (
 //
 //	culprit simulate --es URL --index-prefix bench5m- --peak-per-min 15000 --seed 7
 //	CULPRIT_BENCH_ES_URL=URL CULPRIT_BENCH_ES_INDEX='bench5m-*' go test -run '^$' -bench CorrelateES ./sources/elasticsearch/
+//
+// A loaded index that nobody writes to keeps its caches (filter bitsets,
+// global ordinals) from one run to the next; a live one loses them for its
+// newest segments at every refresh and for merged ones at every merge.
+// CULPRIT_BENCH_ES_COLD=1 clears the index's caches before each run
+// (outside the timer and the counts) to measure that case.
+// CULPRIT_BENCH_ES_DEBUG=1 logs every request's op and took.
 func BenchmarkCorrelateES(b *testing.B) {
 	url, index := os.Getenv("CULPRIT_BENCH_ES_URL"), os.Getenv("CULPRIT_BENCH_ES_INDEX")
 	if url == "" || index == "" {
@@ -24,7 +32,11 @@ func BenchmarkCorrelateES(b *testing.B) {
 	}
 	ctx := context.Background()
 	cfg := rules.Default()
-	src, err := New(Config{URLs: []string{url}, Index: index, Fields: cfg.Fields, Timeout: time.Minute})
+	var logger *slog.Logger
+	if os.Getenv("CULPRIT_BENCH_ES_DEBUG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	src, err := New(Config{URLs: []string{url}, Index: index, Fields: cfg.Fields, Timeout: time.Minute, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,9 +48,17 @@ func BenchmarkCorrelateES(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cold := os.Getenv("CULPRIT_BENCH_ES_COLD") != ""
 	var findings int
 	before := src.Stats()
 	for b.Loop() {
+		if cold {
+			b.StopTimer()
+			if _, err := src.es.Indices.ClearCache().Index(index).Do(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
 		res, err := correlate.Run(ctx, src, correlate.Input{Window: w}, cfg.Correlate)
 		if err != nil {
 			b.Fatal(err)

@@ -113,14 +113,6 @@ func compositeOf(aggs map[string]types.Aggregate, name string, filtered bool) (*
 	return ca, nil
 }
 
-// subCount is the doc_count of a filter sub-aggregation of a bucket.
-func subCount(aggs map[string]types.Aggregate, name string) int64 {
-	if f, ok := aggs[name].(*types.FilterAggregate); ok {
-		return f.DocCount
-	}
-	return 0
-}
-
 // subHits are the hits of a top_hits under a filter aggregation.
 func subHits(aggs map[string]types.Aggregate, filter, hits string) []types.Hit {
 	f, ok := aggs[filter].(*types.FilterAggregate)

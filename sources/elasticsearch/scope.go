@@ -3,7 +3,8 @@ package elasticsearch
 import (
 	"context"
 	"fmt"
-	"github.com/culprithq/culprit/correlate/template"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
 
 	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/correlate/template"
 )
 
 // signatureMap is what the last Traffic learnt about raw messages: per
@@ -46,13 +48,20 @@ func (m *mapping) scopeDims() []scopeDim {
 	return out
 }
 
-// Scope breaks one signature's errors down. One search answers it: per
-// dimension, a composite over the values of all the service's requests and
-// one over the signature's errors, both in [From, To); a composite over
-// (host, bucket) in the window with the signature's errors inside; and a
-// top_hits for the samples. Further requests happen only to page through
-// large composites, or, when the last Traffic did not cover the range, to
-// learn the signature's raw messages first.
+// Scope breaks one signature's errors down, in three searches, each with
+// a query that selects only the documents it counts:
+//   - the signature's errors, per value of each dimension and a few samples
+//     in [From, To), per host and bucket in the window;
+//   - the service's requests in [From, To), per value of each dimension;
+//   - the service's requests in the window, per host and bucket.
+//
+// Counts per value come from terms aggregations, which are several times
+// cheaper than composite ones for the few hundred values a dimension
+// usually has; a terms answer that reports documents outside its buckets
+// (more values than it may return) is redone with a paged composite, so
+// every count stays exact. Further requests happen only for that, to page
+// through large composites, or, when the last Traffic did not cover the
+// range, to learn the signature's raw messages first.
 func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
 	sc := &correlate.Scope{
 		Errors:       map[string]map[string]float64{},
@@ -85,16 +94,18 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 	if err != nil {
 		return nil, err
 	}
-	dims := m.scopeDims()
-	for _, d := range dims {
+	var dims []scopeDim
+	for _, d := range m.scopeDims() {
 		if d.f.kind == kindText {
 			return nil, fmt.Errorf("elasticsearch %s: index %q: %s field %q is text without a keyword sub-field and cannot be broken down; map it as keyword", s.name, s.index, d.name, d.f.name)
+		}
+		if d.f.kind.aggregatable() {
+			dims = append(dims, d)
 		}
 	}
 
 	tf := m.time.agg
 	isErr := m.isError()
-	match := and(&isErr, &sig)
 	svc := m.serviceIs(q.Service)
 	var inRange, inWindow *types.Query
 	var spans []types.Query
@@ -106,74 +117,51 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 		inWindow = ptr(timeRange(tf, q.Window.From, q.Window.To))
 		spans = append(spans, *inWindow)
 	}
-	query := and(&svc, ptr(or(spans...)))
-
-	var comps []*composite
-	if hasRange {
-		for i, d := range dims {
-			if !d.f.kind.aggregatable() {
-				continue
-			}
-			name, kd := d.name, d.f.kind
-			count := func(into map[string]float64) func(types.CompositeBucket) error {
-				return func(b types.CompositeBucket) error {
-					if v, ok := keyText(b.Key["v"], kd); ok && v != "" {
-						into[v] += float64(b.DocCount)
-					}
-					return nil
-				}
-			}
-			comps = append(comps,
-				&composite{name: "r" + strconv.Itoa(i), filter: inRange, sources: []map[string]types.CompositeAggregationSource{termsOn("v", d.f.agg, false)}, each: count(sc.Requests[name])},
-				&composite{name: "e" + strconv.Itoa(i), filter: ptr(and(inRange, &match)), sources: []map[string]types.CompositeAggregationSource{termsOn("v", d.f.agg, false)}, each: count(sc.Errors[name])},
-			)
-		}
-	}
-	if nw > 0 && m.host.kind.aggregatable() {
+	hosts := nw > 0 && m.host.kind.aggregatable()
+	hostSeries := func(name string, filter *types.Query, into map[string][]float64) *composite {
 		hk := m.host.kind
-		comps = append(comps, &composite{
-			name:    "h",
-			filter:  inWindow,
+		return &composite{
+			name:    name,
+			filter:  filter,
 			sources: []map[string]types.CompositeAggregationSource{termsOn("h", m.host.agg, false), histogramOn("t", tf, q.Window)},
-			sub:     map[string]types.Aggregations{"e": {Filter: &match}},
 			each: func(b types.CompositeBucket) error {
 				h, ok := keyText(b.Key["h"], hk)
 				i := bucketOf(b.Key["t"], q.Window)
 				if !ok || h == "" || i < 0 {
 					return nil
 				}
-				hr := sc.HostRequests[h]
-				if hr == nil {
-					hr = make([]float64, nw)
-					sc.HostRequests[h] = hr
+				series := into[h]
+				if series == nil {
+					series = make([]float64, nw)
+					into[h] = series
 				}
-				hr[i] += float64(b.DocCount)
-				if e := subCount(b.Aggregations, "e"); e > 0 {
-					he := sc.HostErrors[h]
-					if he == nil {
-						he = make([]float64, nw)
-						sc.HostErrors[h] = he
-					}
-					he[i] += float64(e)
-				}
+				series[i] += float64(b.DocCount)
 				return nil
 			},
-		})
+		}
 	}
-	var first func(*search.Request)
-	var onFirst func(*search.Response) error
+	op := "scope " + q.Service
+
+	var comps []*composite
+	if hosts {
+		comps = append(comps, hostSeries("h", inWindow, sc.HostErrors))
+	}
+	var bdims []scopeDim
+	var extra func(*search.Request)
+	var onExtra func(map[string]types.Aggregate) error
 	if hasRange {
-		first = func(req *search.Request) {
+		bdims = dims
+		extra = func(req *search.Request) {
 			size := maxSamples
 			req.Aggregations["smp"] = types.Aggregations{
-				Filter: ptr(and(inRange, &match)),
+				Filter: inRange,
 				Aggregations: map[string]types.Aggregations{"h": {TopHits: &types.TopHitsAggregation{
 					Size: &size, Sort: byTime(tf), Source_: types.SourceFilter{Includes: s.sourceFields()},
 				}}},
 			}
 		}
-		onFirst = func(res *search.Response) error {
-			for _, h := range subHits(res.Aggregations, "smp", "h") {
+		onExtra = func(aggs map[string]types.Aggregate) error {
+			for _, h := range subHits(aggs, "smp", "h") {
 				t, ok := hitTime(h)
 				if !ok {
 					continue
@@ -192,10 +180,174 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 			return nil
 		}
 	}
-	if err := s.pages(ctx, "scope "+q.Service, query, comps, first, onFirst); err != nil {
+	// The signature's query, thousands of raw messages for a masked one,
+	// is sent and evaluated once, as the query; filters split it by time.
+	errQ := and(&svc, &isErr, &sig, ptr(or(spans...)))
+	if err := s.breakdown(ctx, op+": errors", errQ, inRange, bdims, sc.Errors, comps, extra, onExtra); err != nil {
 		return nil, err
 	}
+	// Requests after errors, as in Traffic: documents arriving in between
+	// can only add requests, never errors the requests lack.
+	if hasRange && len(dims) > 0 {
+		if err := s.breakdown(ctx, op+": requests by value", and(&svc, inRange), nil, dims, sc.Requests, nil, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	if hosts {
+		hr := hostSeries("h", nil, sc.HostRequests)
+		if err := s.pages(ctx, op+": requests by host", and(&svc, inWindow), []*composite{hr}, nil, nil); err != nil {
+			return nil, err
+		}
+	}
 	return sc, nil
+}
+
+// maxTermsBuckets is how many buckets the terms aggregations of one
+// breakdown may return together; like maxBucketsPerPage it keeps a
+// response under search.max_buckets.
+const maxTermsBuckets = maxBucketsPerPage
+
+// breakdown counts the documents of query, narrowed by filter when not nil,
+// per value of each dimension into into[d.name]: one terms aggregation per
+// dimension in the first request, alongside comps (paged) and whatever
+// extra adds (read by onExtra from the first response's aggregations).
+//
+// A dimension whose terms answer is not exact is counted again with a
+// paged composite, and remembered as wide: later calls count it with a
+// composite straight away, so that a field with many values (paths with
+// ids in them) does not cost a terms aggregation, and the global ordinals
+// it builds, at every run only to be redone.
+func (s *Source) breakdown(ctx context.Context, op string, query types.Query, filter *types.Query, dims []scopeDim,
+	into map[string]map[string]float64, comps []*composite, extra func(*search.Request), onExtra func(map[string]types.Aggregate) error) error {
+	byValue := func(name string, d scopeDim) *composite {
+		kd, m := d.f.kind, into[d.name]
+		return &composite{
+			name: name, filter: filter,
+			sources: []map[string]types.CompositeAggregationSource{termsOn("v", d.f.agg, false)},
+			each: func(b types.CompositeBucket) error {
+				if v, ok := keyText(b.Key["v"], kd); ok && v != "" {
+					m[v] += float64(b.DocCount)
+				}
+				return nil
+			},
+		}
+	}
+	all := slices.Clone(comps)
+	var narrow []scopeDim
+	s.mu.Lock()
+	for i, d := range dims {
+		if s.wide[d.f.agg] {
+			all = append(all, byValue("v"+strconv.Itoa(i), d))
+		} else {
+			narrow = append(narrow, d)
+		}
+	}
+	s.mu.Unlock()
+	if len(narrow) == 0 && len(all) == 0 && extra == nil {
+		return nil
+	}
+	size := max(s.termsBuckets/max(len(narrow), 1), 1)
+	terms := map[string]types.Aggregations{}
+	for i, d := range narrow {
+		field := d.f.agg
+		terms["d"+strconv.Itoa(i)] = types.Aggregations{Terms: &types.TermsAggregation{Field: &field, Size: &size}}
+	}
+	var redo []scopeDim
+	first := func(req *search.Request) {
+		if len(terms) > 0 {
+			if filter != nil {
+				req.Aggregations["bd"] = types.Aggregations{Filter: filter, Aggregations: terms}
+			} else {
+				maps.Copy(req.Aggregations, terms)
+			}
+		}
+		if extra != nil {
+			extra(req)
+		}
+	}
+	onFirst := func(res *search.Response) error {
+		aggs := res.Aggregations
+		if filter != nil {
+			if f, ok := aggs["bd"].(*types.FilterAggregate); ok {
+				aggs = f.Aggregations
+			} else {
+				aggs = nil
+			}
+		}
+		for i, d := range narrow {
+			if !countTerms(aggs["d"+strconv.Itoa(i)], d.f.kind, into[d.name]) {
+				redo = append(redo, d)
+			}
+		}
+		if onExtra != nil {
+			return onExtra(res.Aggregations)
+		}
+		return nil
+	}
+	if err := s.pages(ctx, op, query, all, first, onFirst); err != nil {
+		return err
+	}
+	if len(redo) == 0 {
+		return nil
+	}
+	again := make([]*composite, 0, len(redo))
+	s.mu.Lock()
+	if s.wide == nil {
+		s.wide = map[string]bool{}
+	}
+	for i, d := range redo {
+		s.wide[d.f.agg] = true
+		again = append(again, byValue("v"+strconv.Itoa(i), d))
+	}
+	s.mu.Unlock()
+	return s.pages(ctx, op+" (many values)", query, again, nil, nil)
+}
+
+// countTerms adds a terms answer's buckets to into, keyed as a composite
+// key of the same field would be rendered, and reports whether the answer
+// was exact: every document counted in a returned bucket. It is false, and
+// into untouched, for an answer it does not know.
+func countTerms(a types.Aggregate, k kind, into map[string]float64) bool {
+	add := func(key types.FieldValue, n int64) {
+		if v, ok := keyText(key, k); ok && v != "" {
+			into[v] += float64(n)
+		}
+	}
+	exact := func(other, errBound *int64) bool {
+		return other != nil && *other == 0 && (errBound == nil || *errBound == 0)
+	}
+	switch t := a.(type) {
+	case *types.StringTermsAggregate:
+		bs, ok := t.Buckets.([]types.StringTermsBucket)
+		if !ok || !exact(t.SumOtherDocCount, t.DocCountErrorUpperBound) {
+			return false
+		}
+		for _, b := range bs {
+			add(b.Key, b.DocCount)
+		}
+	case *types.LongTermsAggregate:
+		bs, ok := t.Buckets.([]types.LongTermsBucket)
+		if !ok || !exact(t.SumOtherDocCount, t.DocCountErrorUpperBound) {
+			return false
+		}
+		for _, b := range bs {
+			add(float64(b.Key), b.DocCount)
+		}
+	case *types.DoubleTermsAggregate:
+		bs, ok := t.Buckets.([]types.DoubleTermsBucket)
+		if !ok || !exact(t.SumOtherDocCount, t.DocCountErrorUpperBound) {
+			return false
+		}
+		for _, b := range bs {
+			add(float64(b.Key), b.DocCount)
+		}
+	case *types.UnmappedTermsAggregate:
+		// No matched index maps the field: no document has a value.
+		return exact(t.SumOtherDocCount, t.DocCountErrorUpperBound)
+	default:
+		return false
+	}
+	return true
 }
 
 // signature is the query selecting q's errors, with the mapping it was

@@ -4,7 +4,12 @@
 //
 // Elasticsearch does the counting. A Traffic call is a handful of searches
 // whose composite aggregations return counts per service, raw message and
-// bucket, paged by after_key; no document is scrolled. Only the masking of
+// bucket, paged by after_key; no document is scrolled. Each search's query
+// selects only the documents it counts (the errors, a few per mille of the
+// requests, are counted apart from the requests), and no aggregation runs
+// over a field whose values are on every document and nearly all distinct
+// (the access-log line) unless it must: such fields cost a table of every
+// value, rebuilt at each refresh of a live index. Only the masking of
 // raw messages (template.Mask) happens here, because it is culprit's own
 // algorithm and must be the file source's to the byte: the two sources give
 // the same Traffic and Scope for the same documents, which is what lets
@@ -117,6 +122,10 @@ type Source struct {
 	lag     time.Duration
 	now     func() time.Time
 	log     *slog.Logger
+	// termsBuckets is maxTermsBuckets and levelFetch is maxFetch; tests
+	// lower them to reach the composite fallbacks with a handful of
+	// documents.
+	termsBuckets, levelFetch int
 
 	requests, retried atomic.Int64
 	took, latency     atomic.Int64 // nanoseconds
@@ -124,6 +133,10 @@ type Source struct {
 	mu      sync.Mutex
 	mapping *mapping      // last field_caps answer
 	sigs    *signatureMap // raw messages behind the masked ones of the last Traffic
+	// wide are the fields found to have more values than a terms
+	// aggregation of Scope may return; they are counted with composites
+	// from then on (see breakdown).
+	wide map[string]bool
 }
 
 const (
@@ -210,7 +223,7 @@ func New(cfg Config) (*Source, error) {
 	return &Source{
 		es: client, index: cfg.Index, name: name, fields: fields,
 		timeout: timeout, retries: retries, backoff: defaultBackoff,
-		lag: cfg.Lag, now: now, log: logger,
+		lag: cfg.Lag, now: now, log: logger, termsBuckets: maxTermsBuckets, levelFetch: maxFetch,
 	}, nil
 }
 

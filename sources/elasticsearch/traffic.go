@@ -2,7 +2,10 @@ package elasticsearch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -142,12 +145,16 @@ func (m *mapping) serviceName(v types.FieldValue) string {
 }
 
 // Traffic counts requests and errors per service and bucket, and errors per
-// masked message. Requests: one composite over (service, bucket) with an
-// error filter inside. Errors: one composite per message field (see the
-// package comment), plus one over the status for errors without a message,
-// all in the same request and paged together; the documents whose message
-// cannot be aggregated come back as hits of that first request. A last
-// request, when needed, finds the exact earliest examples.
+// masked message. Errors: a search whose query selects the errors only, so
+// that its aggregations see a few thousand documents rather than millions:
+// one composite over (service, bucket), one per message field (see the
+// package comment) and one over the status for errors without a message,
+// all paged together; the documents whose message cannot be aggregated come
+// back as hits of its first page. Errors whose message comes from a later
+// field are read from doc values instead when there are few (readsLate).
+// Requests: then one composite over (service, bucket) on every document of
+// the window. A last request, when needed, finds the exact earliest
+// examples.
 func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
 	if err := checkWindow(w); err != nil {
 		return nil, fmt.Errorf("elasticsearch %s: index %q: %w", s.name, s.index, err)
@@ -210,6 +217,11 @@ func (s *Source) complete(w correlate.Window) int {
 // when not nil. With a window it also counts requests and buckets
 // everything (Traffic); without, it only learns which raw messages mask to
 // what (Scope, when Traffic's memory does not cover its range).
+//
+// The error-ness test is the errors search's query, not a filter
+// aggregation inside a search over all documents: a filter aggregation is
+// tested document by document against everything the query matched, which
+// over millions of requests cost more than the counting itself.
 func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, svcQ *types.Query, w *correlate.Window) (*found, error) {
 	f := &found{services: map[string]*svcAcc{}}
 	if w != nil {
@@ -218,6 +230,7 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 	tf := m.time.agg
 	base := and(ptr(timeRange(tf, from, to)), svcQ)
 	isErr := m.isError()
+	errs := and(&base, &isErr)
 	withSvc := m.service.kind.aggregatable()
 
 	sources := func(mid ...map[string]types.CompositeAggregationSource) []map[string]types.CompositeAggregationSource {
@@ -242,18 +255,17 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 
 	var comps []*composite
 	if w != nil {
+		// Errors per service and bucket are counted on their own rather
+		// than summed from the messages below, so that they stay the
+		// number of error documents whatever the messages look like (a
+		// document with an array of messages counts once here).
 		comps = append(comps, &composite{
-			name:    "req",
+			name:    "err",
 			sources: sources(),
-			sub:     map[string]types.Aggregations{"e": {Filter: &isErr}},
 			each: func(b types.CompositeBucket) error {
-				i := bucket(b)
-				if i < 0 {
-					return nil
+				if i := bucket(b); i >= 0 {
+					f.svc(m.serviceName(b.Key["s"])).errors[i] += float64(b.DocCount)
 				}
-				sa := f.svc(m.serviceName(b.Key["s"]))
-				sa.requests[i] += float64(b.DocCount)
-				sa.errors[i] += float64(subCount(b.Aggregations, "e"))
 				return nil
 			},
 		})
@@ -269,25 +281,35 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 			ma.offer(cand{t: subMin(b.Aggregations, "first"), raw: raw, count: b.DocCount, e: &e})
 		}
 	}
-	for i, l := range m.levels {
-		if l.has == nil {
-			continue
-		}
-		lvl, lk := i, l.f.kind
-		comps = append(comps, &composite{
+	level := func(i int) *composite {
+		lk := m.levels[i].f.kind
+		return &composite{
 			name:    "m" + strconv.Itoa(i),
-			filter:  ptr(and(&isErr, m.notBefore(i), l.has)),
-			sources: sources(termsOn("v", l.f.agg, false)),
+			filter:  m.levelQuery(i),
+			sources: sources(termsOn("v", m.levels[i].f.agg, false)),
 			sub:     firstSub,
 			each: func(b types.CompositeBucket) error {
 				raw, ok := keyText(b.Key["v"], lk)
 				if !ok {
 					return nil
 				}
-				addEntry(entry{svcKey: b.Key["s"], lvl: lvl, key: b.Key["v"], bucket: bucket(b)}, raw, b)
+				addEntry(entry{svcKey: b.Key["s"], lvl: i, key: b.Key["v"], bucket: bucket(b)}, raw, b)
 				return nil
 			},
-		})
+		}
+	}
+	// Message fields after the first are counted first and read later
+	// (see readLevel); late[i] is how many errors take their message
+	// from level i.
+	late := map[int]int64{}
+	for i, l := range m.levels {
+		switch {
+		case l.has == nil:
+		case m.readsLate(i):
+			late[i] = 0
+		default:
+			comps = append(comps, level(i))
+		}
 	}
 	var stSrc []map[string]types.CompositeAggregationSource
 	if m.status.kind.aggregatable() {
@@ -295,7 +317,7 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 	}
 	comps = append(comps, &composite{
 		name:    "fb",
-		filter:  ptr(and(&isErr, m.noMessage())),
+		filter:  m.noMessage(),
 		sources: sources(stSrc...),
 		sub:     firstSub,
 		each: func(b types.CompositeBucket) error {
@@ -308,30 +330,53 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 	// Documents whose message cannot be aggregated ride along as hits of
 	// the first page: post_filter narrows the hits, not the aggregations.
 	long := m.longAny()
-	var first func(*search.Request)
-	var onFirst func(*search.Response) error
-	if long != nil {
-		first = func(req *search.Request) {
+	first := func(req *search.Request) {
+		for i := range late {
+			req.Aggregations["n"+strconv.Itoa(i)] = types.Aggregations{Filter: m.levelQuery(i)}
+		}
+		if long != nil {
 			size := maxFetch
-			req.PostFilter = ptr(and(&isErr, long))
+			req.PostFilter = long
 			req.Size = &size
 			req.Sort = byTime(tf)
 			req.TrackTotalHits = true
 			req.Source_ = types.SourceFilter{Includes: s.sourceFields()}
 		}
-		onFirst = func(res *search.Response) error {
+	}
+	onFirst := func(res *search.Response) error {
+		for i := range late {
+			if n, ok := res.Aggregations["n"+strconv.Itoa(i)].(*types.FilterAggregate); ok {
+				late[i] = n.DocCount
+			}
+		}
+		if long != nil {
 			return s.readFetched(m, f, res, w)
 		}
+		return nil
 	}
-	if err := s.pages(ctx, "count errors", base, comps, first, onFirst); err != nil {
+	if err := s.pages(ctx, "count errors", errs, comps, first, onFirst); err != nil {
 		return nil, err
+	}
+	for _, i := range slices.Sorted(maps.Keys(late)) {
+		if late[i] == 0 {
+			continue
+		}
+		done, err := s.readLevel(ctx, m, f, w, errs, i)
+		if err != nil {
+			return nil, err
+		}
+		if !done {
+			if err := s.pages(ctx, "count errors by "+m.levels[i].f.name, errs, []*composite{level(i)}, nil, nil); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if !f.otherFrom.IsZero() && w != nil {
 		// Past the fetch bound: count the rest per service and bucket.
 		tq := timeFrom(tf, f.otherFrom)
 		other := &composite{
 			name:    "o",
-			filter:  ptr(and(&isErr, long, &tq)),
+			filter:  ptr(and(long, &tq)),
 			sources: sources(),
 			each: func(b types.CompositeBucket) error {
 				sa := f.svc(m.serviceName(b.Key["s"]))
@@ -343,11 +388,135 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 				return nil
 			},
 		}
-		if err := s.pages(ctx, "count unreadable errors", base, []*composite{other}, nil, nil); err != nil {
+		if err := s.pages(ctx, "count unreadable errors", errs, []*composite{other}, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	if w != nil {
+		// Every request, errors included: the number the error rate is
+		// taken of. Counted after the errors, so that documents arriving
+		// in between can only add requests: a bucket never shows more
+		// errors than requests.
+		req := &composite{
+			name:    "req",
+			sources: sources(),
+			each: func(b types.CompositeBucket) error {
+				if i := bucket(b); i >= 0 {
+					f.svc(m.serviceName(b.Key["s"])).requests[i] += float64(b.DocCount)
+				}
+				return nil
+			},
+		}
+		if err := s.pages(ctx, "count requests", base, []*composite{req}, nil, nil); err != nil {
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// levelQuery matches the errors whose message comes from level i.
+func (m *mapping) levelQuery(i int) *types.Query {
+	return ptr(and(m.notBefore(i), m.levels[i].has))
+}
+
+// readsLate reports whether level i's messages are read by readLevel
+// rather than by a composite in the first errors search.
+//
+// A composite over a keyword field loads the field's global ordinals: a
+// table of every value of the field in the shard, rebuilt after each
+// refresh. The first message field (error.message) is normally set on
+// errors only, which keeps that table small; the later ones are normally
+// the access-log line, which every request carries and which is nearly
+// unique per request: for five million requests, a second of Elasticsearch
+// time after every refresh, to read the few errors that lack the first
+// field, and none at all when (as usual) no error lacks it. So they are
+// counted in the first search and their documents read with doc values
+// (readLevel), which costs in proportion to those errors only. Only string
+// keys qualify: doc values of other kinds are formatted otherwise than
+// composite keys, and they have no global ordinals to avoid.
+func (m *mapping) readsLate(i int) bool {
+	l := m.levels[i]
+	return i > 0 && l.has != nil && l.f.kind == kindString &&
+		(m.service.kind == kindString || !m.service.kind.aggregatable())
+}
+
+// readLevel reads the errors whose message comes from level i (see
+// readsLate) from their doc values, at most s.levelFetch of them. It
+// reports false, having counted nothing, when there are more: the caller
+// then counts them with a composite.
+func (s *Source) readLevel(ctx context.Context, m *mapping, f *found, w *correlate.Window, errs types.Query, i int) (bool, error) {
+	l := m.levels[i]
+	withSvc := m.service.kind.aggregatable()
+	req := newSearch()
+	size := s.levelFetch
+	req.Query = ptr(and(&errs, m.levelQuery(i)))
+	req.Size = &size
+	req.Sort = byTime(m.time.agg)
+	req.TrackTotalHits = true
+	req.Source_ = false
+	// No stored fields, not even _id: the fetch then reads doc values
+	// only, several times faster.
+	req.StoredFields = []string{"_none_"}
+	req.DocvalueFields = []types.FieldAndFormat{{Field: l.f.agg}}
+	if withSvc {
+		req.DocvalueFields = append(req.DocvalueFields, types.FieldAndFormat{Field: m.service.agg})
+	}
+	res, err := s.search(ctx, "read errors by "+l.f.name, req)
+	if err != nil {
+		return false, err
+	}
+	hits := res.Hits.Hits
+	if res.Hits.Total == nil || res.Hits.Total.Value > int64(len(hits)) {
+		return false, nil
+	}
+	for _, h := range hits {
+		t, ok := hitTime(h)
+		if !ok {
+			continue
+		}
+		bucket := -1
+		if w != nil {
+			if bucket = w.Index(t); bucket < 0 || bucket >= w.Len() {
+				continue
+			}
+		}
+		// Like a composite, a document counts once per combination of
+		// its values (arrays), and once under no service without one.
+		svcs := []types.FieldValue{nil}
+		if vs := docValues(h, m.service.agg); withSvc && len(vs) > 0 {
+			svcs = vs
+		}
+		for _, v := range docValues(h, l.f.agg) {
+			raw, ok := keyText(v, l.f.kind)
+			if !ok {
+				continue
+			}
+			for _, sv := range svcs {
+				ma := f.msg(f.svc(m.serviceName(sv)), template.Truncate(template.Mask(raw)))
+				if ma.counts != nil {
+					ma.counts[bucket]++
+				}
+				ma.sig.addKey(i, v)
+				if w != nil {
+					ma.offer(cand{t: t, raw: raw, count: 1})
+				}
+			}
+		}
+	}
+	return true, nil
+}
+
+// docValues are a hit's doc values of one field, as JSON decodes them.
+func docValues(h types.Hit, field string) []types.FieldValue {
+	raw, ok := h.Fields[field]
+	if !ok {
+		return nil
+	}
+	var vs []types.FieldValue
+	if err := json.Unmarshal(raw, &vs); err != nil {
+		return nil
+	}
+	return vs
 }
 
 // sourceFields are the _source fields read from fetched documents.
@@ -454,13 +623,15 @@ func (s *Source) resolveExamples(ctx context.Context, m *mapping, f *found, w co
 	for start := 0; start < len(jobs); start += maxLookups {
 		batch := jobs[start:min(start+maxLookups, len(jobs))]
 		req := newSearch()
-		req.Query = ptr(timeRange(tf, w.From, w.Start(w.Len())))
+		// The query selects the errors once; each filter below then only
+		// sees those, not every request of the window.
+		req.Query = ptr(and(ptr(timeRange(tf, w.From, w.Start(w.Len()))), &isErr))
 		req.Aggregations = map[string]types.Aggregations{}
 		for k, j := range batch {
 			e := j.c.e
 			size := int(min(j.c.count, maxExamples))
 			bs := w.Start(e.bucket)
-			q := and(&isErr, m.serviceKey(e.svcKey), m.entryQuery(e), ptr(timeRange(tf, bs, bs.Add(w.Step))))
+			q := and(m.serviceKey(e.svcKey), m.entryQuery(e), ptr(timeRange(tf, bs, bs.Add(w.Step))))
 			req.Aggregations["x"+strconv.Itoa(k)] = types.Aggregations{
 				Filter: &q,
 				Aggregations: map[string]types.Aggregations{"h": {TopHits: &types.TopHitsAggregation{
