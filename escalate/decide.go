@@ -3,6 +3,7 @@ package escalate
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -179,14 +180,12 @@ func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settin
 	}
 	prev := in.Finding
 	in.Finding, in.LastSeen, in.Quiet = f, now, 0
-	if prev == nil || suspectID(prev) != suspectID(f) && suspectID(f) != "" {
-		if suspectID(f) != "" {
-			ch.Events = append(ch.Events, suspectEvent(now, f))
-		}
+	if id := suspectID(f); id != "" && (prev == nil || suspectID(prev) != id) {
+		ch.Events = append(ch.Events, suspectEvent(now, f))
 	}
 	if f.Severity.Rank() > in.Severity.Rank() {
 		ch.Events = append(ch.Events, Event{At: now, Kind: EventEscalated,
-			Text: fmt.Sprintf("severity %s → %s: %s", in.Severity, f.Severity, joinReasons(f.SeverityReasons))})
+			Text: fmt.Sprintf("severity %s → %s: %s", in.Severity, f.Severity, strings.Join(f.SeverityReasons, "; "))})
 	}
 	in.Severity = f.Severity
 	if f.Recovered != nil {
@@ -277,18 +276,7 @@ func suspectID(f *correlate.Finding) string {
 func suspectEvent(now time.Time, f *correlate.Finding) Event {
 	s := f.SuspectedDeploys[0]
 	return Event{At: now, Kind: EventSuspect, Text: fmt.Sprintf("suspected deploy %s (%s %s, score %.2f): %s",
-		s.ID, s.Service, s.Version, s.Score, joinReasons(s.Reasons))}
-}
-
-func joinReasons(rs []string) string {
-	out := ""
-	for i, r := range rs {
-		if i > 0 {
-			out += "; "
-		}
-		out += r
-	}
-	return out
+		s.ID, s.Service, s.Version, s.Score, strings.Join(s.Reasons, "; "))}
 }
 
 // Blindness decides the meta-incident for a source that cannot be read.

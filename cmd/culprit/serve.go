@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,7 +103,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	if err != nil {
 		errs = append(errs, fmt.Errorf("sources.elasticsearch: %w", err))
 	}
-	pd, err := pagerduty.New(pagerduty.Config{URL: cmp(cfg.PagerDuty.URL, pagerduty.DefaultURL)})
+	pd, err := pagerduty.New(pagerduty.Config{URL: cmp.Or(cfg.PagerDuty.URL, pagerduty.DefaultURL)})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("pagerduty: %w", err))
 	}
@@ -182,14 +183,6 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 // Close releases the store.
 func (s *server) Close() error { return s.store.Close() }
 
-// cmp returns the first non-empty string.
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // forwardDeploy queues a PagerDuty change event for a received deploy; it
 // goes through the outbox like a page, so an outage loses none.
 func (s *server) forwardDeploy(d correlate.Deploy) {
@@ -215,12 +208,8 @@ func (s *server) links(in *escalate.Incident) pagerduty.Links {
 		l.Evidence = base + "/incidents/" + in.ID
 	}
 	if k := s.cfg.Kibana; k.URL != "" && in.Finding != nil {
-		f := in.Finding
-		to := f.Detected
-		if f.Recovered != nil {
-			to = *f.Recovered
-		}
-		u, err := elasticsearch.DiscoverURL(k.URL, cmp(k.DataView, "culprit-logs"), s.cfg.Fields, f, f.Onset.Add(-30*time.Minute), to.Add(10*time.Minute))
+		from, to := elasticsearch.DiscoverRange(in.Finding)
+		u, err := elasticsearch.DiscoverURL(k.URL, cmp.Or(k.DataView, "culprit-logs"), s.cfg.Fields, in.Finding, from, to)
 		if err == nil {
 			l.Kibana = u
 		} else {
@@ -234,7 +223,7 @@ func (s *server) links(in *escalate.Incident) pagerduty.Links {
 // ctx ends, then shuts down in order. ready, if non-nil, receives the
 // bound address once the listener is up.
 func (s *server) Run(ctx context.Context, ready chan<- string) error {
-	ln, err := net.Listen("tcp", cmp(s.cfg.Intake.Listen, ":8080"))
+	ln, err := net.Listen("tcp", cmp.Or(s.cfg.Intake.Listen, ":8080"))
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
@@ -259,7 +248,7 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	})
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
 	if s.poller != nil {
-		wg.Go(func() { s.poller.Run(ctx, cmpDur(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
+		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
 	}
 	<-ctx.Done()
 	s.log.Info("culprit shutting down")
@@ -275,13 +264,6 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	default:
 		return nil
 	}
-}
-
-func cmpDur(a, b time.Duration) time.Duration {
-	if a > 0 {
-		return a
-	}
-	return b
 }
 
 // routes is every endpoint in one place.

@@ -140,6 +140,9 @@ func TestBlindnessAcrossEvaluations(t *testing.T) {
 	if got := testutil.ToFloat64(e.m.evals.WithLabelValues("error")); got != 4 {
 		t.Errorf("error evaluations metric %v", got)
 	}
+	if n, err := testutil.GatherAndCount(reg, "culprit_evaluations_total", "culprit_open_incidents"); err != nil || n != 2 {
+		t.Errorf("registry exposes %d of the evaluator's series (%v), want 2", n, err)
+	}
 	src.err = nil
 	src.tr = correlate.Traffic{Services: []correlate.ServiceTraffic{{Service: "api"}}}
 	if err := e.Evaluate(ctx, t0.Add(5*time.Minute)); err != nil {
@@ -152,7 +155,6 @@ func TestBlindnessAcrossEvaluations(t *testing.T) {
 	if !e.LastSuccess().Equal(t0.Add(5 * time.Minute)) {
 		t.Errorf("LastSuccess %s", e.LastSuccess())
 	}
-	_ = reg
 }
 
 func TestWatchedServicesAndData(t *testing.T) {

@@ -75,7 +75,7 @@ func setup(t *testing.T, n Notifier) (*Worker, *store.Store, *clock, *prometheus
 func TestRetriesWithBackoffAndRetryAfter(t *testing.T) {
 	ctx := context.Background()
 	n := &script{outcomes: []error{transient{}, transient{after: 45 * time.Second}, nil}}
-	w, s, c, reg := setup(t, n)
+	w, s, c, _ := setup(t, n)
 	mustFlush := func(want int) {
 		t.Helper()
 		got, err := w.Flush(ctx)
@@ -110,7 +110,6 @@ func TestRetriesWithBackoffAndRetryAfter(t *testing.T) {
 	if len(evs) != 1 || evs[0].Kind != escalate.EventPageSent || !evs[0].At.Equal(t0.Add(55*time.Second)) {
 		t.Errorf("timeline %+v, want one page_sent at +55s", evs)
 	}
-	_ = reg
 }
 
 func TestPermanentFailureIsDeadLetter(t *testing.T) {

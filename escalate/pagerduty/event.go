@@ -13,6 +13,7 @@ import (
 	pd "github.com/PagerDuty/go-pagerduty"
 
 	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate/report"
 )
 
 // PagerDuty's documented limits (developer.pagerduty.com, Events API v2).
@@ -318,7 +319,7 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 		"share_after":    finite(fr.ShareAfter),
 		"share_before":   finite(fr.ShareBefore),
 		"count":          fr.Count,
-		"magnitude":      magnitude(fr.AfterPerMin),
+		"magnitude":      report.Magnitude(fr.AfterPerMin),
 		"text":           frequencyText(f),
 	}
 	sg := f.Significance
@@ -469,53 +470,11 @@ func scope(s correlate.ScopeSummary, lim limits, take func(string, int, int) int
 func frequencyText(f *correlate.Finding) string {
 	fr := f.Frequency
 	if f.Kind == correlate.KindTicketSurge {
-		return fmt.Sprintf("%s tickets/h after onset, %s/h before; %d tickets", num(fr.AfterPerMin*60), num(fr.BeforePerMin*60), fr.Count)
+		return fmt.Sprintf("%s tickets/h after onset, %s/h before; %d tickets", report.Number(fr.AfterPerMin*60), report.Number(fr.BeforePerMin*60), fr.Count)
 	}
 	return fmt.Sprintf("%s/min after onset (%s), %s/min before; %s of requests after (%s), %s before; %d errors since onset",
-		num(fr.AfterPerMin), magnitude(fr.AfterPerMin), num(fr.BeforePerMin),
-		correlate.Percent(fr.ShareAfter), oneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
-}
-
-// magnitude, oneIn and num phrase numbers like escalate/report does; they
-// are repeated here rather than imported so that escalation channels do not
-// depend on one another.
-func magnitude(x float64) string {
-	if !(x > 0) || math.IsInf(x, 0) {
-		return "none"
-	}
-	return fmt.Sprintf("order 10^%d", int(math.Floor(math.Log10(x))))
-}
-
-func oneIn(share float64) string {
-	if !(share > 0) || math.IsInf(share, 0) {
-		return "none"
-	}
-	n := 1 / share
-	if n < 10 {
-		return fmt.Sprintf("1 in %.1f", n)
-	}
-	return fmt.Sprintf("about 1 in %s, %s", num(roundSig(n, 2)), magnitude(share))
-}
-
-func roundSig(x float64, digits int) float64 {
-	if x == 0 {
-		return 0
-	}
-	p := math.Pow(10, float64(digits)-math.Ceil(math.Log10(math.Abs(x))))
-	return math.Round(x*p) / p
-}
-
-func num(x float64) string {
-	switch {
-	case x == 0:
-		return "0"
-	case x >= 100:
-		return fmt.Sprintf("%.0f", x)
-	case x >= 1:
-		return fmt.Sprintf("%.1f", x)
-	default:
-		return fmt.Sprintf("%.2g", x)
-	}
+		report.Number(fr.AfterPerMin), report.Magnitude(fr.AfterPerMin), report.Number(fr.BeforePerMin),
+		correlate.Percent(fr.ShareAfter), report.OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
 }
 
 // finite keeps NaN and ±Inf out of the event: encoding/json refuses them,

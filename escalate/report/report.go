@@ -68,10 +68,10 @@ func finding(w *errWriter, f correlate.Finding) {
 	row("Onset", "%s   recovered: %s", f.Onset.UTC().Format("2006-01-02 15:04 UTC"), rec)
 	fr := f.Frequency
 	if f.Kind == correlate.KindTicketSurge {
-		row("Frequency", "%s tickets/h after onset, %s/h before; %d tickets", num(fr.AfterPerMin*60), num(fr.BeforePerMin*60), fr.Count)
+		row("Frequency", "%s tickets/h after onset, %s/h before; %d tickets", Number(fr.AfterPerMin*60), Number(fr.BeforePerMin*60), fr.Count)
 	} else {
-		row("Frequency", "%s/min after onset (%s), %s/min before", num(fr.AfterPerMin), Magnitude(fr.AfterPerMin), num(fr.BeforePerMin))
-		more("%s of requests after (%s), %s before; %d errors since onset", correlate.Percent(fr.ShareAfter), oneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
+		row("Frequency", "%s/min after onset (%s), %s/min before", Number(fr.AfterPerMin), Magnitude(fr.AfterPerMin), Number(fr.BeforePerMin))
+		more("%s of requests after (%s), %s before; %d errors since onset", correlate.Percent(fr.ShareAfter), OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
 	}
 	if f.Series != nil && f.Kind != correlate.KindTicketSurge {
 		more("errors/bucket %s", Sparkline(f.Series.Errors, 60))
@@ -142,15 +142,17 @@ func finding(w *errWriter, f correlate.Finding) {
 // minute" and "about 400 a minute" call for different urgency while 4.1 and
 // 4.3 do not.
 func Magnitude(x float64) string {
-	if x <= 0 {
+	if !(x > 0) || math.IsInf(x, 0) {
 		return "none"
 	}
 	e := int(math.Floor(math.Log10(x)))
 	return fmt.Sprintf("order 10^%d", e)
 }
 
-func oneIn(share float64) string {
-	if share <= 0 {
+// OneIn phrases a share as "about 1 in N" with its order of magnitude, the
+// way support says it; pages use it too, so every channel reads the same.
+func OneIn(share float64) string {
+	if !(share > 0) || math.IsInf(share, 0) {
 		return "none"
 	}
 	n := 1 / share
@@ -158,7 +160,7 @@ func oneIn(share float64) string {
 	case n < 10:
 		return fmt.Sprintf("1 in %.1f", n)
 	default:
-		return fmt.Sprintf("about 1 in %s, %s", num(roundSig(n, 2)), Magnitude(share))
+		return fmt.Sprintf("about 1 in %s, %s", Number(roundSig(n, 2)), Magnitude(share))
 	}
 }
 
@@ -201,7 +203,8 @@ func Sparkline(x []float64, width int) string {
 	return "│" + b.String() + "│"
 }
 
-func num(x float64) string {
+// Number formats a rate with as many digits as a reader needs.
+func Number(x float64) string {
 	switch {
 	case x == 0:
 		return "0"
