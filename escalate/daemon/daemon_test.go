@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,5 +172,82 @@ func TestWatchedServicesAndData(t *testing.T) {
 	}
 	if !w.hasData("edge-router") || w.hasData("api") {
 		t.Fatalf("hasData wrong: %v", w.live)
+	}
+}
+
+// stepSource serves one service whose brand-new error class runs at 5 a
+// minute from onset until end, against 100 requests a minute, spread over
+// ten customers.
+type stepSource struct{ onset, end time.Time }
+
+func (s *stepSource) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
+	svc := correlate.ServiceTraffic{Service: "api", Requests: make([]float64, w.Len()), Errors: make([]float64, w.Len())}
+	counts := make([]float64, w.Len())
+	for i := range counts {
+		svc.Requests[i] = 100
+		if at := w.Start(i); !at.Before(s.onset) && at.Before(s.end) {
+			counts[i] = 5
+		}
+	}
+	copy(svc.Errors, counts)
+	svc.Messages = []correlate.MessageCounts{{Message: "upstream pool exhausted", Counts: counts, Examples: []string{"upstream pool exhausted"}}}
+	return &correlate.Traffic{Window: w, Services: []correlate.ServiceTraffic{svc}}, nil
+}
+
+func (s *stepSource) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
+	errs, reqs := map[string]float64{}, map[string]float64{}
+	for i := range 10 {
+		c := fmt.Sprintf("org-%d", i)
+		errs[c], reqs[c] = 50, 1000
+	}
+	return &correlate.Scope{
+		Errors:   map[string]map[string]float64{correlate.FieldCustomer: errs},
+		Requests: map[string]map[string]float64{correlate.FieldCustomer: reqs},
+	}, nil
+}
+
+// TestIncidentOutlastsLookback: an incident that goes on for three times
+// the lookback stays open, paged once, until its errors stop. Before
+// windows were anchored at open incidents, the onset slid out of the
+// window after one lookback, the whole window looked elevated, the finding
+// vanished and the incident resolved while the errors went on.
+func TestIncidentOutlastsLookback(t *testing.T) {
+	ctx := context.Background()
+	src := &stepSource{onset: t0.Add(90 * time.Minute), end: t0.Add(5 * time.Hour)}
+	e, st, _ := evaluator(t, src)
+	var opened, resolved time.Time
+	for now := t0.Add(time.Hour); now.Before(t0.Add(6 * time.Hour)); now = now.Add(time.Minute) {
+		if err := e.Evaluate(ctx, now); err != nil {
+			t.Fatalf("evaluate at %s: %v", now.Format("15:04"), err)
+		}
+		ins, err := st.Incidents(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ins) > 1 {
+			t.Fatalf("%d incidents at %s, want one", len(ins), now.Format("15:04"))
+		}
+		if len(ins) == 1 {
+			if opened.IsZero() {
+				opened = now
+			}
+			if ins[0].Status == escalate.StatusResolved && resolved.IsZero() {
+				resolved = now
+			}
+		}
+	}
+	if opened.IsZero() || opened.After(src.onset.Add(5*time.Minute)) {
+		t.Fatalf("opened at %s, onset %s", opened.Format("15:04"), src.onset.Format("15:04"))
+	}
+	if resolved.Before(src.end) {
+		t.Fatalf("resolved at %s while the errors went on until %s", resolved.Format("15:04"), src.end.Format("15:04"))
+	}
+	due, _ := st.Due(ctx, t0.Add(24*time.Hour), 10)
+	var actions []string
+	for _, m := range due {
+		actions = append(actions, m.Action)
+	}
+	if strings.Join(actions, ",") != "trigger,resolve" {
+		t.Fatalf("outbox %v, want one trigger then one resolve", actions)
 	}
 }

@@ -130,6 +130,33 @@ func New(cfg Config) (*Evaluator, error) {
 
 const blindCursor = "daemon/failed-evaluations"
 
+// maxAnchor bounds how far back an open incident can stretch the window:
+// past it, an incident that never recovered is compared with the lookback
+// like any other series (and may resolve as the new normal), rather than
+// making every evaluation read days of logs.
+const maxAnchor = 12 * time.Hour
+
+// windowStart is where an evaluation's window begins: the lookback before
+// to, or earlier when an open incident began less than a lookback after
+// that. A change is only visible against the baseline before it; once the
+// onset slid out of a plain lookback window the whole window would be
+// "elevated", the finding would vanish and the incident would resolve while
+// the errors went on. Keeping a lookback of baseline before every open
+// incident's onset compares it with the same baseline it was detected
+// against, for as long as it lasts (up to maxAnchor).
+func windowStart(to time.Time, lookback, step time.Duration, known []escalate.Incident) time.Time {
+	from := to.Add(-lookback)
+	for _, in := range known {
+		if in.Meta || in.Status != escalate.StatusOpen || in.Onset.IsZero() {
+			continue
+		}
+		if at := in.Onset.Add(-lookback).Truncate(step); at.Before(from) && !at.Before(to.Add(-maxAnchor)) {
+			from = at
+		}
+	}
+	return from
+}
+
 // Evaluate correlates the lookback window ending at now and commits what
 // changes. Evaluations never overlap: a call made while one runs waits.
 func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
@@ -147,7 +174,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 	cfg := e.cfg
 	step := cfg.Correlate.Bucket.D()
 	to := now.Truncate(step)
-	w, err := correlate.NewWindow(to.Add(-cfg.Lookback), to, step)
+	known, err := cfg.Store.Known(ctx, now.Add(-cfg.Settings.ReopenCooldown))
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	w, err := correlate.NewWindow(windowStart(to, cfg.Lookback, step, known), to, step)
 	if err != nil {
 		return fmt.Errorf("evaluate at %s: %w", now.Format(time.RFC3339), err)
 	}
@@ -157,10 +188,6 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	tickets, err := cfg.Store.Tickets(ctx, w.From, now)
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	known, err := cfg.Store.Known(ctx, now.Add(-cfg.Settings.ReopenCooldown))
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
