@@ -226,7 +226,8 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 		Requests: c.requests,
 		Baseline: scaled(c.requests, ep.baseRate),
 	}
-	f.Severity, f.SeverityReasons = grade(f, excessCustomers(sc, ep.baseRate), cfg)
+	carriers, excess := excessCustomers(sc, ep.baseRate)
+	f.Severity, f.SeverityReasons = grade(f, carriers, excess, cfg)
 	f.Headline = Headline(f)
 	return f, nil
 }
@@ -270,11 +271,11 @@ func alignedOnset(onset time.Time, id string, deploys []Deploy, sc *Scope, w Win
 
 // excessCustomers is how many customers it takes to carry 80% of the
 // episode's excess errors (over what the baseline rate predicts for each
-// customer's traffic). It tells an infrastructure problem, whose excess
+// customer's traffic), and how many excess errors there are. It tells an infrastructure problem, whose excess
 // spreads across many customers, from a few customers' own trouble (a
 // credential-stuffing run, a runaway script) that only looks broad because
 // everyone else's background errors are counted too.
-func excessCustomers(sc *Scope, baseRate float64) int {
+func excessCustomers(sc *Scope, baseRate float64) (carriers int, excess float64) {
 	errs, reqs := sc.Errors[FieldCustomer], sc.Requests[FieldCustomer]
 	// The total is the net excess: summing only positive parts would count
 	// every customer's ordinary background error as excess.
@@ -286,17 +287,17 @@ func excessCustomers(sc *Scope, baseRate float64) int {
 		}
 	}
 	if total <= 0 {
-		return 0
+		return 0, 0
 	}
 	sort.Sort(sort.Reverse(sort.Float64Slice(ex)))
 	var acc float64
 	for i, x := range ex {
 		acc += x
 		if acc >= 0.8*total {
-			return i + 1
+			return i + 1, total
 		}
 	}
-	return len(ex)
+	return len(ex), total
 }
 
 // FindingID is stable across runs for the same service and signature, so a

@@ -11,7 +11,7 @@ import (
 // finding passed the false-discovery threshold); what remains is breadth,
 // because paging at night is for problems of the infrastructure, and a
 // single customer's breakage is support's to handle by day.
-func grade(f Finding, carriers int, cfg rules.Correlate) (Severity, []string) {
+func grade(f Finding, carriers int, excess float64, cfg rules.Correlate) (Severity, []string) {
 	customers := f.Scope.Affected[FieldCustomer]
 	hosts := f.Scope.Affected[FieldHost]
 	sig := fmt.Sprintf("q=%.2g across %d series (fdr %.2g)", f.Significance.QValue, f.Significance.Tests, cfg.FDR)
@@ -25,7 +25,7 @@ func grade(f Finding, carriers int, cfg rules.Correlate) (Severity, []string) {
 		}
 		return SeverityNotify, []string{who + " carries the errors: a customer-specific problem", sig}
 	}
-	if carriers > 0 && carriers < cfg.PageMinCustomers {
+	if carriers > 0 && carriers < cfg.PageMinCustomers && judgeCarriers(f.Kind, excess, cfg) {
 		return SeverityNotify, []string{fmt.Sprintf("%s carry 80%% of the excess errors (page needs %d): a problem of a few customers, not of the infrastructure", Plural(carriers, "customer"), cfg.PageMinCustomers), sig}
 	}
 	if customers < cfg.PageMinCustomers {
@@ -142,4 +142,19 @@ func Plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// judgeCarriers says whether there are enough excess errors for the carrier
+// count to tell a few customers' trouble from a broad one. Eighty per cent
+// of eight errors can be carried by at most seven customers, and chance
+// alone puts two or three of them on one busy customer, so the first
+// minutes of a rollout looked like "a problem of 3 customers" and were
+// graded notify until the count had grown (the simulated Friday paged at
+// +5 minutes instead of +3). A brand-new class has no background whose
+// errors could pass for breadth, so until it has four excess errors per
+// customer that a page needs, the distinct customers it reached are the
+// measure. An increase in an existing class is always judged by carriers:
+// its background errors reach many customers whatever the cause.
+func judgeCarriers(kind Kind, excess float64, cfg rules.Correlate) bool {
+	return kind != KindNewError || excess >= float64(4*cfg.PageMinCustomers)
 }

@@ -135,7 +135,7 @@ func Default() Config {
 			Bucket:              Duration(time.Minute),
 			AttributionWindow:   Duration(60 * time.Minute),
 			FDR:                 0.01,
-			MinErrors:           10,
+			MinErrors:           5,
 			MinRatio:            2,
 			NewErrorMinEntities: 3,
 			PageMinCustomers:    5,
