@@ -174,7 +174,7 @@ func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settin
 		}
 		in.Status, in.ResolvedAt, in.Recovered = StatusOpen, time.Time{}, time.Time{}
 		in.Flaps++
-		in.PagedAt = time.Time{}
+		in.PagedAt, in.PostedAt = time.Time{}, time.Time{}
 		ch.Events = append(ch.Events, Event{At: now, Kind: EventReopened,
 			Text: fmt.Sprintf("errors are back within %s of resolving (flap %d): it now needs %d quiet evaluations to resolve", s.ReopenCooldown, in.Flaps, quietNeeded(in, s))})
 	}
@@ -213,6 +213,13 @@ func notify(in *Incident, ch *Change, now time.Time) {
 		in.PagedAt = now
 		ch.Messages = append(ch.Messages, message(ChannelPagerDuty, Trigger, in, now))
 		ch.Events = append(ch.Events, Event{At: now, Kind: EventPageQueued, Text: "page queued for PagerDuty (" + in.Why + ")"})
+	case ActionSlack:
+		if !in.PostedAt.IsZero() {
+			return
+		}
+		in.PostedAt = now
+		ch.Messages = append(ch.Messages, message(ChannelSlack, Post, in, now))
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventPostQueued, Text: "post queued for the Slack channel (" + in.Why + ")"})
 	case ActionRecord:
 		if in.Why != "" && in.Finding != nil && in.Finding.Severity == correlate.SeverityPage && !hasEvent(ch, EventSilenced) {
 			ch.Events = append(ch.Events, Event{At: now, Kind: EventSilenced, Text: "not paged: " + in.Why})
@@ -241,6 +248,30 @@ func resolve(in *Incident, ch *Change, now time.Time, why string) {
 	if in.Paged() {
 		ch.Messages = append(ch.Messages, message(ChannelPagerDuty, Resolve, in, now))
 	}
+	if !in.PostedAt.IsZero() {
+		ch.Messages = append(ch.Messages, message(ChannelSlack, Resolve, in, now))
+	}
+}
+
+// PageByHand is a person asking for an incident to be paged (Slack's "Page
+// on-call" button). It pages an open incident once: pressing again, or
+// pressing after the daemon paged it, changes nothing and says so, so two
+// people pressing at once never page twice. A resolved incident is not
+// paged: the errors it was about are over.
+func PageByHand(in Incident, now time.Time, by, where string) (Change, error) {
+	switch {
+	case in.Status != StatusOpen:
+		return Change{}, fmt.Errorf("incident %s is %s: nothing to page", in.ID, in.Status)
+	case in.Meta:
+		return Change{}, fmt.Errorf("incident %s is culprit's own blindness incident, paged by its own rules", in.ID)
+	case in.Paged():
+		return Change{}, fmt.Errorf("incident %s was already paged at %s", in.ID, in.PagedAt.UTC().Format("15:04 MST"))
+	}
+	in.Action, in.Why = ActionPage, "paged by "+by+" from "+where
+	ch := Change{Events: []Event{{At: now, Kind: EventPageRequested, Actor: by, Text: by + " asked for a page from " + where}}}
+	notify(&in, &ch, now)
+	ch.Incident = in
+	return stamp(ch), nil
 }
 
 func message(c Channel, action string, in *Incident, now time.Time) Message {

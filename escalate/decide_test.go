@@ -141,8 +141,8 @@ func TestDecideRouting(t *testing.T) {
 		slackOn bool
 	}{
 		{"off-hours page", policy{action: ActionPage}, correlate.SeverityPage, ActionPage, "trigger", true},
-		{"business hours slack", policy{action: ActionSlack}, correlate.SeverityPage, ActionSlack, "", true},
-		{"notify never pages", policy{action: ActionPage}, correlate.SeverityNotify, ActionSlack, "", true},
+		{"business hours slack", policy{action: ActionSlack}, correlate.SeverityPage, ActionSlack, "post", true},
+		{"notify never pages", policy{action: ActionPage}, correlate.SeverityNotify, ActionSlack, "post", true},
 		{"info is recorded", policy{action: ActionPage}, correlate.SeverityInfo, ActionRecord, "", true},
 		{"silence wins", policy{action: ActionPage, silence: "silence INC-1"}, correlate.SeverityPage, ActionRecord, "", true},
 		{"no slack configured", policy{action: ActionSlack}, correlate.SeverityPage, ActionRecord, "", false},
@@ -223,5 +223,50 @@ func TestIncidentKey(t *testing.T) {
 	}
 	if k := IncidentKey(strings.Repeat("s", 300), "sig", "d"); len(k) > 255 {
 		t.Fatalf("key %d bytes, over PagerDuty's 255", len(k))
+	}
+}
+
+// TestSlackPostOnceAndResolve: a business-hours incident is posted once,
+// however many evaluations see it, and its resolution is posted too.
+func TestSlackPostOnceAndResolve(t *testing.T) {
+	s := Settings{QuietEvaluations: 3, ReopenCooldown: time.Hour, Slack: true}
+	p := policy{action: ActionSlack}
+	var known []Incident
+	var got []string
+	for i := range 5 {
+		got = append(got, actions(step(t, &known, t0.Add(time.Duration(i)*time.Minute), p, s, finding(correlate.SeverityPage, t0, "dep-1"))))
+	}
+	rec := finding(correlate.SeverityPage, t0, "dep-1")
+	r := t0.Add(6 * time.Minute)
+	rec.Recovered = &r
+	got = append(got, actions(step(t, &known, t0.Add(16*time.Minute), p, s, rec)))
+	if strings.Join(got, ",") != "post,,,,,resolve" {
+		t.Fatalf("queued %q, want one post then one resolve", got)
+	}
+}
+
+func TestPageByHand(t *testing.T) {
+	s := Settings{QuietEvaluations: 3, ReopenCooldown: time.Hour, Slack: true}
+	var known []Incident
+	step(t, &known, t0, policy{action: ActionSlack}, s, finding(correlate.SeverityPage, t0, "dep-1"))
+	in := known[0]
+	ch, err := PageByHand(in, t0.Add(time.Minute), "U123 (alice)", "Slack #support")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Messages) != 1 || ch.Messages[0].Action != Trigger || ch.Messages[0].Key != in.Key || ch.Incident.Action != ActionPage {
+		t.Fatalf("want one trigger with the incident key, got %+v", ch.Messages)
+	}
+	if ch.Events[0].Kind != EventPageRequested || ch.Events[0].Actor != "U123 (alice)" || ch.Events[0].IncidentID != in.ID {
+		t.Fatalf("event %+v", ch.Events[0])
+	}
+	for name, in := range map[string]Incident{
+		"already paged": ch.Incident,
+		"resolved":      func() Incident { x := in; x.Status = StatusResolved; return x }(),
+		"meta":          func() Incident { x := in; x.Meta = true; return x }(),
+	} {
+		if ch, err := PageByHand(in, t0.Add(2*time.Minute), "U9", "Slack"); err == nil || len(ch.Messages) > 0 {
+			t.Errorf("%s: paged again (%v, %d messages)", name, err, len(ch.Messages))
+		}
 	}
 }

@@ -63,7 +63,9 @@ type Incident struct {
 	OpenedAt time.Time          `json:"opened_at"`
 	Onset    time.Time          `json:"onset"`
 	// PagedAt is when a trigger was queued; zero if none was.
-	PagedAt    time.Time `json:"paged_at,omitzero"`
+	PagedAt time.Time `json:"paged_at,omitzero"`
+	// PostedAt is when a Slack post was queued; zero if none was.
+	PostedAt   time.Time `json:"posted_at,omitzero"`
 	LastSeen   time.Time `json:"last_seen"`
 	Recovered  time.Time `json:"recovered,omitzero"`
 	ResolvedAt time.Time `json:"resolved_at,omitzero"`
@@ -138,6 +140,10 @@ const (
 	EventResolved   = "resolved"
 	EventReopened   = "reopened"
 	EventSilenced   = "silenced"
+	EventPostQueued = "post_queued"
+	// EventPageRequested is a person asking for the page (the Slack
+	// button), with the person as the event's actor.
+	EventPageRequested = "page_requested"
 )
 
 // Change is what one evaluation does to one incident: its new state, what
