@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,10 @@ func TestSummarizeScope(t *testing.T) {
 		if c.Field == FieldCustomer && c.Value == "4" {
 			t.Error("a customer with no errors is reported as concentrating them")
 		}
+	}
+	want := []ValueCount{{"3", 40}, {"1", 30}, {"2", 30}}
+	if got := s.Top[FieldCustomer]; !reflect.DeepEqual(got, want) {
+		t.Errorf("top customers %v, want %v (most errors first, ties by id, none without errors)", got, want)
 	}
 }
 

@@ -1,6 +1,9 @@
 package correlate
 
-import "sort"
+import (
+	"math"
+	"sort"
+)
 
 // Concentration thresholds. A value is reported when it carries a clear
 // majority of its dimension's errors out of proportion to its traffic; the
@@ -19,6 +22,12 @@ func summarizeScope(sc *Scope) ScopeSummary {
 	out := ScopeSummary{Affected: map[string]int{}, Concentration: []Concentration{}}
 	for _, f := range AffectedFields {
 		out.Affected[f] = len(sc.Errors[f])
+		if top := topValues(sc.Errors[f], MaxTop); len(top) > 0 {
+			if out.Top == nil {
+				out.Top = map[string][]ValueCount{}
+			}
+			out.Top[f] = top
+		}
 	}
 	for _, field := range ScopeFields {
 		errs := sc.Errors[field]
@@ -82,4 +91,25 @@ func sumMap(m map[string]float64) float64 {
 		s += v
 	}
 	return s
+}
+
+// topValues is the n values with the most errors, most first, ties by
+// value so the order is stable.
+func topValues(errs map[string]float64, n int) []ValueCount {
+	out := make([]ValueCount, 0, len(errs))
+	for v, e := range errs {
+		if e > 0 {
+			out = append(out, ValueCount{Value: v, Errors: int64(math.Round(e))})
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Errors != out[b].Errors {
+			return out[a].Errors > out[b].Errors
+		}
+		return out[a].Value < out[b].Value
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }

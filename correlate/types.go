@@ -277,6 +277,21 @@ type Significance struct {
 type ScopeSummary struct {
 	Affected      map[string]int  `json:"affected"`
 	Concentration []Concentration `json:"concentration"`
+	// Top names who is affected, per field of AffectedFields: the values
+	// with the most errors, most first, up to MaxTop each. Support asks
+	// "which customers?" before "how many?", and /correlate customer=ID
+	// asks whether one customer is among them.
+	Top map[string][]ValueCount `json:"top,omitempty"`
+}
+
+// MaxTop bounds ScopeSummary.Top per field, so a finding that reached
+// thousands of customers still fits a page's custom details.
+const MaxTop = 100
+
+// ValueCount is one field value and its errors.
+type ValueCount struct {
+	Value  string `json:"value"`
+	Errors int64  `json:"errors"`
 }
 
 // Concentration is one dimension value that carries more of the errors than
