@@ -36,6 +36,19 @@ func (s *Store) Incident(ctx context.Context, id string) (escalate.Incident, err
 	return ins[0], nil
 }
 
+// IncidentByKey returns the latest incident with a key (the PagerDuty
+// dedup_key); unknown keys give an error matching fs.ErrNotExist.
+func (s *Store) IncidentByKey(ctx context.Context, key string) (escalate.Incident, error) {
+	ins, err := s.incidents(ctx, `SELECT body FROM incidents WHERE key = ? ORDER BY opened_at DESC, id LIMIT 1`, key)
+	if err != nil {
+		return escalate.Incident{}, err
+	}
+	if len(ins) == 0 {
+		return escalate.Incident{}, fmt.Errorf("incident with key %q: %w", key, fs.ErrNotExist)
+	}
+	return ins[0], nil
+}
+
 func (s *Store) incidents(ctx context.Context, q string, args ...any) ([]escalate.Incident, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

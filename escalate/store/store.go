@@ -62,6 +62,17 @@ func Open(ctx context.Context, dir string, now func() time.Time) (*Store, error)
 	return s, nil
 }
 
+// OpenExisting opens a store that must already exist, for tools that read
+// the daemon's data (culprit timeline): a mistyped directory is an error
+// naming it, not a new empty store that has no incidents.
+func OpenExisting(ctx context.Context, dir string, now func() time.Time) (*Store, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open store: no culprit store in %s: %w", dir, err)
+	}
+	return Open(ctx, dir, now)
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -144,6 +155,8 @@ CREATE TABLE timeline (
 );
 CREATE INDEX timeline_incident ON timeline(incident_id, at);
 `,
+	// 2: PagerDuty's webhooks name an incident by its dedup key.
+	`CREATE INDEX incidents_key ON incidents(key, opened_at);`,
 }
 
 // migrate applies the migrations newer than the database's user_version,

@@ -171,3 +171,49 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Fatal("opened a store without a directory")
 	}
 }
+
+func TestIncidentByKey(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	old := escalate.Incident{ID: "inc-old", Key: "culprit/edge/f-1/dep-1", Service: "edge", Status: escalate.StatusResolved, OpenedAt: t0, ResolvedAt: t0.Add(time.Hour)}
+	cur := escalate.Incident{ID: "inc-new", Key: old.Key, Service: "edge", Status: escalate.StatusOpen, OpenedAt: t0.Add(3 * time.Hour)}
+	other := escalate.Incident{ID: "inc-other", Key: "culprit/api/f-2", Service: "api", Status: escalate.StatusOpen, OpenedAt: t0.Add(4 * time.Hour)}
+	if err := s.Apply(ctx, []escalate.Change{{Incident: old}, {Incident: cur}, {Incident: other}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.IncidentByKey(ctx, old.Key)
+	if err != nil || got.ID != "inc-new" {
+		t.Fatalf("IncidentByKey = %s, %v; want the latest opening, inc-new", got.ID, err)
+	}
+	if _, err := s.IncidentByKey(ctx, "culprit/nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("unknown key: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestMigratesSchema1: a store written by the first schema opens and gains
+// the key index, keeping its data.
+func TestMigratesSchema1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	if err := s.Apply(ctx, []escalate.Change{{Incident: escalate.Incident{ID: "inc-1", Key: "k", Service: "edge", Status: escalate.StatusOpen, OpenedAt: t0}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP INDEX incidents_key", "PRAGMA user_version = 1"} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, dir)
+	var v, n int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
+		t.Fatalf("schema %d (%v), want %d", v, err, len(migrations))
+	}
+	if err := s.db.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'incidents_key'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("incidents_key index missing after migration (%d, %v)", n, err)
+	}
+	if in, err := s.IncidentByKey(ctx, "k"); err != nil || in.ID != "inc-1" {
+		t.Fatalf("data lost in migration: %v %v", in.ID, err)
+	}
+}
