@@ -253,6 +253,52 @@ func resolve(in *Incident, ch *Change, now time.Time, why string) {
 	}
 }
 
+// Asked gives a finding someone asked about (/correlate in Slack) an
+// incident, so its evidence page and its "Page on-call" button have
+// something to point at. An open incident with the same key is the same
+// change: it is returned as it is, and the question goes on its timeline.
+// Otherwise a record-only incident opens (already resolved if the finding
+// is over); nobody is notified, and the daemon's next evaluation routes it
+// like any incident of its own if the change is still going on.
+func Asked(known []Incident, f *correlate.Finding, now time.Time, by, where string) (Incident, Change) {
+	key := IncidentKey(f.Service, f.Signature, suspectID(f))
+	who := "someone"
+	if by != "" {
+		who = by
+	}
+	why := "recorded because " + who + " asked from " + where
+	var asked []Event
+	if by != "" {
+		// Without a name the asking is left to the caller to record,
+		// which may know more (Slack records who, and where).
+		asked = []Event{{At: now, Kind: EventAsked, Actor: by, Text: by + " asked about it from " + where}}
+	}
+	for _, in := range known {
+		if in.Key == key && in.Status == StatusOpen {
+			return in, stamp(Change{Incident: in, Events: asked})
+		}
+	}
+	ch := open(f, now, recordOnly{why}, Settings{})
+	if ch.Incident.Status == StatusOpen {
+		ch.Incident.Action, ch.Incident.Why = ActionRecord, why
+		ch.Messages = nil
+	}
+	events := ch.Events[:0]
+	for _, e := range ch.Events {
+		if e.Kind != EventSilenced {
+			events = append(events, e)
+		}
+	}
+	ch.Events = append(events, asked...)
+	return ch.Incident, stamp(ch)
+}
+
+// recordOnly routes everything to the record action.
+type recordOnly struct{ why string }
+
+func (r recordOnly) Route(string, time.Time) (Action, string)          { return ActionRecord, r.why }
+func (r recordOnly) Silenced(string, string, time.Time) (bool, string) { return false, "" }
+
 // PageByHand is a person asking for an incident to be paged (Slack's "Page
 // on-call" button). It pages an open incident once: pressing again, or
 // pressing after the daemon paged it, changes nothing and says so, so two

@@ -270,3 +270,39 @@ func TestPageByHand(t *testing.T) {
 		}
 	}
 }
+
+func TestAsked(t *testing.T) {
+	s := Settings{QuietEvaluations: 3, ReopenCooldown: time.Hour, Slack: true}
+	f := finding(correlate.SeverityPage, t0, "dep-1")
+
+	in, ch := Asked(nil, &f, t0.Add(time.Minute), "U1 (bob)", "Slack")
+	if in.Status != StatusOpen || in.Action != ActionRecord || len(ch.Messages) != 0 {
+		t.Fatalf("new finding: %s %s with %d messages, want an open record-only incident, nobody notified", in.Status, in.Action, len(ch.Messages))
+	}
+	kinds := map[string]bool{}
+	for _, e := range ch.Events {
+		kinds[e.Kind] = true
+		if e.IncidentID != in.ID {
+			t.Errorf("event %s not stamped with the incident", e.Kind)
+		}
+	}
+	if !kinds[EventAsked] || !kinds[EventDetected] || kinds[EventSilenced] {
+		t.Errorf("events %v, want asked and detected, no 'not paged'", kinds)
+	}
+
+	// The daemon's own incident for the same change is reused.
+	var known []Incident
+	step(t, &known, t0, policy{action: ActionPage}, s, f)
+	got, ch := Asked(known, &f, t0.Add(2*time.Minute), "U1 (bob)", "Slack")
+	if got.ID != known[0].ID || len(ch.Messages) != 0 || len(ch.Events) != 1 || ch.Events[0].Kind != EventAsked {
+		t.Fatalf("asked about an open incident: got %s (want %s), %d messages, events %+v", got.ID, known[0].ID, len(ch.Messages), ch.Events)
+	}
+
+	// A finding that is already over is recorded resolved.
+	r := t0.Add(30 * time.Minute)
+	f.Recovered = &r
+	in, _ = Asked(nil, &f, t0.Add(time.Hour), "U1", "Slack")
+	if in.Status != StatusResolved {
+		t.Fatalf("recovered finding recorded %s, want resolved", in.Status)
+	}
+}

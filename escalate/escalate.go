@@ -144,6 +144,9 @@ const (
 	// EventPageRequested is a person asking for the page (the Slack
 	// button), with the person as the event's actor.
 	EventPageRequested = "page_requested"
+	// EventAsked is someone asking about the incident's finding
+	// (/correlate), with the person as the actor.
+	EventAsked = "asked"
 )
 
 // Change is what one evaluation does to one incident: its new state, what

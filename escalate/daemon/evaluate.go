@@ -246,6 +246,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 	return nil
 }
 
+// Exclusive runs fn while no evaluation runs. Changes to incidents made
+// outside an evaluation (a page asked for from Slack, a question recorded)
+// go through it, so an evaluation that read the incidents before the
+// change cannot write back its stale copy afterwards.
+func (e *Evaluator) Exclusive(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return fn()
+}
+
 // LastSuccess is when the last evaluation succeeded.
 func (e *Evaluator) LastSuccess() time.Time {
 	e.mu.Lock()
