@@ -358,3 +358,20 @@ func TestShutdown(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSigningSecretRefusesHTTP: Socket Mode needs no signing secret, and
+// without one an HMAC with an empty key would let anyone sign, so every
+// HTTP request is refused.
+func TestNoSigningSecretRefusesHTTP(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.SigningSecret = "" })
+	for _, handler := range []http.Handler{h.app.Commands(), h.app.Interactions()} {
+		w := serve(handler, signed("/slack/commands", h.commandForm("edge-router"), "", friday))
+		h.app.Wait()
+		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "no signing secret") {
+			t.Fatalf("status %d %q, want 401 naming the missing secret", w.Code, w.Body)
+		}
+	}
+	if n := len(h.corr.Calls()); n != 0 {
+		t.Fatalf("correlator called %d times", n)
+	}
+}

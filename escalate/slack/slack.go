@@ -92,6 +92,8 @@ const (
 // Config wires an App. SigningSecret and Correlator are required.
 type Config struct {
 	// SigningSecret is the app's signing secret (Basic Information page).
+	// Empty only in Socket Mode: the HTTP endpoints then refuse every
+	// request.
 	SigningSecret string
 	Correlator    Correlator
 	// Pager is optional; without it the "Page on-call" button explains
@@ -146,9 +148,6 @@ type App struct {
 // New checks cfg and builds an App.
 func New(cfg Config) (*App, error) {
 	var errs []error
-	if cfg.SigningSecret == "" {
-		errs = append(errs, errors.New("slack config: SigningSecret is required"))
-	}
 	if cfg.Correlator == nil {
 		errs = append(errs, errors.New("slack config: Correlator is required"))
 	}
