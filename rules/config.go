@@ -36,6 +36,7 @@ type Config struct {
 	Intake        Intake        `yaml:"intake"`
 	Zendesk       Zendesk       `yaml:"zendesk"`
 	Kibana        Kibana        `yaml:"kibana"`
+	Slack         Slack         `yaml:"slack"`
 	Store         Store         `yaml:"store"`
 }
 
@@ -156,6 +157,7 @@ func Default() Config {
 		Thresholds:    Thresholds{MaxQ: 0.01},
 		DefaultAction: ActionRecord,
 		PagerDuty:     PagerDuty{URL: "https://events.pagerduty.com"},
+		Slack:         Slack{APIURL: "https://slack.com/api/"},
 		Intake:        Intake{Listen: ":8080"},
 		Zendesk:       Zendesk{PollInterval: Duration(time.Minute)},
 		Kibana:        Kibana{DataView: "culprit-logs"},

@@ -85,6 +85,33 @@ type PagerDuty struct {
 	// ChangeEvents forwards the deploys culprit receives as PagerDuty
 	// Change Events, so responders see them on the incident timeline.
 	ChangeEvents bool `yaml:"change_events"`
+	// WebhookSecrets verify PagerDuty's v3 webhooks (acknowledged,
+	// resolved...), which culprit writes on the incident timeline. Two
+	// during a secret rotation; none, and the webhook is refused.
+	WebhookSecrets []Secret `yaml:"webhook_secrets"`
+}
+
+// Slack is the Slack app: /correlate, its buttons, and the channel that
+// business-hours incidents are posted to.
+type Slack struct {
+	// SigningSecret verifies every request Slack sends (slash commands and
+	// button presses); unset, both endpoints refuse everything.
+	SigningSecret Secret `yaml:"signing_secret"`
+	// BotToken (xoxb-) posts to Channel.
+	BotToken Secret `yaml:"bot_token"`
+	// Channel is the channel id (C0123…) or name incidents routed to
+	// "slack" are posted to; unset, the slack route only records.
+	Channel string `yaml:"channel"`
+	// AppToken (xapp-) enables Socket Mode: commands and buttons arrive
+	// over a connection culprit opens, for workspaces where culprit has no
+	// public URL.
+	AppToken Secret `yaml:"app_token"`
+	// APIURL is the Web API base, https://slack.com/api/ unless a proxy or
+	// a test fake stands in.
+	APIURL string `yaml:"api_url"`
+	// InChannel shows /correlate answers to the whole channel instead of
+	// only to the person who asked.
+	InChannel bool `yaml:"in_channel"`
 }
 
 // Intake is the daemon's HTTP listener for deploys, tickets and webhooks.

@@ -55,6 +55,7 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.intake(c)
 	ck.zendesk(c)
 	ck.kibana(c)
+	ck.slack(c)
 	ck.inlineSecrets(c)
 	return ck.problems, ck.warnings
 }
@@ -419,6 +420,22 @@ func (ck *checker) kibana(c *Config) {
 	ck.httpURL("kibana.url", k.URL)
 	if strings.TrimSpace(k.DataView) == "" {
 		ck.errf("kibana.data_view", "must not be empty when kibana.url is set")
+	}
+}
+
+func (ck *checker) slack(c *Config) {
+	sl := c.Slack
+	if sl.APIURL != "" {
+		ck.httpURL("slack.api_url", sl.APIURL)
+	}
+	if sl.Channel != "" && !sl.BotToken.IsSet() {
+		ck.errf("slack.bot_token", "required to post to slack.channel %q", sl.Channel)
+	}
+	if sl.AppToken.IsSet() && !sl.BotToken.IsSet() {
+		ck.errf("slack.bot_token", "Socket Mode (slack.app_token) needs the bot token too")
+	}
+	if ck.loc.has("slack") && !sl.SigningSecret.IsSet() && !sl.AppToken.IsSet() {
+		ck.errf("slack.signing_secret", "required for /correlate over HTTP (or set slack.app_token for Socket Mode)")
 	}
 }
 
