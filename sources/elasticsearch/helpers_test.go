@@ -22,12 +22,12 @@ import (
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/file"
+
+	"github.com/culprithq/culprit/sources/elasticsearch/estest"
 )
 
 // These tests run against a real Elasticsearch, never canned answers:
 // the point is to prove the queries, and only a cluster can.
-
-const skipMessage = "set CULPRIT_TEST_ES_URL (e.g. CULPRIT_TEST_ES_URL=$(make es-up)) to run the Elasticsearch tests"
 
 // cluster is the test cluster's address and credentials.
 type cluster struct {
@@ -36,13 +36,7 @@ type cluster struct {
 
 func testCluster(t testing.TB) cluster {
 	t.Helper()
-	u := os.Getenv("CULPRIT_TEST_ES_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CULPRIT_TEST_ES_URL is not set, and CI must run the Elasticsearch tests: start a cluster (scripts/es-up.sh prints its URL) and export CULPRIT_TEST_ES_URL")
-		}
-		t.Skip(skipMessage)
-	}
+	u := estest.URL(t)
 	return cluster{url: u, user: os.Getenv("CULPRIT_TEST_ES_USERNAME"), pass: os.Getenv("CULPRIT_TEST_ES_PASSWORD")}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/rules"
+
+	"github.com/culprithq/culprit/sources/elasticsearch/estest"
 )
 
 func kts(s string) time.Time {
@@ -342,11 +343,7 @@ func kibanaQueryString(kql string) string {
 // real cluster, against text, keyword and text+keyword fields: the choice
 // of both forms must find exactly a signature's documents on each.
 func TestDiscoverQueryOnElasticsearch(t *testing.T) {
-	base := os.Getenv("CULPRIT_TEST_ES_URL")
-	if base == "" {
-		t.Skip("set CULPRIT_TEST_ES_URL (e.g. CULPRIT_TEST_ES_URL=$(make es-up)) to run the Elasticsearch tests")
-	}
-	base = strings.TrimRight(base, "/")
+	base := strings.TrimRight(estest.URL(t), "/")
 	index := fmt.Sprintf("culprit-kibana-test-%d", time.Now().UnixNano())
 	do := func(method, path, body string) map[string]any {
 		t.Helper()
