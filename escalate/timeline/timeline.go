@@ -387,17 +387,20 @@ var kindOrder = map[string]int{
 	escalate.EventPageFailed: 10,
 	"triggered":              11,
 	KindAcknowledged:         12,
-	KindTicketCreated:        14,
-	escalate.EventRecovered:  15,
-	escalate.EventResolved:   16,
-	escalate.EventReopened:   17,
+	// A question in Slack comes before the button pressed on its answer.
+	"query":                 13,
+	"page_requested":        14,
+	KindTicketCreated:       16,
+	escalate.EventRecovered: 17,
+	escalate.EventResolved:  18,
+	escalate.EventReopened:  19,
 }
 
 func rank(e Entry) int {
 	if r, ok := kindOrder[e.Kind]; ok {
 		return r
 	}
-	return 13 // other vendor events sit between the page and the tickets
+	return 15 // other vendor events sit between the page and the tickets
 }
 
 func compareEntries(a, b Entry) int {
