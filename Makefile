@@ -12,7 +12,7 @@ build:
 
 ## test: formatting, vet, staticcheck and every test.
 test: fmt-check vet lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

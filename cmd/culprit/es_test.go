@@ -12,20 +12,15 @@ import (
 
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/sources/simulate"
+
+	"github.com/culprithq/culprit/sources/elasticsearch/estest"
 )
 
 // esURL returns the test cluster, skipping with one line when there is
 // none, except in CI, which always provides one.
 func esURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("CULPRIT_TEST_ES_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but CULPRIT_TEST_ES_URL is not set: .ci/run must start Elasticsearch")
-		}
-		t.Skip("set CULPRIT_TEST_ES_URL (e.g. CULPRIT_TEST_ES_URL=$(make es-up)) to run the Elasticsearch tests")
-	}
-	return u
+	return estest.URL(t)
 }
 
 // TestSimulateAndCorrelateES runs the Friday story through Elasticsearch

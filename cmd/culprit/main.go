@@ -51,6 +51,7 @@ Usage:
   culprit demo [--out DIR]
   culprit simulate --es URL [--shape SHAPE] [--seed N] [--duration 6h] [--peak-per-min N]
   culprit serve --config FILE [--log-level info] [--log-format json|text]
+  culprit timeline INCIDENT (--config FILE | --store DIR) [--format md|json|csv|html]
   culprit rules check [--resolve-secrets] FILE...
   culprit version
 
@@ -87,6 +88,8 @@ func dispatch(ctx context.Context, env *environ, args []string) error {
 		return cmdRules(ctx, env, args[1:])
 	case "serve":
 		return cmdServe(ctx, env, args[1:])
+	case "timeline":
+		return cmdTimeline(ctx, env, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "culprit", version)
 		return nil

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -22,9 +21,10 @@ import (
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/escalate"
 	"github.com/culprithq/culprit/escalate/daemon"
+	"github.com/culprithq/culprit/escalate/evidence"
 	"github.com/culprithq/culprit/escalate/outbox"
 	"github.com/culprithq/culprit/escalate/pagerduty"
-	"github.com/culprithq/culprit/escalate/report"
+	"github.com/culprithq/culprit/escalate/slack"
 	"github.com/culprithq/culprit/escalate/store"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/elasticsearch"
@@ -75,17 +75,19 @@ func cmdServe(ctx context.Context, env *environ, args []string) error {
 // server is the assembled daemon. Its parts do not know one another; this
 // is the only place they meet.
 type server struct {
-	cfg     *rules.Config
-	now     func() time.Time
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	store   *store.Store
-	source  *elasticsearch.Source
-	eval    *daemon.Evaluator
-	outbox  *outbox.Worker
-	poller  *zendesk.Poller
-	handler http.Handler
-	started time.Time
+	cfg      *rules.Config
+	now      func() time.Time
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	store    *store.Store
+	source   *elasticsearch.Source
+	eval     *daemon.Evaluator
+	outbox   *outbox.Worker
+	poller   *zendesk.Poller
+	slack    *slack.App // nil without a Slack app configured
+	evidence *evidence.Handler
+	handler  http.Handler
+	started  time.Time
 }
 
 // assemble builds every part from the configuration, reporting all that
@@ -120,26 +122,24 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		st.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	notifiers := map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: &pagerduty.Deliverer{
+		Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}}
+	sl := cfg.Slack
+	if sl.Channel != "" {
+		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL,
+			PublicURL: cfg.Intake.PublicURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
+		if err != nil {
+			return fail(fmt.Errorf("slack: %w", err))
+		}
+		notifiers[escalate.ChannelSlack] = n
+	}
 	s.outbox, err = outbox.New(outbox.Config{Queue: st, Now: now, Logger: log.With("component", "outbox"), Registerer: s.reg,
-		Notifiers: map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: &pagerduty.Deliverer{
-			Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}}})
+		Notifiers: notifiers})
 	if err != nil {
 		return fail(err)
 	}
-	step := cfg.Correlate.Bucket.D()
-	interval := cfg.Evaluation.Interval.D()
-	quiet := max(1, int((time.Duration(cfg.Correlate.RecoveryBuckets)*step+interval-1)/interval))
-	var services []string
-	for _, sv := range cfg.Services {
-		services = append(services, sv.Name)
-	}
-	s.eval, err = daemon.New(daemon.Config{
-		Source: src, SourceName: fmt.Sprintf("Elasticsearch %s index %s", strings.Join(es.URLs, ","), es.Index),
-		Store: st, Policy: cfg, Correlate: cfg.Correlate, Lookback: cfg.Evaluation.Lookback.D(),
-		Settings:   escalate.Settings{MaxQ: cfg.Thresholds.MaxQ, QuietEvaluations: quiet, ReopenCooldown: cfg.Evaluation.ReopenCooldown.D()},
-		BlindAfter: cfg.Evaluation.BlindAfter, Services: services, Queued: s.outbox.Kick,
-		Logger: log.With("component", "evaluator"), Registerer: s.reg,
-	})
+	s.eval, err = newEvaluator(cfg, src, fmt.Sprintf("Elasticsearch %s index %s", strings.Join(es.URLs, ","), es.Index),
+		st, s.outbox.Kick, log, s.reg)
 	if err != nil {
 		return fail(err)
 	}
@@ -176,8 +176,73 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_latency_seconds_total", Help: "Wall time culprit waited on Elasticsearch over all requests."},
 			func() float64 { return src.Stats().Latency.Seconds() }),
 	)
-	s.handler = s.routes(api)
+	if sl.SigningSecret.IsSet() || sl.AppToken.IsSet() {
+		bridge := slackBridge{s}
+		s.slack, err = slack.New(slack.Config{SigningSecret: sl.SigningSecret.Reveal(), Correlator: bridge, Pager: bridge, Recorder: bridge,
+			BaseContext: ctx, InChannel: sl.InChannel, Now: now, Logger: log.With("component", "slack")})
+		if err != nil {
+			return fail(fmt.Errorf("slack: %w", err))
+		}
+	}
+	var pdHook http.Handler
+	if secrets := cfg.PagerDuty.WebhookSecrets; len(secrets) > 0 {
+		var keys []string
+		for _, k := range secrets {
+			keys = append(keys, k.Reveal())
+		}
+		pdHook = pagerduty.NewWebhook(pagerduty.WebhookConfig{Secrets: keys, Sink: pdSink{s}, Now: now, Logger: log.With("component", "pagerduty-webhook")})
+	}
+	s.evidence, err = evidence.New(evidence.Config{Store: st, Links: s.findingLinks, Now: now, Logger: log.With("component", "evidence")})
+	if err != nil {
+		return fail(err)
+	}
+	s.handler = s.routes(api, pdHook)
 	return s, nil
+}
+
+// newEvaluator is the daemon's decision logic as the configuration sets
+// it: the correlation settings, lookback, routes, silences, maintenance
+// and incident life cycle. `culprit serve` and `culprit backtest` both
+// build it here, so a backtest decides exactly as the daemon would; only
+// the source, the store and what wakes delivery differ. queued and reg
+// may be nil.
+func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st daemon.Store, queued func(),
+	log *slog.Logger, reg prometheus.Registerer) (*daemon.Evaluator, error) {
+	step := cfg.Correlate.Bucket.D()
+	interval := cfg.Evaluation.Interval.D()
+	quiet := max(1, int((time.Duration(cfg.Correlate.RecoveryBuckets)*step+interval-1)/interval))
+	var services []string
+	for _, sv := range cfg.Services {
+		services = append(services, sv.Name)
+	}
+	return daemon.New(daemon.Config{
+		Source: src, SourceName: sourceName,
+		Store: st, Policy: cfg, Correlate: cfg.Correlate, Lookback: cfg.Evaluation.Lookback.D(),
+		Settings: escalate.Settings{MaxQ: cfg.Thresholds.MaxQ, QuietEvaluations: quiet, ReopenCooldown: cfg.Evaluation.ReopenCooldown.D(),
+			Slack: cfg.Slack.Channel != ""},
+		BlindAfter: cfg.Evaluation.BlindAfter, Services: services, Queued: queued,
+		Logger: log.With("component", "evaluator"), Registerer: reg,
+	})
+}
+
+// publicURL is path under culprit's public base URL, or "" when none is
+// configured: a link nobody outside can open is worse than none.
+func (s *server) publicURL(path string) string {
+	base := strings.TrimRight(s.cfg.Intake.PublicURL, "/")
+	if base == "" {
+		return ""
+	}
+	return base + path
+}
+
+// chartURL is the incident's chart as a PNG for Slack and PagerDuty, which
+// fetch images from the public internet and (PagerDuty) only over https.
+func (s *server) chartURL(id string) string {
+	u := s.publicURL("/incidents/" + id + "/chart.png")
+	if !strings.HasPrefix(u, "https://") {
+		return ""
+	}
+	return u
 }
 
 // Close releases the store.
@@ -203,10 +268,7 @@ func (s *server) forwardDeploy(d correlate.Deploy) {
 
 // links are the URLs a page carries: the evidence page and Kibana.
 func (s *server) links(in *escalate.Incident) pagerduty.Links {
-	var l pagerduty.Links
-	if base := strings.TrimRight(s.cfg.Intake.PublicURL, "/"); base != "" {
-		l.Evidence = base + "/incidents/" + in.ID
-	}
+	l := pagerduty.Links{Evidence: s.publicURL("/incidents/" + in.ID), Chart: s.chartURL(in.ID)}
 	if k := s.cfg.Kibana; k.URL != "" && in.Finding != nil {
 		from, to := elasticsearch.DiscoverRange(in.Finding)
 		u, err := elasticsearch.DiscoverURL(k.URL, cmp.Or(k.DataView, "culprit-logs"), s.cfg.Fields, in.Finding, from, to)
@@ -217,6 +279,15 @@ func (s *server) links(in *escalate.Incident) pagerduty.Links {
 		}
 	}
 	return l
+}
+
+// findingLinks are the evidence page's outside links: Kibana Discover over
+// the incident's documents (the deploys link themselves).
+func (s *server) findingLinks(in *escalate.Incident) []correlate.Link {
+	if l := s.links(in); l.Kibana != "" {
+		return []correlate.Link{{Title: "Kibana Discover: the matching log lines", URL: l.Kibana}}
+	}
+	return nil
 }
 
 // Run serves HTTP and runs the schedule, the outbox and the poller until
@@ -250,12 +321,26 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	if s.poller != nil {
 		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
 	}
+	if sl := s.cfg.Slack; s.slack != nil && sl.AppToken.IsSet() {
+		wg.Go(func() {
+			err := s.slack.RunSocketMode(ctx, sl.AppToken.Reveal(), sl.BotToken.Reveal(), slack.WithAPIURL(sl.APIURL))
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("slack socket mode stopped", "err", err)
+			}
+		})
+	}
 	<-ctx.Done()
 	s.log.Info("culprit shutting down")
 	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelShut()
 	if err := srv.Shutdown(shut); err != nil {
 		s.log.Warn("http shutdown", "err", err)
+	}
+	if s.slack != nil {
+		// Answers in flight are finished or told culprit is restarting.
+		if err := s.slack.Shutdown(shut); err != nil {
+			s.log.Warn("slack shutdown", "err", err)
+		}
 	}
 	wg.Wait()
 	select {
@@ -267,18 +352,25 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 }
 
 // routes is every endpoint in one place.
-func (s *server) routes(api http.Handler) http.Handler {
+func (s *server) routes(api, pdHook http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/deploys", api)
 	mux.Handle("/api/v1/deploys/", api)
 	mux.Handle("/api/v1/tickets", api)
 	mux.Handle("/api/v1/webhooks/", api)
+	if pdHook != nil {
+		mux.Handle("POST /api/v1/webhooks/pagerduty", pdHook)
+	}
+	if s.slack != nil {
+		mux.Handle("POST /slack/commands", s.slack.Commands())
+		mux.Handle("POST /slack/interactions", s.slack.Interactions())
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /api/v1/incidents", s.listIncidents)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", s.getIncident)
-	mux.HandleFunc("GET /incidents/{id}", s.evidencePage)
+	s.evidence.Register(mux)
 	return mux
 }
 
@@ -353,37 +445,3 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
 }
-
-// evidencePage is the plain evidence page PagerDuty links to: the text
-// report and the timeline.
-func (s *server) evidencePage(w http.ResponseWriter, r *http.Request) {
-	in, evs, ok := s.incident(w, r)
-	if !ok {
-		return
-	}
-	var text strings.Builder
-	if in.Finding != nil {
-		res := &correlate.Result{From: in.Onset, To: in.LastSeen, Findings: []correlate.Finding{*in.Finding}}
-		if err := report.Text(&text, res); err != nil {
-			s.log.Error("render evidence", "id", in.ID, "err", err)
-		}
-	} else {
-		text.WriteString(in.Signature)
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := evidenceTmpl.Execute(w, map[string]any{"In": in, "Report": text.String(), "Events": evs, "Links": s.links(&in)}); err != nil {
-		s.log.Error("render evidence page", "id", in.ID, "err", err)
-	}
-}
-
-var evidenceTmpl = template.Must(template.New("evidence").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.In.ID}} · culprit</title></head>
-<body>
-<h1>{{.In.Service}}: {{.In.Status}}</h1>
-<p>Incident {{.In.ID}} · key <code>{{.In.Key}}</code> · action {{.In.Action}} ({{.In.Why}})</p>
-{{with .Links.Kibana}}<p><a href="{{.}}">Kibana Discover</a></p>{{end}}
-<pre>{{.Report}}</pre>
-<h2>Timeline</h2>
-<ul>{{range .Events}}<li>{{.At.UTC.Format "2006-01-02 15:04:05"}} UTC · {{.Kind}} · {{.Text}}</li>{{end}}</ul>
-</body></html>
-`))
