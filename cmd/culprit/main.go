@@ -51,6 +51,7 @@ Usage:
   culprit demo [--out DIR]
   culprit simulate --es URL [--shape SHAPE] [--seed N] [--duration 6h] [--peak-per-min N]
   culprit serve --config FILE [--log-level info] [--log-format json|text]
+  culprit backtest (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] --from T --to T [--config FILE] [--lag D] [--format text|json]
   culprit timeline INCIDENT (--config FILE | --store DIR) [--format md|json|csv|html]
   culprit rules check [--resolve-secrets] FILE...
   culprit version
@@ -88,6 +89,8 @@ func dispatch(ctx context.Context, env *environ, args []string) error {
 		return cmdRules(ctx, env, args[1:])
 	case "serve":
 		return cmdServe(ctx, env, args[1:])
+	case "backtest":
+		return cmdBacktest(ctx, env, args[1:])
 	case "timeline":
 		return cmdTimeline(ctx, env, args[1:])
 	case "version", "--version":

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/escalate"
+	"github.com/culprithq/culprit/escalate/daemon"
+	"github.com/culprithq/culprit/escalate/store"
+	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/elasticsearch"
+	"github.com/culprithq/culprit/sources/file"
+)
+
+const backtestUsage = "backtest (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] --from T --to T [--config FILE] [--lag D] [--format text|json]"
+
+// cmdBacktest replays history through the daemon's own decision logic in
+// simulated time and reports every message it would have sent.
+func cmdBacktest(ctx context.Context, env *environ, args []string) error {
+	fs := newFlags("backtest", backtestUsage, env.stderr)
+	logs := fs.String("logs", "", "NDJSON log file, one ECS document per request (.gz accepted)")
+	esURL := fs.String("es", "", "Elasticsearch URL(s), comma-separated, instead of --logs")
+	index := fs.String("index", "", "index pattern to read with --es, e.g. 'logs-*'")
+	deploys := fs.String("deploys", "", "deploy events: JSON array or NDJSON (.gz accepted)")
+	tickets := fs.String("tickets", "", "tickets in Zendesk incremental-export shape (.gz accepted)")
+	from := fs.String("from", "", "first evaluation, RFC 3339 (rounded up to evaluation.interval)")
+	to := fs.String("to", "", "last evaluation, RFC 3339")
+	config := fs.String("config", "", "the daemon's YAML configuration (routes, silences, thresholds); default: built-in")
+	lagFlag := fs.String("lag", "", "ingestion lag: a tick at t sees logs before t-lag (default: sources.elasticsearch.lag)")
+	format := fs.String("format", "text", "output format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*logs == "") == (*esURL == "") {
+		fs.Usage()
+		return usagef("backtest: give exactly one of --logs FILE or --es URL")
+	}
+	if *esURL != "" && *index == "" {
+		return usagef("backtest: --es needs --index PATTERN")
+	}
+	if err := checkFormat(*format, "text", "json"); err != nil {
+		return err
+	}
+	if *from == "" {
+		return usagef("backtest: --from is required")
+	}
+	if *to == "" {
+		return usagef("backtest: --to is required")
+	}
+	f, err := parseTime("from", *from)
+	if err != nil {
+		return err
+	}
+	t, err := parseTime("to", *to)
+	if err != nil {
+		return err
+	}
+	if t.Before(f) {
+		return usagef("backtest: --to %s is before --from %s", t.UTC().Format(time.RFC3339), f.UTC().Format(time.RFC3339))
+	}
+	var lag time.Duration
+	if *lagFlag != "" {
+		if lag, err = time.ParseDuration(*lagFlag); err != nil || lag < 0 {
+			return usagef("backtest: --lag %q: not a duration of 0 or more (example: 2m)", *lagFlag)
+		}
+	}
+	cfg := rules.Default()
+	if *config != "" {
+		// Secrets are not resolved: a backtest sends nothing.
+		if cfg, err = rules.Load(*config); err != nil {
+			return err
+		}
+	}
+	if *lagFlag == "" {
+		lag = cfg.Sources.Elasticsearch.Lag.D()
+	}
+	in := backtestInput{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t, lag: lag}
+	if *esURL != "" {
+		es := cfg.Sources.Elasticsearch
+		in.es = &elasticsearch.Config{
+			URLs:       strings.Split(*esURL, ","),
+			Index:      *index,
+			APIKey:     env.getenv("CULPRIT_ES_API_KEY"),
+			Username:   env.getenv("CULPRIT_ES_USERNAME"),
+			Password:   env.getenv("CULPRIT_ES_PASSWORD"),
+			CACertFile: es.CAFile,
+			Timeout:    es.Timeout.D(),
+			Fields:     cfg.Fields,
+		}
+	}
+	rep, err := backtest(ctx, &cfg, in)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.text(env.stdout)
+}
+
+// backtestInput is what a backtest replays.
+type backtestInput struct {
+	logs, deploys, tickets string
+	es                     *elasticsearch.Config // instead of logs
+	from, to               time.Time
+	lag                    time.Duration
+}
+
+// backtestReport is the JSON form of `culprit backtest`. Its field names
+// are a stable interface: scripts compare runs with it (snake_case;
+// documented in the README).
+type backtestReport struct {
+	Source          string             `json:"source"`
+	From            time.Time          `json:"from"`
+	To              time.Time          `json:"to"`
+	IntervalSeconds float64            `json:"interval_seconds"`
+	LagSeconds      float64            `json:"lag_seconds"`
+	Ticks           int                `json:"ticks"`
+	Messages        []backtestMessage  `json:"messages"`
+	Incidents       []backtestIncident `json:"incidents"`
+}
+
+// backtestMessage is one message the daemon would have queued.
+type backtestMessage struct {
+	At time.Time `json:"at"`
+	// Channel is pagerduty or slack; Action is trigger, post or resolve.
+	Channel    string    `json:"channel"`
+	Action     string    `json:"action"`
+	IncidentID string    `json:"incident_id"`
+	Key        string    `json:"key"`
+	Service    string    `json:"service"`
+	Severity   string    `json:"severity"`
+	Headline   string    `json:"headline"`
+	Why        string    `json:"why"`
+	Onset      time.Time `json:"onset,omitzero"`
+}
+
+// backtestIncident is one incident as the backtest left it.
+type backtestIncident struct {
+	ID         string    `json:"id"`
+	Key        string    `json:"key"`
+	Service    string    `json:"service"`
+	Signature  string    `json:"signature"`
+	Kind       string    `json:"kind"`
+	Severity   string    `json:"severity"`
+	Headline   string    `json:"headline"`
+	Action     string    `json:"action"`
+	Why        string    `json:"why"`
+	Status     string    `json:"status"`
+	Onset      time.Time `json:"onset,omitzero"`
+	OpenedAt   time.Time `json:"opened_at"`
+	PagedAt    time.Time `json:"paged_at,omitzero"`
+	PostedAt   time.Time `json:"posted_at,omitzero"`
+	Recovered  time.Time `json:"recovered,omitzero"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	Suspect    string    `json:"suspect_deploy,omitempty"`
+}
+
+// ticker is the backtest's clock: every part that asks for the time (the
+// store's receipt stamps, Elasticsearch's lag) gets the current tick.
+type ticker struct{ at time.Time }
+
+func (c *ticker) now() time.Time { return c.at }
+
+// backtest runs the evaluation at every tick of [in.from, in.to] aligned
+// to evaluation.interval, as daemon.Aligned schedules it, with a throwaway
+// store, and collects what each tick queued instead of delivering it.
+func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backtestReport, error) {
+	var (
+		deploys []correlate.Deploy
+		tickets []correlate.Ticket
+		err     error
+	)
+	if in.deploys != "" {
+		if deploys, err = file.ReadDeploys(in.deploys); err != nil {
+			return nil, err
+		}
+	}
+	if in.tickets != "" {
+		if tickets, err = file.ReadTickets(in.tickets); err != nil {
+			return nil, err
+		}
+		tickets = slices.Clone(tickets)
+		slices.SortStableFunc(tickets, func(a, b correlate.Ticket) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	}
+	step, interval := cfg.Correlate.Bucket.D(), cfg.Evaluation.Interval.D()
+	clock := &ticker{}
+	// source gives the evaluation's source at a tick.
+	var source func(at time.Time) correlate.Source
+	var name string
+	if in.es != nil {
+		c := *in.es
+		c.Lag, c.Now = in.lag, clock.now
+		es, err := elasticsearch.New(c)
+		if err != nil {
+			return nil, usagef("backtest: %v", err)
+		}
+		source = func(time.Time) correlate.Source { return es }
+		name = fmt.Sprintf("Elasticsearch %s index %s", strings.Join(c.URLs, ","), c.Index)
+	} else {
+		// Every cutoff t-lag lies on the index's grid when its resolution
+		// divides both the bucket and the lag (ticks are multiples of the
+		// interval, itself a multiple of the bucket).
+		res := step
+		if in.lag > 0 {
+			res = gcd(step, in.lag)
+		}
+		if res < time.Second {
+			res = step // cutoffs off the grid are still exact, only slower
+		}
+		l, err := file.OpenLogs(in.logs, cfg.Fields, res)
+		if err != nil {
+			return nil, err
+		}
+		x, err := file.NewIndex(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		source = func(at time.Time) correlate.Source { return x.Until(at.Add(-in.lag)) }
+		name = "file " + in.logs
+	}
+	src := &tickSource{}
+
+	dir, err := os.MkdirTemp("", "culprit-backtest-")
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, dir, clock.now)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	defer st.Close()
+	eval, err := newEvaluator(cfg, src, name, st, nil, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+
+	rep := &backtestReport{Source: name, From: in.from.UTC(), To: in.to.UTC(), IntervalSeconds: interval.Seconds(),
+		LagSeconds: in.lag.Seconds(), Messages: []backtestMessage{}, Incidents: []backtestIncident{}}
+	sched := daemon.Aligned{Interval: interval}
+	seen := map[string]deploySeen{}
+	for at := sched.Next(in.from.Add(-time.Nanosecond)).UTC(); !at.After(in.to); at = sched.Next(at) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("backtest: %w", err)
+		}
+		clock.at = at
+		src.Source = source(at)
+		// What CI and Zendesk would have delivered by now arrives first,
+		// as intake and the poller would have stored it.
+		for _, d := range visibleDeploys(deploys, at) {
+			if s := (deploySeen{len(d.Hosts), d.FinishedAt}); seen[d.ID] != s {
+				if _, err := st.AddDeploy(ctx, d); err != nil {
+					return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
+				}
+				seen[d.ID] = s
+			}
+		}
+		n := 0
+		for n < len(tickets) && tickets[n].CreatedAt.Before(at) {
+			n++
+		}
+		if n > 0 {
+			if err := st.AddTickets(ctx, tickets[:n]); err != nil {
+				return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
+			}
+			tickets = tickets[n:]
+		}
+		if err := eval.Evaluate(ctx, at); err != nil {
+			return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
+		}
+		rep.Ticks++
+		if err := collect(ctx, st, at, rep); err != nil {
+			return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
+		}
+	}
+	ins, err := st.Incidents(ctx, 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	slices.SortStableFunc(ins, func(a, b escalate.Incident) int {
+		return cmp.Or(a.OpenedAt.Compare(b.OpenedAt), strings.Compare(a.ID, b.ID))
+	})
+	for _, in := range ins {
+		rep.Incidents = append(rep.Incidents, incidentOf(in))
+	}
+	return rep, nil
+}
+
+// deploySeen is how much of a deploy the store was last given, so an
+// unchanged deploy is not written again at every tick.
+type deploySeen struct {
+	hosts    int
+	finished time.Time
+}
+
+// tickSource is the evaluator's source, switched to each tick's view.
+type tickSource struct{ correlate.Source }
+
+// collect takes what the tick queued off the outbox, as delivery would,
+// and reports it.
+func collect(ctx context.Context, st *store.Store, at time.Time, rep *backtestReport) error {
+	for {
+		due, err := st.Due(ctx, at, 100)
+		if err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		for _, m := range due {
+			var in escalate.Incident
+			if err := json.Unmarshal(m.Body, &in); err != nil {
+				return fmt.Errorf("read queued %s %s of %s: %w", m.Channel, m.Action, m.IncidentID, err)
+			}
+			bm := backtestMessage{At: at, Channel: string(m.Channel), Action: m.Action, IncidentID: m.IncidentID, Key: m.Key,
+				Service: m.Service, Severity: string(in.Severity), Why: in.Why, Onset: in.Onset.UTC()}
+			if in.Finding != nil {
+				bm.Headline = in.Finding.Headline
+			}
+			rep.Messages = append(rep.Messages, bm)
+			if err := st.Delivered(ctx, m, at, nil); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func incidentOf(in escalate.Incident) backtestIncident {
+	bi := backtestIncident{ID: in.ID, Key: in.Key, Service: in.Service, Signature: in.Signature, Kind: string(in.Kind),
+		Severity: string(in.Severity), Action: string(in.Action), Why: in.Why, Status: string(in.Status),
+		Onset: in.Onset.UTC(), OpenedAt: in.OpenedAt.UTC(), PagedAt: in.PagedAt.UTC(), PostedAt: in.PostedAt.UTC(),
+		Recovered: in.Recovered.UTC(), ResolvedAt: in.ResolvedAt.UTC()}
+	if f := in.Finding; f != nil {
+		bi.Headline = f.Headline
+		if len(f.SuspectedDeploys) > 0 {
+			bi.Suspect = f.SuspectedDeploys[0].ID
+		}
+	}
+	return bi
+}
+
+func gcd(a, b time.Duration) time.Duration {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// text is the report for people: every message in time order, then every
+// incident with when it opened, paged and resolved.
+func (r *backtestReport) text(w io.Writer) error {
+	ew := &errWriter{w: w}
+	ew.printf("culprit backtest of %s\n%s to %s, %d evaluations every %s, lag %s\n\n", r.Source,
+		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), r.Ticks,
+		time.Duration(r.IntervalSeconds*float64(time.Second)), time.Duration(r.LagSeconds*float64(time.Second)))
+	pages, posts, resolves := 0, 0, 0
+	for _, m := range r.Messages {
+		switch {
+		case m.Action == escalate.Resolve:
+			resolves++
+		case m.Channel == string(escalate.ChannelSlack):
+			posts++
+		default:
+			pages++
+		}
+	}
+	ew.printf("Messages: %d pages, %d Slack posts, %d resolves\n", pages, posts, resolves)
+	for _, m := range r.Messages {
+		what := m.Action
+		if m.Channel == string(escalate.ChannelPagerDuty) && m.Action == escalate.Trigger {
+			what = "page"
+		} else if m.Channel == string(escalate.ChannelSlack) {
+			what = "slack " + m.Action
+		}
+		ew.printf("  %s  %-13s %s %s [%s] %s\n", m.At.Format(time.RFC3339), what, m.IncidentID, m.Service, m.Severity, m.Headline)
+		ew.printf("      key %s; onset %s; why: %s\n", m.Key, stampOrDash(m.Onset), m.Why)
+	}
+	ew.printf("\nIncidents: %d\n", len(r.Incidents))
+	for _, in := range r.Incidents {
+		ew.printf("  %s %s %s [%s, %s] %s\n", in.ID, in.Service, in.Status, in.Severity, in.Action, in.Headline)
+		ew.printf("      opened %s, onset %s, paged %s, resolved %s; why: %s\n",
+			stampOrDash(in.OpenedAt), stampOrDash(in.Onset), stampOrDash(in.PagedAt), stampOrDash(in.ResolvedAt), in.Why)
+	}
+	return ew.err
+}
+
+func stampOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, a ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, a...)
+	}
+}
