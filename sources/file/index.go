@@ -587,17 +587,7 @@ func (x *Index) scope(sl *scopeLines, q correlate.ScopeQuery) *correlate.Scope {
 		}
 		reqs[i] = rc
 	}
-	sc := &correlate.Scope{
-		Errors:       map[string]map[string]float64{},
-		Requests:     map[string]map[string]float64{},
-		HostErrors:   hostErr,
-		HostRequests: hostReq,
-		Samples:      samples,
-	}
-	for _, f := range correlate.ScopeFields {
-		sc.Errors[f] = map[string]float64{}
-		sc.Requests[f] = map[string]float64{}
-	}
+	sc := newScope(hostErr, hostReq, samples)
 	for i, f := range fields {
 		sc.Errors[f.name] = errs[i].result(&x.values[f.slot])
 		sc.Requests[f.name] = reqs[i].result(&x.values[f.slot])

@@ -261,17 +261,7 @@ func (l *Logs) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Sc
 		}
 	}
 
-	sc := &correlate.Scope{
-		Errors:       map[string]map[string]float64{},
-		Requests:     map[string]map[string]float64{},
-		HostErrors:   hostErr,
-		HostRequests: hostReq,
-		Samples:      samples,
-	}
-	for _, f := range correlate.ScopeFields {
-		sc.Errors[f] = map[string]float64{}
-		sc.Requests[f] = map[string]float64{}
-	}
+	sc := newScope(hostErr, hostReq, samples)
 	for i, f := range fields {
 		sc.Errors[f.name] = errs[i].result()
 		sc.Requests[f.name] = reqs[i].result()
@@ -326,4 +316,21 @@ func addSample(s []correlate.Sample, x *extractor, t int64, raw string) []correl
 	copy(s[i+1:], s[i:])
 	s[i] = smp
 	return s
+}
+
+// newScope is a Scope with an empty breakdown for every scope field, so a
+// field nobody's errors touched reads as empty, not as missing.
+func newScope(hostErr, hostReq map[string][]float64, samples []correlate.Sample) *correlate.Scope {
+	sc := &correlate.Scope{
+		Errors:       map[string]map[string]float64{},
+		Requests:     map[string]map[string]float64{},
+		HostErrors:   hostErr,
+		HostRequests: hostReq,
+		Samples:      samples,
+	}
+	for _, f := range correlate.ScopeFields {
+		sc.Errors[f] = map[string]float64{}
+		sc.Requests[f] = map[string]float64{}
+	}
+	return sc
 }
