@@ -144,6 +144,9 @@ type backtestMessage struct {
 	Headline   string    `json:"headline"`
 	Why        string    `json:"why"`
 	Onset      time.Time `json:"onset,omitzero"`
+	// queued is the incident as the message carried it, for in-process
+	// callers (the corpus benchmark) that judge the paged finding itself.
+	queued *escalate.Incident
 }
 
 // backtestIncident is one incident as the backtest left it.
@@ -165,6 +168,8 @@ type backtestIncident struct {
 	Recovered  time.Time `json:"recovered,omitzero"`
 	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 	Suspect    string    `json:"suspect_deploy,omitempty"`
+	// finding is the incident's latest evidence, for in-process callers.
+	finding *correlate.Finding
 }
 
 // ticker is the backtest's clock: every part that asks for the time (the
@@ -325,7 +330,7 @@ func collect(ctx context.Context, st *store.Store, at time.Time, rep *backtestRe
 				return fmt.Errorf("read queued %s %s of %s: %w", m.Channel, m.Action, m.IncidentID, err)
 			}
 			bm := backtestMessage{At: at, Channel: string(m.Channel), Action: m.Action, IncidentID: m.IncidentID, Key: m.Key,
-				Service: m.Service, Severity: string(in.Severity), Why: in.Why, Onset: in.Onset.UTC()}
+				Service: m.Service, Severity: string(in.Severity), Why: in.Why, Onset: in.Onset.UTC(), queued: &in}
 			if in.Finding != nil {
 				bm.Headline = in.Finding.Headline
 			}
@@ -341,7 +346,7 @@ func incidentOf(in escalate.Incident) backtestIncident {
 	bi := backtestIncident{ID: in.ID, Key: in.Key, Service: in.Service, Signature: in.Signature, Kind: string(in.Kind),
 		Severity: string(in.Severity), Action: string(in.Action), Why: in.Why, Status: string(in.Status),
 		Onset: in.Onset.UTC(), OpenedAt: in.OpenedAt.UTC(), PagedAt: in.PagedAt.UTC(), PostedAt: in.PostedAt.UTC(),
-		Recovered: in.Recovered.UTC(), ResolvedAt: in.ResolvedAt.UTC()}
+		Recovered: in.Recovered.UTC(), ResolvedAt: in.ResolvedAt.UTC(), finding: in.Finding}
 	if f := in.Finding; f != nil {
 		bi.Headline = f.Headline
 		if len(f.SuspectedDeploys) > 0 {
