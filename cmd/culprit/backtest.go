@@ -182,23 +182,11 @@ func (c *ticker) now() time.Time { return c.at }
 // to evaluation.interval, as daemon.Aligned schedules it, with a throwaway
 // store, and collects what each tick queued instead of delivering it.
 func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backtestReport, error) {
-	var (
-		deploys []correlate.Deploy
-		tickets []correlate.Ticket
-		err     error
-	)
-	if in.deploys != "" {
-		if deploys, err = file.ReadDeploys(in.deploys); err != nil {
-			return nil, err
-		}
+	deploys, tickets, err := readSidecars(in.deploys, in.tickets)
+	if err != nil {
+		return nil, err
 	}
-	if in.tickets != "" {
-		if tickets, err = file.ReadTickets(in.tickets); err != nil {
-			return nil, err
-		}
-		tickets = slices.Clone(tickets)
-		slices.SortStableFunc(tickets, func(a, b correlate.Ticket) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	}
+	slices.SortStableFunc(tickets, func(a, b correlate.Ticket) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	step, interval := cfg.Correlate.Bucket.D(), cfg.Evaluation.Interval.D()
 	clock := &ticker{}
 	// source gives the evaluation's source at a tick.

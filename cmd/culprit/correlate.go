@@ -146,20 +146,9 @@ type logSource interface {
 
 // correlateFiles is the offline pipeline shared by `correlate` and `demo`.
 func correlateFiles(ctx context.Context, stderr io.Writer, in fileInputs, cfg rules.Config) (*correlate.Result, error) {
-	var (
-		deploys []correlate.Deploy
-		tickets []correlate.Ticket
-		err     error
-	)
-	if in.deploys != "" {
-		if deploys, err = file.ReadDeploys(in.deploys); err != nil {
-			return nil, err
-		}
-	}
-	if in.tickets != "" {
-		if tickets, err = file.ReadTickets(in.tickets); err != nil {
-			return nil, err
-		}
+	deploys, tickets, err := readSidecars(in.deploys, in.tickets)
+	if err != nil {
+		return nil, err
 	}
 	var src logSource
 	var fileSrc *file.Logs
@@ -219,4 +208,20 @@ func reportSkipped(w io.Writer, path string, st file.Stats) {
 		fmt.Fprintf(w, "%s:%d: skipped: %s\n", path, p.Line, p.Reason)
 	}
 	fmt.Fprintf(w, "%s: skipped %d of %d lines (%s)\n", path, total, st.Lines, strings.Join(reasons, ", "))
+}
+
+// readSidecars reads the deploys and tickets files given on the command
+// line; an empty path means none.
+func readSidecars(deploysPath, ticketsPath string) (deploys []correlate.Deploy, tickets []correlate.Ticket, err error) {
+	if deploysPath != "" {
+		if deploys, err = file.ReadDeploys(deploysPath); err != nil {
+			return nil, nil, err
+		}
+	}
+	if ticketsPath != "" {
+		if tickets, err = file.ReadTickets(ticketsPath); err != nil {
+			return nil, nil, err
+		}
+	}
+	return deploys, tickets, nil
 }
