@@ -46,7 +46,7 @@ import (
 //   - CULPRIT_CORPUS_DIR: keep the generated runs there (and reuse them);
 //     default a temporary directory.
 //   - CULPRIT_CORPUS_OUT: the JSON results file; default corpus.json in a
-//     temporary directory.
+//     temporary directory. The summary tables go beside it, as .md.
 
 // corpusRouteConfig is rules.Default() plus one route that pages every
 // finding graded page: the corpus asks "would it have paged". The routing
@@ -306,8 +306,15 @@ func TestCorpus(t *testing.T) {
 	if err := os.WriteFile(o.Out, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("\n%s", corpusMarkdown(command, elapsed, o, lookback, sum, runs))
-	t.Logf("results: %s", o.Out)
+	md := corpusMarkdown(command, elapsed, o, lookback, sum, runs)
+	// The Markdown beside the JSON is what `make bench` splices into
+	// BENCHMARKS.md.
+	mdPath := strings.TrimSuffix(o.Out, filepath.Ext(o.Out)) + ".md"
+	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", md)
+	t.Logf("results: %s and %s", o.Out, mdPath)
 }
 
 // corpusSpan is what the scoring needs of a run's Config, defaults filled.
