@@ -27,9 +27,15 @@ const (
 // concentrate on the deployed version (version split). A deploy that merely
 // happened to be nearest in time is not blamed, because on a busy fleet one
 // always is.
-func attribute(f Finding, sc *Scope, deploys []Deploy, w Window, L int, cfg rules.Correlate) []Suspect {
+//
+// latest is the latest the onset can be: the CUSUM dates an onset from
+// where excess began to accumulate, which in a bursty class can be a
+// background burst many minutes before the change that matters, and a
+// deploy starting between the two must still be examined.
+func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Window, L int, cfg rules.Correlate) []Suspect {
 	out := []Suspect{}
 	onsetIdx := w.Index(f.Onset)
+	latest = later(latest, f.Onset)
 	endIdx := L
 	if f.Recovered != nil {
 		endIdx = min(L, max(onsetIdx+1, w.Index(*f.Recovered)))
@@ -37,7 +43,7 @@ func attribute(f Finding, sc *Scope, deploys []Deploy, w Window, L int, cfg rule
 	for _, d := range deploys {
 		start := rolloutStart(d)
 		lead := f.Onset.Sub(start)
-		if start.After(f.Onset.Add(onsetSlack(w))) || lead > cfg.AttributionWindow.D() {
+		if start.After(latest.Add(onsetSlack(w))) || lead > cfg.AttributionWindow.D() {
 			continue
 		}
 		var reasons []string
@@ -98,6 +104,13 @@ func onsetSlack(w Window) time.Duration {
 	return max(w.Step, 10*time.Minute)
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // rolloutStart is when the first host got the version: a deploy's recorded
 // start can precede its first host by minutes of build and approval.
 func rolloutStart(d Deploy) time.Time {
@@ -113,6 +126,8 @@ func rolloutStart(d Deploy) time.Time {
 func timingReason(lead time.Duration, start time.Time) string {
 	at := start.UTC().Format("15:04")
 	switch {
+	case lead <= -time.Minute:
+		return fmt.Sprintf("rollout began at %s UTC, %s after the excess first showed (an onset in a bursty class is uncertain)", at, minutes(-lead))
 	case lead < time.Minute:
 		return fmt.Sprintf("rollout began at %s UTC, within a minute of the onset", at)
 	default:

@@ -63,13 +63,17 @@ func TestAttribute(t *testing.T) {
 	updated := func(start int) func(h, i int) bool { return func(h, i int) bool { return i >= start+2*h } }
 	cfg := rules.Default().Correlate
 
-	tests := []struct {
+	type attrCase struct {
 		name    string
 		deploys []Deploy
 		errAt   func(h, i int) float64
 		version func(h, i int) string
 		want    []string // suspect ids in order
-	}{
+		// latest is the segmentation's onset bucket when the CUSUM dated
+		// the onset (bucket 240) earlier; 0 for none.
+		latest int
+	}
+	tests := []attrCase{
 		{
 			name:    "errors follow the rollout host by host",
 			deploys: []Deploy{rollout("edge", "v2", 240, 10), rollout("api", "v9", 230, 0)},
@@ -134,11 +138,34 @@ func TestAttribute(t *testing.T) {
 			want:    []string{"dep-v2-canary"},
 		},
 	}
+	for _, at := range []int{0, 262} {
+		// A bursty class's CUSUM dated the onset at 240, segmentation at
+		// 262; the deploy at 260 is examined only when latest says so.
+		name := "deploy after an onset dated early by a background burst"
+		want := []string(nil)
+		if at > 0 {
+			name += ", within the segmentation's dating"
+			want = []string{"dep-v4"}
+		}
+		tests = append(tests, attrCase{name, []Deploy{rollout("edge", "v4", 260, 10)}, func(h, i int) float64 {
+			switch {
+			case updated(260)(h, i):
+				return 3
+			case i >= 240 && i < 245:
+				return 1 // the burst the CUSUM dated the onset from
+			}
+			return 0
+		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := fleet(w, tc.errAt, tc.version)
 			f := Finding{Service: "edge", Onset: onset}
-			got := attribute(f, sc, tc.deploys, w, w.Len(), cfg)
+			latest := f.Onset
+			if tc.latest > 0 {
+				latest = w.Start(tc.latest)
+			}
+			got := attribute(f, latest, sc, tc.deploys, w, w.Len(), cfg)
 			var ids []string
 			for _, s := range got {
 				ids = append(ids, s.ID)

@@ -29,16 +29,19 @@ const minAlpha = 0.02
 // episode is one elevated stretch of a series and the evidence against
 // chance for it.
 type episode struct {
-	start, end int  // buckets [start, end)
-	recovered  bool // end is a recovery inside the window
-	baseErr    float64
-	baseReq    float64
-	epErr      float64
-	epReq      float64
-	baseRate   float64 // smoothed errors per request before onset
-	pRaw       float64 // tail probability of the episode under the baseline
-	p          float64 // pRaw corrected for the onset positions searched
-	newClass   bool
+	start, end int // buckets [start, end)
+	// boundary is where segmentation put the change, before refineOnset
+	// moved start earlier: the latest the onset can honestly be dated.
+	boundary  int
+	recovered bool // end is a recovery inside the window
+	baseErr   float64
+	baseReq   float64
+	epErr     float64
+	epReq     float64
+	baseRate  float64 // smoothed errors per request before onset
+	pRaw      float64 // tail probability of the episode under the baseline
+	p         float64 // pRaw corrected for the onset positions searched
+	newClass  bool
 }
 
 func safeDiv(a, b float64) float64 {
@@ -224,7 +227,7 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 			}
 		}
 	}
-	ep := episode{start: start, end: end, recovered: recovered, baseErr: baseErr, baseReq: baseReq, baseRate: r0}
+	ep := episode{start: start, end: end, boundary: start, recovered: recovered, baseErr: baseErr, baseReq: baseReq, baseRate: r0}
 	ep.start = refineOnset(counts, exposure, bounds[j-1], start, r0, rj)
 	// Recompute the baseline for the refined onset: anything moved into the
 	// episode no longer counts as baseline.
@@ -360,4 +363,46 @@ func priorAlpha(alphas []float64) float64 {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return math.Max(m, minAlpha)
+}
+
+// sustainBlock is the width, in buckets, of the blocks a held increase must
+// stay elevated in: the block over which baseline burstiness is measured.
+const sustainBlock = 5
+
+// blockRate is one block's rate against the episode's baseline.
+type blockRate struct {
+	ratio float64 // its rate over the baseline rate
+	p     float64 // tail probability of its count under the baseline
+}
+
+// elevated: at the minimum ratio, and more errors than the baseline's own
+// burstiness explains at p < 0.01.
+func (b blockRate) elevated(minRatio float64) bool { return b.ratio >= minRatio && b.p < 0.01 }
+
+// sustained reports, oldest first, how each block of the newest span
+// buckets compares with the episode's baseline, with the same
+// negative-binomial tail the episode was tested with. It is empty for a
+// recovered episode or a window shorter than span.
+func sustained(counts, exposure []float64, ep episode, span int, cfg detectConfig) []blockRate {
+	L := len(counts)
+	if ep.recovered || span <= 0 || span > L || ep.baseRate <= 0 {
+		return nil
+	}
+	k := 1 / episodeAlpha(counts, exposure, ep.start, ep.end, ep.baseRate, cfg)
+	var out []blockRate
+	for from := L - span; from < L; from += sustainBlock {
+		to := min(from+sustainBlock, L)
+		var c, n float64
+		for i := from; i < to; i++ {
+			c += counts[i]
+			n += exposure[i]
+		}
+		b := blockRate{p: 1}
+		if n > 0 {
+			b.ratio = c / n / ep.baseRate
+			b.p = nbUpperTail(c, ep.baseRate*n, k)
+		}
+		out = append(out, b)
+	}
+	return out
 }

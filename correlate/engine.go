@@ -39,6 +39,7 @@ type candidate struct {
 	counts    []float64
 	requests  []float64
 	ep        episode
+	blocks    []blockRate // the newest blocks, for the hold on deploy-less increases
 	ok        bool
 	kind      Kind
 	tickets   []Ticket // ticket_surge only
@@ -108,6 +109,7 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			if c.ep.newClass {
 				c.kind = KindNewError
 			}
+			c.blocks = sustained(c.counts, c.requests, c.ep, holdBuckets(cfg), dc)
 		}
 	}
 	ps := make([]float64, len(cands))
@@ -163,6 +165,16 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	return res, nil
 }
 
+// holdBuckets is sustain_without_deploy in whole blocks of buckets.
+func holdBuckets(cfg rules.Correlate) int {
+	b := cfg.Bucket.D()
+	if b <= 0 || cfg.SustainWithoutDeploy.D() <= 0 {
+		return 0
+	}
+	n := int((cfg.SustainWithoutDeploy.D() + b - 1) / b)
+	return (n + sustainBlock - 1) / sustainBlock * sustainBlock
+}
+
 func detectConfigFor(cfg rules.Correlate, L int) detectConfig {
 	minBase := 30
 	if L < 120 {
@@ -214,9 +226,9 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
 	f.Samples = sc.Samples
-	f.SuspectedDeploys = attribute(f, sc, in.Deploys, w, L, cfg)
+	f.SuspectedDeploys = attribute(f, w.Start(ep.boundary), sc, in.Deploys, w, L, cfg)
 	if len(f.SuspectedDeploys) > 0 {
-		f.Onset = alignedOnset(f.Onset, f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
+		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
 	}
 	f.Tickets = linkTickets(f, sc, in.Tickets, to)
 	f.Series = &FindingChart{
@@ -227,7 +239,8 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 		Baseline: scaled(c.requests, ep.baseRate),
 	}
 	carriers, excess := excessCustomers(sc, ep.baseRate)
-	f.Severity, f.SeverityReasons = grade(f, carriers, excess, cfg)
+	held := sustain{blocks: c.blocks, bucket: w.Step}
+	f.Severity, f.SeverityReasons = grade(f, carriers, excess, held, cfg)
 	f.Headline = Headline(f)
 	return f, nil
 }
@@ -237,8 +250,8 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 // series-level onset of an existing, bursty class is uncertain by minutes;
 // once the rollout is tied to the errors host by host, the host timeline is
 // the sharper clock. The onset only moves within the slack that attribution
-// allowed.
-func alignedOnset(onset time.Time, id string, deploys []Deploy, sc *Scope, w Window) time.Time {
+// allowed (up to onsetSlack after latest, the segmentation's own dating).
+func alignedOnset(onset, latest time.Time, id string, deploys []Deploy, sc *Scope, w Window) time.Time {
 	for _, d := range deploys {
 		if d.ID != id {
 			continue
@@ -261,7 +274,7 @@ func alignedOnset(onset time.Time, id string, deploys []Deploy, sc *Scope, w Win
 				first = h.At
 			}
 		}
-		if first.IsZero() || first.Before(onset.Add(-30*time.Minute)) || first.After(onset.Add(onsetSlack(w))) {
+		if first.IsZero() || first.Before(onset.Add(-30*time.Minute)) || first.After(latest.Add(onsetSlack(w))) {
 			return onset
 		}
 		return w.Start(w.Index(first))

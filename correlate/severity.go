@@ -3,6 +3,7 @@ package correlate
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/culprithq/culprit/rules"
 )
@@ -11,7 +12,7 @@ import (
 // finding passed the false-discovery threshold); what remains is breadth,
 // because paging at night is for problems of the infrastructure, and a
 // single customer's breakage is support's to handle by day.
-func grade(f Finding, carriers int, excess float64, cfg rules.Correlate) (Severity, []string) {
+func grade(f Finding, carriers int, excess float64, held sustain, cfg rules.Correlate) (Severity, []string) {
 	customers := f.Scope.Affected[FieldCustomer]
 	hosts := f.Scope.Affected[FieldHost]
 	sig := fmt.Sprintf("q=%.2g across %d series (fdr %.2g)", f.Significance.QValue, f.Significance.Tests, cfg.FDR)
@@ -31,7 +32,57 @@ func grade(f Finding, carriers int, excess float64, cfg rules.Correlate) (Severi
 	if customers < cfg.PageMinCustomers {
 		return SeverityNotify, []string{fmt.Sprintf("only %d customers affected (page needs %d)", customers, cfg.PageMinCustomers), sig}
 	}
+	if why, ok := held.holds(f, cfg); ok {
+		return SeverityNotify, []string{why, sig}
+	}
 	return SeverityPage, []string{fmt.Sprintf("%d customers on %d hosts affected (page needs %d customers)", customers, hosts, cfg.PageMinCustomers), sig}
+}
+
+// sustain is what the hold on deploy-less increases looks at: the newest
+// blocks of the series against the episode's baseline.
+type sustain struct {
+	blocks []blockRate // oldest first
+	bucket time.Duration
+}
+
+// holds says why a broad finding is not paged yet. Only an increase in an
+// existing class with no deploy implicated is held: such a class has a
+// history of errors, and bursts of it (a flapping upstream, a scanner
+// tripping the WAF, a deadlock storm) fade within minutes without anyone
+// acting. It pages once every block of the last sustain_without_deploy
+// has been elevated and the newest is not fading (its excess at least half
+// the strongest block's): Prometheus's "for:", applied where no change of
+// ours explains the errors. Reading the blocks rather than the time since the onset
+// matters: an onset dated early, or a class elevated for hours by one
+// burst after another, would otherwise count as sustained at the next
+// burst. A new class, or an increase tied to a deploy, is what someone can
+// act on now, and waits for nothing.
+func (s sustain) holds(f Finding, cfg rules.Correlate) (string, bool) {
+	need := cfg.SustainWithoutDeploy.D()
+	if need <= 0 || f.Kind != KindErrorIncrease || len(f.SuspectedDeploys) > 0 {
+		return "", false
+	}
+	ok := len(s.blocks) > 0
+	strongest := 0.0
+	ratios := make([]string, len(s.blocks))
+	for i, b := range s.blocks {
+		ok = ok && b.elevated(cfg.MinRatio)
+		strongest = max(strongest, b.ratio)
+		ratios[i] = fmt.Sprintf("%.1f×", b.ratio)
+	}
+	// Fading is judged on the excess over the baseline, not the ratio: a
+	// burst decaying with a 5-minute time constant keeps 37% of its excess
+	// from one block to the next, which a ratio diluted by the baseline
+	// itself would hide.
+	if ok && s.blocks[len(s.blocks)-1].ratio-1 >= (strongest-1)/2 {
+		return "", false
+	}
+	why := fmt.Sprintf("no deploy implicated: an increase in an existing class pages once it has stayed elevated for %s without fading", need)
+	if len(s.blocks) > 0 {
+		why += fmt.Sprintf(" (the last %s ran at %s the baseline, by %s)", time.Duration(len(s.blocks)*sustainBlock)*s.bucket,
+			strings.Join(ratios, ", "), time.Duration(sustainBlock)*s.bucket)
+	}
+	return why, true
 }
 
 // Headline is the one sentence a support engineer would paste into a page.

@@ -1,11 +1,16 @@
 package correlate
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/culprithq/culprit/rules"
 )
+
+// elevated is a quarter of an hour well above its baseline, block by block.
+var elevated = sustain{blocks: []blockRate{{6, 1e-6}, {6.5, 1e-6}, {5.8, 1e-6}}, bucket: time.Minute}
 
 func TestGrade(t *testing.T) {
 	cfg := rules.Default().Correlate // page needs 5 customers
@@ -29,9 +34,109 @@ func TestGrade(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, reasons := grade(c.f, c.carriers, c.excess, cfg)
+			got, reasons := grade(c.f, c.carriers, c.excess, elevated, cfg)
 			if got != c.want || !strings.Contains(strings.Join(reasons, "; "), c.reason) {
 				t.Fatalf("grade = %s %q, want %s with %q", got, reasons, c.want, c.reason)
+			}
+		})
+	}
+}
+
+// TestGradeHoldsDeploylessIncreases: a broad increase in an existing class
+// with no deploy to blame pages only once every block of the last 15
+// minutes has been elevated and the newest is not fading; new classes and
+// deploy-linked increases are never held.
+func TestGradeHoldsDeploylessIncreases(t *testing.T) {
+	cfg := rules.Default().Correlate // sustain_without_deploy 15m
+	broad := func(kind Kind, suspect string) Finding {
+		f := Finding{Kind: kind, Scope: ScopeSummary{Affected: map[string]int{FieldCustomer: 40, FieldHost: 6}}}
+		if suspect != "" {
+			f.SuspectedDeploys = []Suspect{{ID: suspect}}
+		}
+		return f
+	}
+	blocks := func(b ...blockRate) sustain { return sustain{blocks: b, bucket: time.Minute} }
+	hi, lo := 1e-6, 0.3
+	off := cfg
+	off.SustainWithoutDeploy = 0
+	cases := []struct {
+		name   string
+		f      Finding
+		held   sustain
+		cfg    rules.Correlate
+		want   Severity
+		reason string
+	}{
+		{"young: the first block is baseline", broad(KindErrorIncrease, ""), blocks(blockRate{1.1, lo}, blockRate{9, hi}, blockRate{8, hi}), cfg, SeverityNotify,
+			"stayed elevated for 15m0s without fading (the last 15m0s ran at 1.1×, 9.0×, 8.0× the baseline, by 5m0s)"},
+		{"a burst fading on its own", broad(KindErrorIncrease, ""), blocks(blockRate{13, hi}, blockRate{5.4, hi}, blockRate{2.6, 1e-3}), cfg, SeverityNotify, "13.0×, 5.4×, 2.6×"},
+		{"fading by excess, not by ratio", broad(KindErrorIncrease, ""), blocks(blockRate{7.8, hi}, blockRate{9.5, hi}, blockRate{4.9, hi}), cfg, SeverityNotify, "7.8×, 9.5×, 4.9×"},
+		{"high but not significant in one block", broad(KindErrorIncrease, ""), blocks(blockRate{4, hi}, blockRate{3, 0.05}, blockRate{4, hi}), cfg, SeverityNotify, "without fading"},
+		{"no blocks (a window shorter than the hold)", broad(KindErrorIncrease, ""), sustain{}, cfg, SeverityNotify, "without fading"},
+		{"a step that holds", broad(KindErrorIncrease, ""), elevated, cfg, SeverityPage, "40 customers"},
+		{"a ramp", broad(KindErrorIncrease, ""), blocks(blockRate{2.2, 1e-3}, blockRate{4, hi}, blockRate{7, hi}), cfg, SeverityPage, "40 customers"},
+		{"young increase tied to a deploy", broad(KindErrorIncrease, "dep-1"), blocks(blockRate{1, 1}), cfg, SeverityPage, "40 customers"},
+		{"young new class without a deploy", broad(KindNewError, ""), blocks(blockRate{1, 1}), cfg, SeverityPage, "40 customers"},
+		{"hold turned off", broad(KindErrorIncrease, ""), blocks(blockRate{1, 1}), off, SeverityPage, "40 customers"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, reasons := grade(c.f, 30, 200, c.held, c.cfg)
+			if got != c.want || !strings.Contains(strings.Join(reasons, "; "), c.reason) {
+				t.Fatalf("grade = %s %q, want %s with %q", got, reasons, c.want, c.reason)
+			}
+		})
+	}
+}
+
+// TestSustained: block by block, a step that holds stays elevated and a
+// burst that faded does not; a recovered episode has no blocks to judge.
+func TestSustained(t *testing.T) {
+	const L, onset = 240, 200
+	exposure := make([]float64, L)
+	for i := range exposure {
+		exposure[i] = 1000
+	}
+	series := func(level func(i int) float64) []float64 {
+		c := make([]float64, L)
+		for i := range c {
+			c[i] = 2 // a rate of 0.002 per request
+			if i >= onset {
+				c[i] = level(i)
+			}
+		}
+		return c
+	}
+	ep := episode{start: onset, end: L, baseRate: 0.002}
+	dc := detectConfigFor(rules.Default().Correlate, L)
+	span := holdBuckets(rules.Default().Correlate)
+	if span != 15 {
+		t.Fatalf("holdBuckets = %d, want 15 for 15m of 1m buckets", span)
+	}
+	cases := []struct {
+		name     string
+		counts   []float64
+		ep       episode
+		elevated []bool
+	}{
+		{"a step that holds", series(func(int) float64 { return 12 }), ep, []bool{true, true, true}},
+		{"a burst that faded", series(func(i int) float64 {
+			if i < L-8 {
+				return 30
+			}
+			return 2
+		}), ep, []bool{true, true, false}},
+		{"recovered", series(func(int) float64 { return 12 }), episode{start: onset, end: onset + 20, baseRate: 0.002, recovered: true}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bs := sustained(c.counts, exposure, c.ep, span, dc)
+			got := make([]bool, len(bs))
+			for i, b := range bs {
+				got[i] = b.elevated(2)
+			}
+			if !slices.Equal(got, c.elevated) {
+				t.Fatalf("elevated blocks %v (%+v), want %v", got, bs, c.elevated)
 			}
 		})
 	}

@@ -86,6 +86,15 @@ type Correlate struct {
 	RecoveryBuckets int `yaml:"recovery_buckets"`
 	// TicketBucket is the bucket width for ticket volume.
 	TicketBucket Duration `yaml:"ticket_bucket"`
+	// SustainWithoutDeploy is how long an increase in an existing error
+	// class with no deploy implicated must last, and still be elevated in
+	// its latest minutes, before it is graded page. Background classes
+	// burst and decay on their own (a flapping upstream, a scanner
+	// tripping the WAF, a deadlock storm); in the labelled corpus every
+	// false page was such a burst, none of them lasting 15 minutes. New
+	// error classes and increases tied to a deploy are never held: they
+	// are what culprit exists to page fast. 0 turns the hold off.
+	SustainWithoutDeploy Duration `yaml:"sustain_without_deploy"`
 }
 
 // Duration is a time.Duration written as "90s", "5m" or "1h" in YAML.
@@ -133,20 +142,21 @@ func Default() Config {
 			Message:  []string{"error.message", "message"},
 		},
 		Correlate: Correlate{
-			Bucket:              Duration(time.Minute),
-			AttributionWindow:   Duration(60 * time.Minute),
-			FDR:                 0.01,
-			MinErrors:           5,
-			MinRatio:            2,
-			NewErrorMinEntities: 3,
-			PageMinCustomers:    5,
-			RecoveryBuckets:     10,
-			TicketBucket:        Duration(15 * time.Minute),
+			Bucket:               Duration(time.Minute),
+			AttributionWindow:    Duration(60 * time.Minute),
+			FDR:                  0.01,
+			MinErrors:            5,
+			MinRatio:             2,
+			NewErrorMinEntities:  3,
+			PageMinCustomers:     5,
+			RecoveryBuckets:      10,
+			TicketBucket:         Duration(15 * time.Minute),
+			SustainWithoutDeploy: Duration(15 * time.Minute),
 		},
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",
 			Timeout: Duration(30 * time.Second),
-			Lag:     Duration(2 * time.Minute),
+			Lag:     Duration(time.Minute),
 		}},
 		Evaluation: Evaluation{
 			Interval:       Duration(time.Minute),

@@ -29,6 +29,11 @@ type Elasticsearch struct {
 	Timeout Duration `yaml:"timeout"`
 	// Lag is how far behind real time ingestion runs: the newest buckets
 	// are incomplete, and reading them would look like a drop in traffic.
+	// It adds to every detection delay minute for minute. The default,
+	// 1m, covers shippers that flush every few seconds into an index
+	// refreshed every second with room to spare; a bucket read slightly
+	// early still shows its true error rate on fewer requests, because
+	// errors and requests arrive through the same pipeline.
 	Lag Duration `yaml:"lag"`
 }
 

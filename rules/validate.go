@@ -90,6 +90,9 @@ func (ck *checker) correlate(k Correlate) {
 	atLeast1("new_error_min_entities", k.NewErrorMinEntities)
 	atLeast1("page_min_customers", k.PageMinCustomers)
 	atLeast1("recovery_buckets", k.RecoveryBuckets)
+	if k.SustainWithoutDeploy.D() < 0 {
+		ck.errf("correlate.sustain_without_deploy", "must not be negative, got %s", short(k.SustainWithoutDeploy.D()))
+	}
 	if k.MinRatio < 1 {
 		ck.errf("correlate.min_ratio", "must be at least 1, got %g", k.MinRatio)
 	}
