@@ -28,9 +28,10 @@ lint:
 demo:
 	$(GO) run ./cmd/culprit demo
 
-## bench: the Go benchmarks behind BENCHMARKS.md.
+## bench: regenerate BENCHMARKS.md, its tables and plots (scripts/bench/regen.sh).
+## Select steps with BENCH_ONLY=corpus,ruptures or BENCH_SKIP=es5m,big.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	bash scripts/bench/regen.sh
 
 clean:
 	rm -rf bin culprit-demo

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// formatCase runs a stdin-to-stdout formatter and checks what it writes.
+type formatCase struct {
+	name    string
+	in      string
+	want    []string // lines or fragments the output must contain
+	wantErr string
+}
+
+func runFormatCases(t *testing.T, f func(in *strings.Reader, out *strings.Builder) error, cases []formatCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			err := f(strings.NewReader(c.in), &b)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q; output:\n%s", err, c.wantErr, b.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, b.String())
+				}
+			}
+		})
+	}
+}
+
+const bigRun = `=== RUN   TestBigFileRSS
+    bench_test.go:171: after Range: VmHWM 10 MB, heap in use 2 MB, total allocated 480 MB
+    bench_test.go:196: file 1.07 GB, 2802970 lines; pass 1 3.373s (831122 lines/s), scope 1.377s; services 5, checkout messages 1 (masker: "x <*>"), scope paths 99631
+    bench_test.go:199: peak RSS (VmHWM) 24 MB (before reading: 10 MB)
+--- PASS: TestBigFileRSS (9.99s)
+`
+
+func TestFormatBig(t *testing.T) {
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatBig(in, out) }, []formatCase{
+		{"two labelled runs", "== realistic messages\n" + bigRun + "== every error message unique\n" +
+			strings.ReplaceAll(strings.ReplaceAll(bigRun, "24 MB", "25 MB"), "3.373s (831122", "3.6s (772000"),
+			[]string{"| realistic messages | 1.07 GB, 2.8 M lines | 3.4 s (831k lines/s) | 1.4 s | **24 MB** |",
+				"| every error message unique | 1.07 GB, 2.8 M lines | 3.6 s (772k lines/s) | 1.4 s | **25 MB** |"}, ""},
+		{"an unlabelled run is numbered", bigRun, []string{"| run 1 | 1.07 GB"}, ""},
+		{"a skipped run is an error", "== realistic messages\n--- SKIP: TestBigFileRSS (0.00s)\n", nil, "was CULPRIT_BIG=1 set?"},
+		{"no run at all is an error", "PASS\n", nil, "no TestBigFileRSS figures"},
+	})
+}
+
+func TestFormatTCPD(t *testing.T) {
+	out := `    tcpd_test.go:259: apple                n= 150 F1=1.000 cover=0.9 changes=[80]
+    tcpd_test.go:291: MeanShift over 25 univariate series: F1 0.6940, cover 0.6851
+    tcpd_test.go:292: best published default: F1 0.6900 (binseg), cover 0.6570 (amoc)
+--- PASS: TestTCPDDefaults (0.31s)
+`
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatTCPD(in, out) }, []formatCase{
+		{"summary lines", out, []string{"| **culprit MeanShift** | **0.694** | **0.685** |",
+			"| binseg (best published default F1) | 0.690 | |", "| amoc (best published default cover) | | 0.657 |",
+			"25 univariate series; TestTCPDDefaults passes."}, ""},
+		{"a failing test says so", strings.Replace(out, "--- PASS", "--- FAIL", 1), []string{"TestTCPDDefaults **fails**"}, ""},
+		{"no summary is an error", "--- SKIP: TestTCPDDefaults\n", nil, "no TestTCPDDefaults summary"},
+	})
+}
+
+func TestFormatBursty(t *testing.T) {
+	out := `=== RUN   TestDetectBurstyBaselineRarelyFires
+    detect_test.go:210: prior overdispersion of the family: 0.0123
+    detect_test.go:223: bursty quiet series that fired: 1 of 200
+--- PASS: TestDetectBurstyBaselineRarelyFires (2.10s)
+=== RUN   TestDetectStationaryNeverFires
+--- PASS: TestDetectStationaryNeverFires (1.00s)
+`
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatBursty(in, out) }, []formatCase{
+		{"both pass", out, []string{"| 200 bursty (1–3 bursts of 5–15 min at 5–20× the base rate) | **1 of 200** | TestDetectBurstyBaselineRarelyFires passes |",
+			"| 200 stationary, at p < 0.01 | at most 2 (the test prints no count when it passes) | TestDetectStationaryNeverFires passes |",
+			"prior overdispersion: 0.0123."}, ""},
+		{"stationary failing", strings.Replace(out, "--- PASS: TestDetectStationaryNeverFires", "--- FAIL: TestDetectStationaryNeverFires", 1),
+			[]string{"more than 2", "TestDetectStationaryNeverFires **fails**"}, ""},
+		{"no bursty count", "--- PASS: TestDetectStationaryNeverFires (1.00s)\n", nil, "no TestDetectBurstyBaselineRarelyFires count"},
+		{"stationary not run", strings.Split(out, "=== RUN   TestDetectStationaryNeverFires")[0], nil, "no TestDetectStationaryNeverFires result"},
+	})
+}
+
+func TestFormatIntake(t *testing.T) {
+	out := "BenchmarkIntakeLoadSQLite-2   \t       1\t61915632756 ns/op\t    120000 events\t      1999 events/s\t         0 lost\t       325.5 max-ms\t         3.033 p50-ms\t       136.0 p99-ms\n"
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatIntake(in, out) }, []formatCase{
+		{"one run", out, []string{"| 1 | 120,000 in 60 s | 1,999 events/s | 0 | 3.03 ms | 136 ms | 326 ms |"}, ""},
+		{"two runs are numbered", out + out, []string{"| 2 | 120,000 in 60 s |"}, ""},
+		{"skipped", "--- SKIP: BenchmarkIntakeLoadSQLite\n", nil, "no BenchmarkIntakeLoadSQLite result"},
+	})
+}
+
+func TestFormatESRequests(t *testing.T) {
+	log := `time=2026-11-23T10:00:00Z level=DEBUG msg="elasticsearch request" op="count errors" index=bench5m-* attempt=1 status=200 took_ms=41 latency=55.1ms ok=true
+time=2026-11-23T10:00:00Z level=DEBUG msg="elasticsearch request" op="count requests" index=bench5m-* attempt=1 status=200 took_ms=98 latency=120ms ok=true
+time=2026-11-23T10:00:01Z level=DEBUG msg="elasticsearch retry" op="count errors" status=429 wait=1s error="x"
+time=2026-11-23T10:00:02Z level=DEBUG msg="elasticsearch request" op="count errors" index=bench5m-* attempt=2 status=200 took_ms=45 latency=60ms ok=true
+time=2026-11-23T10:00:02Z level=DEBUG msg="elasticsearch request" op="count errors" index=bench5m-* attempt=1 status=200 took_ms=52 latency=61ms ok=true
+BenchmarkCorrelateES 	       3	 1200000000 ns/op
+`
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatESRequests(in, out) }, []formatCase{
+		{"per request kind in order of appearance", log, []string{
+			"| count errors | 3 | 41 / 45 / 52 | 55.1 / 60.0 / 61.0 |\n| count requests | 1 | 98 / 98 / 98 | 120 / 120 / 120 |"}, ""},
+		{"no debug records", "BenchmarkCorrelateES \t 3 \t 1 ns/op\n", nil, "CULPRIT_BENCH_ES_DEBUG=1 unset?"},
+		{"a record without took", `msg="elasticsearch request" op="x" latency=1ms`, nil, "unreadable request record"},
+	})
+}
+
+func TestParseLogfmt(t *testing.T) {
+	cases := []struct {
+		name, in string
+		want     map[string]string
+	}{
+		{"plain and quoted", `a=1 msg="hello world" b=x`, map[string]string{"a": "1", "msg": "hello world", "b": "x"}},
+		{"escaped quote", `op="say \"hi\"" n=2`, map[string]string{"op": `say "hi"`, "n": "2"}},
+		{"unterminated quote keeps the rest", `op="open`, map[string]string{"op": `"open`}},
+		{"no pairs", "just words", map[string]string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := parseLogfmt(c.in)
+			if len(got) != len(c.want) {
+				t.Fatalf("parseLogfmt(%q) = %v, want %v", c.in, got, c.want)
+			}
+			for k, v := range c.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestFormatES5M(t *testing.T) {
+	parse := func(s string) []benchResult {
+		rs, err := parseGoBench(strings.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	warm := parse("BenchmarkCorrelateES \t 3 \t 1180000000 ns/op \t 2 findings \t 610 es-took-ms/op \t 11 requests/op\n" +
+		"BenchmarkCorrelateES \t 3 \t 1440000000 ns/op \t 2 findings \t 730 es-took-ms/op \t 11 requests/op\n")
+	cold := parse("BenchmarkCorrelateES \t 3 \t 1250000000 ns/op \t 2 findings \t 640 es-took-ms/op \t 11 requests/op\n")
+	var b strings.Builder
+	if err := formatES5M(warm, cold, &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{
+		"| what | target | warm (2 runs) | cold (1 run) |",
+		"| requests per correlate run | ≤ 20 | **11** | **11** |",
+		"| Elasticsearch time (\"took\") per run | ≤ 2 s | **0.61–0.73 s** | **0.64 s** |",
+		"| wall time per run | | 1.18–1.44 s | 1.25 s |",
+	} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("table lacks %q:\n%s", w, b.String())
+		}
+	}
+}
+
+func TestE2E(t *testing.T) {
+	truth := `{"service":"edge-router","onset":"2026-11-20T16:01:56Z","suspect_deploy_id":"dep-5c7129"}`
+	page := func(service, headline string) string {
+		return `{"at":"2026-11-20T16:03:00Z","channel":"pagerduty","action":"trigger","service":"` + service + `","headline":"` + headline + `"}`
+	}
+	cases := []struct {
+		name     string
+		backtest string
+		want     string
+	}{
+		{"the first page for the truth's service",
+			`{"to":"2026-11-20T16:45:00Z","messages":[` + page("api", "api: other affecting 9 customers") + `,` +
+				page("edge-router", "edge-router 2.42.0 (deploy dep-5c7129, …) … affecting 6 customers, 1% …") + `]}`,
+			"| 2 | 16:01:56 | 16:03:00 | 1m4s | 6 | yes |"},
+		{"a page blaming another deploy", `{"to":"2026-11-20T16:45:00Z","messages":[` + page("edge-router", "new class affecting 1 customer") + `]}`,
+			"| 2 | 16:01:56 | 16:03:00 | 1m4s | 1 | no |"},
+		{"no page", `{"to":"2026-11-20T16:45:00Z","messages":[{"at":"2026-11-20T16:03:00Z","channel":"slack","action":"post","service":"edge-router"}]}`,
+			"| 2 | 16:01:56 | none by 16:45 | – | – | – |"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "2")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for name, body := range map[string]string{"truth.json": truth, "backtest.json": c.backtest} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var b strings.Builder
+			if err := cmdE2E([]string{dir}, &b); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), c.want) {
+				t.Errorf("table lacks %q:\n%s", c.want, b.String())
+			}
+		})
+	}
+	t.Run("a missing backtest is an error", func(t *testing.T) {
+		if err := cmdE2E([]string{t.TempDir()}, &strings.Builder{}); err == nil {
+			t.Error("no error for a directory without truth.json and backtest.json")
+		}
+	})
+}
+
+func TestProvenance(t *testing.T) {
+	m := machine{NProc: 2, CPU: "AMD EPYC", Go: "go1.26.8 linux/amd64", LoadAvg: "1.50 1.60 1.70"}
+	cases := []struct {
+		name    string
+		took    float64
+		command string
+		want    []string
+		notWant []string
+	}{
+		{"with time and command", 2165, "GOMAXPROCS=1 go test -run '^$' ./x/", []string{
+			"_Generated by `make bench` (step `s`, 36m5s) on 0001-01-01 00:00 UTC: nproc 2, AMD EPYC, go1.26.8 linux/amd64, load average 1.50 1.60 1.70 at the end._",
+			"\n_Command:_ `GOMAXPROCS=1 go test -run '^$' ./x/`"}, nil},
+		{"a command with backticks gets a longer fence", 0, "echo `date`", []string{"_Command:_ `` echo `date` ``"}, []string{"step `s`, "}},
+		{"no command", 0, "", nil, []string{"_Command:_"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := provenance("s", m, time.Duration(c.took*float64(time.Second)), c.command)
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("provenance lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("provenance has %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"first model name", "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nprocessor\t: 1\nmodel name\t: other\n", "AMD EPYC 7B13"},
+		{"none", "processor\t: 0\nHardware\t: BCM2835\n", "unknown CPU"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := cpuModelFrom(strings.NewReader(c.in)); got != c.want {
+				t.Errorf("cpuModelFrom = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestWrapRefusesEmptyBody(t *testing.T) {
+	cases := []struct{ name, body string }{{"empty", ""}, {"blank lines", "\n \n"}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			if err := cmdWrap([]string{"-step", "x"}, strings.NewReader(c.body), &out, &errOut); err == nil {
+				t.Errorf("wrap of an empty body succeeded with %q", out.String())
+			}
+		})
+	}
+}
