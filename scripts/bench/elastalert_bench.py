@@ -1,9 +1,10 @@
-"""Score ElastAlert2 rules and a static 5xx-share threshold on simulated runs.
+"""Score culprit, ElastAlert2 rules and a static 5xx-share threshold on simulated runs.
 
 Usage:
   elastalert_bench.py --runs DIR [--es URL] [--index-prefix bench-ea-]
                       [--config FILE] [--rules DIR] [--learn 2h]
                       [--python PY] [--out results.json] [--work DIR]
+                      [--culprit BIN [--culprit-config FILE]]
 
 DIR holds one folder per simulated run, named SHAPE-SEED, each with the
 truth.json that `culprit simulate --out` wrote; the run's documents are in
@@ -14,6 +15,12 @@ script
     START_DATE are filled in) through elastalert_record.py, i.e.
     elastalert-test-rule over the run's whole time range, and collects the
     matches with their event times;
+  * with --culprit, replays the run through `culprit backtest --es` on the
+    same indices, with the run's deploys.json and tickets.json, from the
+    end of the learning window to the end of the run (the documents before
+    it are in the index, so they are its history), with --culprit-config
+    (the defaults plus a route that pages everything), and keeps every
+    PagerDuty trigger as an alert at its tick;
   * computes the static-threshold baseline from Elasticsearch itself: per
     minute, the share of documents with http.response.status_code >= 500,
     fleet-wide and per service; an alert fires when the share has been
@@ -28,6 +35,16 @@ empty), so the first --learn of each run is their learning window
 (terms_window_size) and only the rest is evaluated. The spike rule and the
 thresholds are evaluated over the whole run: they have their own warm-up
 (a full reference window) and it costs them nothing to see it.
+
+culprit is scored like the others, with one stricter rule: an alert
+counts as the detection only when it is for the truth service, at or after
+the onset, and its incident's signature or headline carries the truth's
+message (the injected error class, as cmd/culprit/corpus_test.go asks);
+any other trigger after the onset is neither a detection nor counted as a
+false alert (as for the other detectors, only alerts before the onset are).
+Its delay is the tick that paged minus the onset, so it includes the
+ingestion lag; the ElastAlert rows' delay is the event time of the document
+that completed the match.
 
 It writes the full results (every alert time) to --out and a Markdown
 summary to stdout.
@@ -220,6 +237,69 @@ def score(alerts, truth, eval_start, eval_end):
     }
 
 
+def run_culprit(binary, config, es, index, run_dir, start, end, out_json, log):
+    """`culprit backtest --es` over [start, end]: the parsed JSON report and
+    its wall time. The report is kept in out_json, stderr in log."""
+    cmd = [binary, "backtest", "--es", es, "--index", index,
+           "--deploys", os.path.join(run_dir, "deploys.json"),
+           "--tickets", os.path.join(run_dir, "tickets.json"),
+           "--from", fmt_time(start), "--to", fmt_time(end),
+           "--config", config, "--format", "json"]
+    t0 = time.perf_counter()
+    with open(out_json, "w") as of, open(log, "w") as lf:
+        p = subprocess.run(cmd, stdout=of, stderr=lf)
+    seconds = time.perf_counter() - t0
+    if p.returncode != 0:
+        with open(log) as lf:
+            tail = lf.read()[-500:].strip()
+        raise RuntimeError("culprit backtest on %s failed (exit %d): %s; see %s" % (index, p.returncode, tail, log))
+    with open(out_json) as f:
+        return json.load(f), seconds
+
+
+def culprit_alerts(report, truth):
+    """Every PagerDuty trigger of a backtest report, as an alert; "truth"
+    marks the detections: the truth service, at or after the onset, and
+    the incident's signature or headline carries the truth's message."""
+    incidents = {i["id"]: i for i in report.get("incidents") or []}
+    onset = parse_time(truth["onset"]) if truth.get("onset") else None
+    needle = truth.get("message_contains") or ""
+    alerts = []
+    for m in report.get("messages") or []:
+        if m["channel"] != "pagerduty" or m["action"] != "trigger":
+            continue
+        inc = incidents.get(m.get("incident_id"), {})
+        t = parse_time(m["at"])
+        hit = bool(truth.get("expect_page") and needle and onset is not None and t >= onset
+                   and m.get("service") == truth.get("service")
+                   and any(needle in (x or "") for x in (inc.get("signature"), inc.get("headline"), m.get("headline"))))
+        alerts.append({"time": t, "service": m.get("service") or None, "truth": hit,
+                       "error_message": inc.get("signature"), "headline": m.get("headline"),
+                       "key": m.get("key"), "suspect_deploy": inc.get("suspect_deploy")})
+    return alerts
+
+
+def score_culprit(alerts, truth, eval_start, eval_end):
+    """score() for culprit, the window closed at eval_end (the last tick);
+    the delays on the truth service count detections only."""
+    onset = parse_time(truth["onset"]) if truth.get("onset") else None
+    if truth["shape"] == "quiet" or onset is None:
+        return score(alerts, truth, eval_start, eval_end + timedelta(seconds=1))
+    times = sorted(a["time"] for a in alerts if eval_start <= a["time"] <= eval_end)
+    after = sorted(((a["time"], a["service"]) for a in alerts if onset <= a["time"] <= eval_end))
+    hits = sorted(a["time"] for a in alerts if a["truth"] and eval_start <= a["time"] <= eval_end)
+    delay = round((hits[0] - onset).total_seconds() / 60, 1) if hits else None
+    return {
+        "false": len([t for t in times if t < onset]),
+        "after": len(after),
+        "after_not_truth": len(after) - len(hits),
+        "delay_min": round((after[0][0] - onset).total_seconds() / 60, 1) if after else None,
+        "first_service": after[0][1] if after else None,
+        "delay_service_min": delay,
+        "delay_message_min": delay,
+    }
+
+
 def load_runs(runs_dir):
     runs = []
     for name in sorted(os.listdir(runs_dir)):
@@ -260,7 +340,7 @@ def markdown(results, detectors):
     lines.append("")
     lines.append("| detector | incidents caught on truth service | median delay, truth service (min) | "
                  "false alerts before onset (incident runs) | false alerts, quiet run(s) | "
-                 "evaluated pre-onset hours | elastalert time (s) |")
+                 "evaluated pre-onset hours | replay time (s) |")
     lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     for d in detectors:
         inc = [r for r in results if r["truth"]["shape"] != "quiet"]
@@ -288,15 +368,22 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--out", default="elastalert-results.json")
     ap.add_argument("--work", help="directory for the rendered rules and elastalert logs (default: a new temporary one)")
+    ap.add_argument("--culprit", help="culprit binary: also score `culprit backtest --es` on each run (first row)")
+    ap.add_argument("--culprit-config", default=os.path.join(HERE, "elastalert", "culprit.yml"),
+                    help="culprit's configuration for the backtest (default: the defaults plus a route that pages everything)")
     args = ap.parse_args()
 
     config = os.path.abspath(args.config)
     templates = sorted(f for f in os.listdir(args.rules) if f.endswith(".yaml"))
     rule_names = ["ea_" + f[:-5] for f in templates]
     detectors = rule_names + ["threshold_1pct", "threshold_2pct", "threshold_svc_1pct", "threshold_svc_2pct"]
+    if args.culprit:
+        detectors.insert(0, "culprit")
+    culprit_meta = None
     if args.work:
         os.makedirs(args.work, exist_ok=True)
-        work = args.work
+        # Absolute: elastalert runs in the config's directory.
+        work = os.path.abspath(args.work)
     else:
         work = tempfile.mkdtemp(prefix="ea-bench-")
     results = []
@@ -306,6 +393,22 @@ def main():
         learn_end = start + args.learn
         onset = parse_time(truth["onset"]) if truth.get("onset") else end
         alerts, seconds, eval_start = {}, {}, {}
+        scores = {}
+        if args.culprit:
+            report, secs = run_culprit(args.culprit, os.path.abspath(args.culprit_config), args.es, index,
+                                       os.path.join(args.runs, name), learn_end, end,
+                                       os.path.join(work, "%s-culprit.json" % name),
+                                       os.path.join(work, "%s-culprit.log" % name))
+            meta = {"interval_seconds": report["interval_seconds"], "lag_seconds": report["lag_seconds"]}
+            if culprit_meta is None:
+                culprit_meta = dict(meta, config=os.path.abspath(args.culprit_config))
+            elif {k: culprit_meta[k] for k in meta} != meta:
+                raise RuntimeError("culprit's tick or lag changed between runs: %s, then %s" % (culprit_meta, meta))
+            alerts["culprit"] = culprit_alerts(report, truth)
+            seconds["culprit"] = round(secs, 2)
+            eval_start["culprit"] = parse_time(report["from"])
+            scores["culprit"] = score_culprit(alerts["culprit"], truth, eval_start["culprit"], parse_time(report["to"]))
+            scores["culprit"]["ticks"] = report["ticks"]
         for tpl, rn in zip(templates, rule_names):
             is_new_term = "new_term" in tpl
             rs = learn_end if is_new_term else start
@@ -328,7 +431,7 @@ def main():
             alerts["threshold_svc_" + pct] = svc
             eval_start["threshold_" + pct] = start
             eval_start["threshold_svc_" + pct] = start
-        scores = {d: score(alerts[d], truth, eval_start[d], end) for d in detectors}
+        scores.update({d: score(alerts[d], truth, eval_start[d], end) for d in detectors if d not in scores})
         fleet_share = [err / tot for _, tot, err, _ in minutes if tot]
         results.append({
             "run": name, "index": index, "docs": docs, "start": fmt_time(start), "end": fmt_time(end),
@@ -340,8 +443,16 @@ def main():
         print("scored %s (%d docs)" % (name, docs), file=sys.stderr)
     with open(args.out, "w") as f:
         json.dump({"detectors": detectors, "learn_minutes": args.learn.total_seconds() / 60,
-                   "work_dir": work, "runs": results}, f, indent=1)
+                   "culprit": culprit_meta, "work_dir": work, "runs": results}, f, indent=1)
     print(markdown(results, detectors))
+    if culprit_meta:
+        print("")
+        print("culprit: `culprit backtest --es` on the same indices from the end of the learning window "
+              "(the %g min before it are its history), a tick every %g s, ingestion lag %g s (its config's "
+              "sources.elasticsearch.lag), every finding graded page routed to PagerDuty. A detection is a "
+              "trigger for the truth service at or after the onset whose incident carries the truth's message; "
+              "its delay is tick minus onset." % (
+                  args.learn.total_seconds() / 60, culprit_meta["interval_seconds"], culprit_meta["lag_seconds"]))
     print("")
     print("Highest fleet-wide per-minute 5xx share per run: " + ", ".join(
         "%s %.2f%%" % (r["run"], 100 * r["max_fleet_5xx_share"]) for r in results))

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Baselines for issue 6: ElastAlert2 (spike and new_term rules) and a static
 # 5xx-share threshold, run against Elasticsearch on the same simulated runs
-# culprit is judged on.
+# culprit is judged on, with culprit's own backtest on the same indices as
+# the first row.
 #
-#   bash scripts/bench/run-elastalert.sh
+#   bash scripts/bench/run-elastalert.sh     # about 25 min on 2 cores
 #
 # Steps: create the virtualenv .bench/ea-venv (elastalert2 from PyPI), build
 # culprit, load each run with `culprit simulate` into its own indices
-# ${PREFIX}SHAPE-SEED-*, score every detector with elastalert_bench.py, print
-# the Markdown tables, and delete the indices (also on failure or Ctrl-C).
+# ${PREFIX}SHAPE-SEED-*, score every detector with elastalert_bench.py
+# (which also replays each run through `culprit backtest --es` from the end
+# of the learning window, with the run's deploys.json and tickets.json and
+# scripts/bench/elastalert/culprit.yml), print the Markdown tables, and
+# delete the indices (also on failure or Ctrl-C).
 #
 # Environment:
 #   ES      Elasticsearch URL (default http://127.0.0.1:9200; security off)
@@ -18,15 +22,20 @@
 #   PREFIX  index prefix (default bench-ea-); every index under it that a run
 #           of this script names is deleted before loading and afterwards
 #   KEEP=1  keep the indices (to rerun elastalert_bench.py by hand)
+#   CULPRIT_CONFIG  culprit's configuration for the backtest, relative to
+#           the repository root (default scripts/bench/elastalert/culprit.yml:
+#           the defaults plus a route that pages everything)
 #   OUT     output directory (default .bench/ea); results.json, results.md,
 #           the runs' truth/deploys/tickets, load.log and work/ (rendered
-#           rules, one elastalert log per rule and run) land there
+#           rules, one elastalert log per rule and run, culprit's backtest
+#           report and log per run) land there
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ES=${ES:-http://127.0.0.1:9200}
 PREFIX=${PREFIX:-bench-ea-}
 OUT=${OUT:-.bench/ea}
+CULPRIT_CONFIG=${CULPRIT_CONFIG:-scripts/bench/elastalert/culprit.yml}
 RUNS=${RUNS:-"new_error_provider:1 new_error_provider:2 error_increase:1 error_increase:2 slow_ramp:1 slow_ramp:2 region_outage:1 region_outage:2 quiet:1"}
 VENV=.bench/ea-venv
 # 2.19.0 imports pytz without declaring it.
@@ -40,6 +49,7 @@ bench-*) ;;
 esac
 
 curl -fsS "$ES/_cluster/health" >/dev/null || die "no Elasticsearch answers at $ES"
+[[ -r $CULPRIT_CONFIG ]] || die "cannot read CULPRIT_CONFIG $CULPRIT_CONFIG"
 
 if [[ ! -x $VENV/bin/elastalert-test-rule ]]; then
 	echo "creating $VENV" >&2
@@ -52,6 +62,8 @@ fi
 mkdir -p "$OUT/runs"
 # One build instead of a `go run` per run: same code, no repeated link.
 go build -o "$OUT/culprit" ./cmd/culprit
+# Fail now, not after loading the runs, when the config does not validate.
+"$OUT/culprit" rules check "$CULPRIT_CONFIG" >&2 || die "culprit rules check $CULPRIT_CONFIG failed"
 
 # delete_run_indices NAME: the run's indices, by exact name (the cluster
 # refuses wildcard deletes, and exact names keep cleanup to what we made).
@@ -91,5 +103,6 @@ curl -fsS -X POST "$ES/${PREFIX}*/_refresh" >/dev/null
 
 bench_start=$SECONDS
 "$VENV/bin/python" scripts/bench/elastalert_bench.py --runs "$OUT/runs" --es "$ES" --index-prefix "$PREFIX" \
-	--out "$OUT/results.json" --work "$OUT/work" | tee "$OUT/results.md"
+	--out "$OUT/results.json" --work "$OUT/work" \
+	--culprit "$OUT/culprit" --culprit-config "$CULPRIT_CONFIG" | tee "$OUT/results.md"
 echo "scored in $((SECONDS - bench_start)) s; full results in $OUT/results.json" >&2
