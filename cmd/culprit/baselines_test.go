@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/correlate/changepoint"
+	"github.com/culprithq/culprit/correlate/template"
+	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/simulate"
 	"github.com/klauspost/compress/gzip"
 )
@@ -38,7 +41,8 @@ import (
 // the truth service's errors per minute whose message contains the truth's
 // MessageContains, and the service's requests in that minute) and NAME.json
 // (the truth as change-point indices, the correlator's segmentation stage
-// on the same series, and what `culprit correlate` reports for the run).
+// and the whole correlator on the same series, and what `culprit correlate`
+// reports for the run).
 
 // baselineStep is the bucket width of the exported series, the correlator's.
 const baselineStep = time.Minute
@@ -68,8 +72,14 @@ type baselineRun struct {
 	// MeanShift is what `culprit changepoints` prints for NAME.csv,
 	// recorded here so a missing binary cannot silently change the
 	// comparison.
-	MeanShift []int              `json:"culprit_meanshift"`
-	Correlate baselineCorrelated `json:"correlate"`
+	MeanShift []int `json:"culprit_meanshift"`
+	// CorrelatorSeries is correlate.Run on NAME.csv and nothing else (see
+	// seriesSource): the finding's onset and, if it recovered, its recovery,
+	// empty when there is no finding. Unlike Correlate it sees no other
+	// message, host or deploy, so it times and scores the correlator on
+	// exactly what ruptures gets.
+	CorrelatorSeries []int              `json:"culprit_correlator_series"`
+	Correlate        baselineCorrelated `json:"correlate"`
 }
 
 // baselineCorrelated is the finding of `culprit correlate` that matches the
@@ -121,8 +131,8 @@ func TestExportBaselineSeries(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("%s: %s, truth %v, meanshift %v, pelt-poisson %v, correlate found=%v onset=%v recovery=%v (%.1fs)",
-					name, out.Service, out.TruthCPs, out.MeanShift, out.PELTPoisson, out.Correlate.Found,
+				t.Logf("%s: %s, truth %v, meanshift %v, pelt-poisson %v, correlator on the series %v, correlate found=%v onset=%v recovery=%v (%.1fs)",
+					name, out.Service, out.TruthCPs, out.MeanShift, out.PELTPoisson, out.CorrelatorSeries, out.Correlate.Found,
 					deref(out.Correlate.OnsetIndex), deref(out.Correlate.RecoveryIndex), out.Correlate.Seconds)
 			})
 		}
@@ -245,6 +255,10 @@ func exportBaselineRun(ctx context.Context, work, dir, name string, cfg simulate
 	}
 	out.PELTPoisson = changepoint.PELT(changepoint.NewPoisson(counts, exposure), n, 1, 2*math.Log(float64(n)))
 	out.MeanShift = changepoint.MeanShift(counts)
+	src := newSeriesSource(tr.Service, tr.MessageContains, start, counts, exposure)
+	if out.CorrelatorSeries, err = src.correlate(ctx, rules.Default().Correlate); err != nil {
+		return nil, fmt.Errorf("correlate %s series: %w", name, err)
+	}
 
 	var csvBuf bytes.Buffer
 	cw := csv.NewWriter(&csvBuf)
@@ -305,6 +319,81 @@ func exportBaselineRun(ctx context.Context, work, dir, name string, cfg simulate
 	return out, nil
 }
 
+// seriesSource serves one exported series as the whole of a window's
+// traffic: one service, one message whose counts are the series and whose
+// service requests are its exposure. Its Scope is empty, since the series
+// carries no host, version or customer: the correlator then detects, tests
+// and dates the episode exactly as in production but attributes nothing,
+// which is what makes it comparable with ruptures on the same numbers.
+type seriesSource struct {
+	tr correlate.Traffic
+}
+
+var _ correlate.Source = (*seriesSource)(nil)
+
+// newSeriesSource builds the traffic once, so that a benchmark times
+// correlate.Run and not the copying. message is masked as every real source
+// masks it; counts and requests must have the same length (the window's).
+func newSeriesSource(service, message string, start time.Time, counts, requests []float64) *seriesSource {
+	n := min(len(counts), len(requests))
+	w := correlate.Window{From: start, To: start.Add(time.Duration(n) * baselineStep), Step: baselineStep}
+	counts, requests = counts[:n], requests[:n]
+	return &seriesSource{tr: correlate.Traffic{Window: w, Services: []correlate.ServiceTraffic{{
+		Service:  service,
+		Requests: requests,
+		Errors:   counts,
+		Messages: []correlate.MessageCounts{{Message: template.Mask(message), Counts: counts, Examples: []string{message}}},
+	}}}}
+}
+
+// Traffic returns the series for its own window and refuses any other: a
+// different window would silently shift every index it is scored by.
+func (s *seriesSource) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sw := s.tr.Window
+	if !w.From.Equal(sw.From) || !w.To.Equal(sw.To) || w.Step != sw.Step {
+		return nil, fmt.Errorf("series covers %s to %s by %s, not the window asked for",
+			sw.From.Format(time.RFC3339), sw.To.Format(time.RFC3339), sw.Step)
+	}
+	tr := s.tr
+	return &tr, nil
+}
+
+// Scope is empty: the series has no dimensions to break down.
+func (s *seriesSource) Scope(ctx context.Context, _ correlate.ScopeQuery) (*correlate.Scope, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return &correlate.Scope{}, nil
+}
+
+// correlate runs the correlator over the series with no deploys and no
+// tickets and returns its change points as baselineCorrelated dates them:
+// the finding's onset and, when it recovered, its recovery, as indices from
+// the series' start. With one series there is at most one log finding;
+// none gives an empty, non-nil slice.
+func (s *seriesSource) correlate(ctx context.Context, cfg rules.Correlate) ([]int, error) {
+	w := s.tr.Window
+	res, err := correlate.Run(ctx, s, correlate.Input{Window: w}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cps := []int{}
+	for _, fd := range res.Findings {
+		if fd.Kind == correlate.KindTicketSurge {
+			continue
+		}
+		cps = append(cps, int(fd.Onset.Sub(w.From)/w.Step))
+		if fd.Recovered != nil {
+			cps = append(cps, int(fd.Recovered.Sub(w.From)/w.Step))
+		}
+		break
+	}
+	return cps, nil
+}
+
 // BenchmarkBaselines times culprit's detectors on the exported series, one
 // op being every series of CULPRIT_EXPORT_DIR, so that ns/op compares
 // directly with the summed per-series times ruptures_bench.py reports.
@@ -319,12 +408,18 @@ func BenchmarkBaselines(b *testing.B) {
 		b.Skipf("no series in %s", dir)
 	}
 	var counts, exposures [][]float64
+	var metas []baselineRun
 	for _, p := range paths {
 		c, e, err := readBaselineCSV(p)
 		if err != nil {
 			b.Fatal(err)
 		}
 		counts, exposures = append(counts, c), append(exposures, e)
+		var m baselineRun
+		if err := readBaselineJSON(strings.TrimSuffix(p, ".csv")+".json", &m); err != nil {
+			b.Fatal(err)
+		}
+		metas = append(metas, m)
 	}
 	b.Run("MeanShift", func(b *testing.B) {
 		for b.Loop() {
@@ -343,6 +438,46 @@ func BenchmarkBaselines(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(counts)), "series")
 	})
+	b.Run("CorrelatorSeries", func(b *testing.B) {
+		cfg := rules.Default().Correlate
+		srcs := make([]*seriesSource, len(counts))
+		for i, m := range metas {
+			srcs[i] = newSeriesSource(m.Service, m.MessageContains, m.Start, counts[i], exposures[i])
+			// The timed runs must be the scored ones: an export from an
+			// older build, or a source that drifted from the export's,
+			// would time something the table does not score.
+			got, err := srcs[i].correlate(b.Context(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m.CorrelatorSeries == nil {
+				b.Fatalf("%s: no culprit_correlator_series; export the series again", m.Name)
+			}
+			if !slices.Equal(got, m.CorrelatorSeries) {
+				b.Fatalf("%s: correlator found %v, the export recorded %v", m.Name, got, m.CorrelatorSeries)
+			}
+		}
+		for b.Loop() {
+			for _, src := range srcs {
+				if _, err := src.correlate(b.Context(), cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(srcs)), "series")
+	})
+}
+
+// readBaselineJSON reads NAME.json.
+func readBaselineJSON(path string, out *baselineRun) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read series metadata: %w", err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	return nil
 }
 
 // readBaselineCSV reads the value and requests columns of NAME.csv.
@@ -371,4 +506,95 @@ func readBaselineCSV(path string) (values, requests []float64, err error) {
 		values, requests = append(values, v), append(requests, q)
 	}
 	return values, requests, nil
+}
+
+// TestSeriesSourceCorrelate checks the change points the export records
+// for the correlator: nothing on a flat series, the onset and recovery of
+// a step, and the onset alone when the step lasts to the end.
+func TestSeriesSourceCorrelate(t *testing.T) {
+	const n = 360
+	cases := []struct {
+		name     string
+		seed     uint64
+		factor   float64
+		from, to int
+		want     []int
+	}{
+		{"flat", 1, 1, 0, 0, []int{}},
+		{"step that recovers", 2, 15, 240, 300, []int{240, 300}},
+		{"step to the end", 3, 15, 240, n, []int{240}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			counts, requests := stepSeries(c.seed, n, 0.002, c.factor, c.from, c.to)
+			src := newSeriesSource("api", "upstream timeout after 30s", baselineTestStart, counts, requests)
+			got, err := src.correlate(t.Context(), rules.Default().Correlate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || !slices.Equal(got, c.want) {
+				t.Errorf("change points %#v, want %#v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestSeriesSourceRefuses checks that the source answers only for its own
+// window and honours cancellation, rather than serving shifted indices.
+func TestSeriesSourceRefuses(t *testing.T) {
+	counts, requests := stepSeries(1, 60, 0.002, 1, 0, 0)
+	src := newSeriesSource("api", "upstream timeout", baselineTestStart, counts, requests)
+	own := src.tr.Window
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	cases := []struct {
+		name    string
+		ctx     context.Context
+		w       correlate.Window
+		wantErr string
+	}{
+		{"own window", t.Context(), own, ""},
+		{"shifted window", t.Context(), correlate.Window{From: own.From.Add(time.Minute), To: own.To.Add(time.Minute), Step: own.Step}, "not the window asked for"},
+		{"other step", t.Context(), correlate.Window{From: own.From, To: own.To, Step: 5 * time.Minute}, "not the window asked for"},
+		{"cancelled", cancelled, own, context.Canceled.Error()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr, err := src.Traffic(c.ctx, c.w)
+			if c.wantErr == "" {
+				if err != nil || tr == nil || len(tr.Services) != 1 || tr.Window.Len() != 60 {
+					t.Fatalf("Traffic = %+v, %v; want the one 60-bucket series", tr, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("Traffic error %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// baselineTestStart is an arbitrary minute-aligned start for test series.
+var baselineTestStart = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+// stepSeries is n minutes of 1000 requests with Poisson errors around
+// rate per request, times factor in [from, to), from a fixed seed.
+func stepSeries(seed uint64, n int, rate, factor float64, from, to int) (counts, requests []float64) {
+	r := rand.New(rand.NewPCG(seed, seed))
+	counts, requests = make([]float64, n), make([]float64, n)
+	for i := range n {
+		requests[i] = 1000
+		mu := rate * requests[i]
+		if i >= from && i < to {
+			mu *= factor
+		}
+		// Poisson by inversion, exact enough for the small means used here.
+		k, p, u := 0.0, math.Exp(-mu), r.Float64()
+		for c := p; u > c; c += p {
+			k++
+			p *= mu / k
+		}
+		counts[i] = k
+	}
+	return counts, requests
 }

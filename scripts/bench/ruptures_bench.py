@@ -26,7 +26,10 @@ Timing: each ruptures call (construct, fit, predict) is timed with
 time.perf_counter, best of --repeats; `culprit changepoints` is timed as the
 wall time of the process (startup and CSV parsing included), best of
 --repeats. In-process figures for culprit come from the Go benchmark
-BenchmarkBaselines when its output is given with --go-bench.
+BenchmarkBaselines when its output is given with --go-bench: MeanShift,
+PELTPoisson and CorrelatorSeries (correlate.Run on the series alone, the
+answers the export recorded as culprit_correlator_series), each one op for
+all series, the fastest of its -count runs.
 """
 
 import argparse
@@ -47,6 +50,7 @@ MIN_SIZE = 5
 PELT_DEFAULTS = "ruptures PELT l2, min_size=2 jump=5"
 MEANSHIFT = "culprit changepoints (MeanShift)"
 PELT_POISSON = "culprit PELT-Poisson (segmentation stage)"
+CORRELATOR = "culprit correlator on the series alone (detect, NB test, onset, recovery)"
 CORRELATE = "culprit correlate (finding onset/recovery)"
 
 
@@ -202,7 +206,7 @@ def main():
     if not metas:
         sys.exit(f"no series in {args.series}")
     methods = ruptures_methods()
-    order = list(methods) + [MEANSHIFT, PELT_POISSON, CORRELATE]
+    order = list(methods) + [MEANSHIFT, PELT_POISSON, CORRELATOR, CORRELATE]
     runs = []
     for mp in metas:
         with open(mp) as f:
@@ -227,6 +231,11 @@ def main():
         res["methods"][MEANSHIFT] = {"cps": cps, "seconds": secs, **score(truth, cps, n, onset, rec, args.margin)}
         cps = meta["culprit_pelt_poisson"]
         res["methods"][PELT_POISSON] = {"cps": cps, "seconds": None, **score(truth, cps, n, onset, rec, args.margin)}
+        if "culprit_correlator_series" not in meta:
+            sys.exit(f"{mp}: no culprit_correlator_series; export the series again")
+        cps = meta["culprit_correlator_series"]
+        res["methods"][CORRELATOR] = {"cps": cps, "seconds": None, "found": bool(cps),
+                                     **score(truth, cps, n, onset, rec, args.margin)}
         c = meta["correlate"]
         cps = [i for i in (c["onset_index"], c["recovery_index"]) if i is not None] if c["found"] else []
         res["methods"][CORRELATE] = {"cps": cps, "seconds": c["seconds"], "found": c["found"],
@@ -257,6 +266,9 @@ def main():
     if "PELTPoisson" in go_ms:
         summary[PELT_POISSON]["in_process_total_seconds"] = go_ms["PELTPoisson"] / 1e3
         summary[PELT_POISSON]["total_seconds"] = go_ms["PELTPoisson"] / 1e3
+    if "CorrelatorSeries" in go_ms:
+        summary[CORRELATOR]["in_process_total_seconds"] = go_ms["CorrelatorSeries"] / 1e3
+        summary[CORRELATOR]["total_seconds"] = go_ms["CorrelatorSeries"] / 1e3
 
     with open(args.out, "w") as f:
         json.dump({"margin": args.margin, "repeats": args.repeats, "min_size": MIN_SIZE,
@@ -276,7 +288,7 @@ def main():
         tt = fmt(t * 1e3 if t is not None else None, ".1f")
         if m == MEANSHIFT and "in_process_total_seconds" in s:
             tt += f" process / {s['in_process_total_seconds'] * 1e3:.2f} in-process"
-        if m == PELT_POISSON:
+        if m in (PELT_POISSON, CORRELATOR):
             tt += " in-process" if t is not None else " (not timed)"
         if m == CORRELATE:
             tt += " (whole pipeline from the gzipped logs, not comparable)"
@@ -309,6 +321,10 @@ def main():
     rbf = summary["ruptures PELT rbf"]["total_seconds"]
     if rbf and inproc:
         print(f"Speed ratio ruptures PELT rbf / culprit MeanShift (in-process): {rbf / inproc:.0f}×")
+    corr = summary[CORRELATOR]["total_seconds"]
+    for name, t in (("ruptures PELT l2", pelt), ("ruptures PELT rbf", rbf)):
+        if t and corr:
+            print(f"Speed ratio {name} / {CORRELATOR.split(' (')[0]} (in-process): {t / corr:.0f}×")
 
 
 if __name__ == "__main__":

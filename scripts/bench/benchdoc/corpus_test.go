@@ -149,6 +149,7 @@ func TestCmdRuptures(t *testing.T) {
 	  "ruptures Binseg l2": {"runs": 2, "mean_f1": 0.64, "total_seconds": 0.32},
 	  "culprit changepoints (MeanShift)": {"runs": 2, "mean_f1": 0.71, "total_seconds": 0.13, "in_process_total_seconds": 0.001},
 	  "culprit correlate (finding onset/recovery)": {"runs": 2, "mean_f1": 0.98, "total_seconds": 53},
+	  "culprit correlator on the series alone (detect, NB test, onset, recovery)": {"runs": 2, "mean_f1": 0.9, "total_seconds": 0.004, "in_process_total_seconds": 0.004},
 	  "failed everywhere": {"runs": 0, "mean_f1": null, "total_seconds": null},
 	  "untimed": {"runs": 2, "mean_f1": 0.8, "total_seconds": null}
 	}, "runs": [{}, {}]}`
@@ -167,12 +168,15 @@ func TestCmdRuptures(t *testing.T) {
 	for _, p := range pts {
 		got = append(got, p.Name)
 	}
-	if want := "Binseg l2,PELT l2,culprit changepoints (MeanShift),culprit correlate (whole pipeline)"; strings.Join(got, ",") != want {
+	if want := "Binseg l2,PELT l2,culprit changepoints (MeanShift),culprit correlate (whole pipeline),culprit correlator (series alone)"; strings.Join(got, ",") != want {
 		t.Errorf("plotted methods %q, want %q (methods without F1 or time left out)", strings.Join(got, ","), want)
 	}
 	for _, p := range pts {
 		if p.Name == "culprit changepoints (MeanShift)" && p.Seconds != 0.001 {
 			t.Errorf("MeanShift plotted at %g s, want its in-process time 0.001", p.Seconds)
+		}
+		if p.Name == "culprit correlator (series alone)" && (p.Seconds != 0.004 || !p.Culprit) {
+			t.Errorf("correlator on the series plotted at %g s (culprit %v), want 0.004 s as culprit's", p.Seconds, p.Culprit)
 		}
 	}
 	plots := filepath.Join(dir, "plots")
