@@ -47,10 +47,16 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 			continue
 		}
 		var reasons []string
-		// Strata without errors weigh nothing, so the whole rollout can be
-		// examined even when the onset was dated later.
+		// A new class has no errors before its onset, and strata without
+		// errors weigh nothing, so the whole rollout can be examined even
+		// when the onset was dated later. An existing class does have
+		// errors there: its background, which on a busy fleet falls on the
+		// updated hosts at p < 0.05 for one deploy in twenty. Its strata
+		// start at the onset, so a rollout that finished before the class
+		// burst (a session-token burst twenty minutes after a dashboard
+		// deploy, in the corpus) is not tested on background alone.
 		from := onsetIdx
-		if i := w.Index(start); i >= 0 && i < from {
+		if i := w.Index(start); i >= 0 && i < from && f.Kind != KindErrorIncrease {
 			from = i
 		}
 		align, why := rolloutAlignment(d, sc, w, from, endIdx)

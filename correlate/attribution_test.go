@@ -72,6 +72,7 @@ func TestAttribute(t *testing.T) {
 		// latest is the segmentation's onset bucket when the CUSUM dated
 		// the onset (bucket 240) earlier; 0 for none.
 		latest int
+		kind   Kind
 	}
 	tests := []attrCase{
 		{
@@ -155,12 +156,32 @@ func TestAttribute(t *testing.T) {
 				return 1 // the burst the CUSUM dated the onset from
 			}
 			return 0
-		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at})
+		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, ""})
+	}
+	for _, kind := range []Kind{KindNewError, KindErrorIncrease} {
+		// A rollout over 200..218 that finished before an increase at
+		// 240; during the rollout the class's background errors happened
+		// to fall on updated hosts. Only a class without background can
+		// be judged on the rollout's minutes before its onset.
+		name := "background errors on updated hosts before the onset, " + string(kind)
+		want := []string{"dep-v5"}
+		if kind == KindErrorIncrease {
+			want = nil
+		}
+		tests = append(tests, attrCase{name: name, deploys: []Deploy{rollout("edge", "v5", 200, 10)}, errAt: func(h, i int) float64 {
+			switch {
+			case i >= 240:
+				return 2
+			case i >= 200 && i < 220 && updated(200)(h, i):
+				return 1
+			}
+			return 0
+		}, version: func(h, i int) string { return "v5" }, want: want, kind: kind})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := fleet(w, tc.errAt, tc.version)
-			f := Finding{Service: "edge", Onset: onset}
+			f := Finding{Service: "edge", Onset: onset, Kind: tc.kind}
 			latest := f.Onset
 			if tc.latest > 0 {
 				latest = w.Start(tc.latest)
