@@ -43,11 +43,11 @@ func TestGrade(t *testing.T) {
 }
 
 // TestGradeHoldsDeploylessIncreases: a broad increase in an existing class
-// with no deploy to blame pages only once every block of the last 15
+// with no deploy to blame pages only once every block of the last 20
 // minutes has been elevated and the newest is not fading; new classes and
 // deploy-linked increases are never held.
 func TestGradeHoldsDeploylessIncreases(t *testing.T) {
-	cfg := rules.Default().Correlate // sustain_without_deploy 15m
+	cfg := rules.Default().Correlate // sustain_without_deploy 20m
 	broad := func(kind Kind, suspect string) Finding {
 		f := Finding{Kind: kind, Scope: ScopeSummary{Affected: map[string]int{FieldCustomer: 40, FieldHost: 6}}}
 		if suspect != "" {
@@ -68,7 +68,7 @@ func TestGradeHoldsDeploylessIncreases(t *testing.T) {
 		reason string
 	}{
 		{"young: the first block is baseline", broad(KindErrorIncrease, ""), blocks(blockRate{1.1, lo}, blockRate{9, hi}, blockRate{8, hi}), cfg, SeverityNotify,
-			"stayed elevated for 15m0s without fading (the last 15m0s ran at 1.1×, 9.0×, 8.0× the baseline, by 5m0s)"},
+			"stayed elevated for 20m0s without fading (the last 15m0s ran at 1.1×, 9.0×, 8.0× the baseline, by 5m0s)"},
 		{"a burst fading on its own", broad(KindErrorIncrease, ""), blocks(blockRate{13, hi}, blockRate{5.4, hi}, blockRate{2.6, 1e-3}), cfg, SeverityNotify, "13.0×, 5.4×, 2.6×"},
 		{"fading by excess, not by ratio", broad(KindErrorIncrease, ""), blocks(blockRate{7.8, hi}, blockRate{9.5, hi}, blockRate{4.9, hi}), cfg, SeverityNotify, "7.8×, 9.5×, 4.9×"},
 		{"high but not significant in one block", broad(KindErrorIncrease, ""), blocks(blockRate{4, hi}, blockRate{3, 0.05}, blockRate{4, hi}), cfg, SeverityNotify, "without fading"},
@@ -110,8 +110,8 @@ func TestSustained(t *testing.T) {
 	ep := episode{start: onset, end: L, baseRate: 0.002}
 	dc := detectConfigFor(rules.Default().Correlate, L)
 	span := holdBuckets(rules.Default().Correlate)
-	if span != 15 {
-		t.Fatalf("holdBuckets = %d, want 15 for 15m of 1m buckets", span)
+	if span != 20 {
+		t.Fatalf("holdBuckets = %d, want 20 for 20m of 1m buckets", span)
 	}
 	cases := []struct {
 		name     string
@@ -119,13 +119,13 @@ func TestSustained(t *testing.T) {
 		ep       episode
 		elevated []bool
 	}{
-		{"a step that holds", series(func(int) float64 { return 12 }), ep, []bool{true, true, true}},
+		{"a step that holds", series(func(int) float64 { return 12 }), ep, []bool{true, true, true, true}},
 		{"a burst that faded", series(func(i int) float64 {
 			if i < L-8 {
 				return 30
 			}
 			return 2
-		}), ep, []bool{true, true, false}},
+		}), ep, []bool{true, true, true, false}},
 		{"recovered", series(func(int) float64 { return 12 }), episode{start: onset, end: onset + 20, baseRate: 0.002, recovered: true}, nil},
 	}
 	for _, c := range cases {

@@ -87,13 +87,16 @@ type Correlate struct {
 	// TicketBucket is the bucket width for ticket volume.
 	TicketBucket Duration `yaml:"ticket_bucket"`
 	// SustainWithoutDeploy is how long an increase in an existing error
-	// class with no deploy implicated must last, and still be elevated in
-	// its latest minutes, before it is graded page. Background classes
-	// burst and decay on their own (a flapping upstream, a scanner
-	// tripping the WAF, a deadlock storm); in the labelled corpus every
-	// false page was such a burst, none of them lasting 15 minutes. New
-	// error classes and increases tied to a deploy are never held: they
-	// are what culprit exists to page fast. 0 turns the hold off.
+	// class with no deploy implicated must stay elevated, without fading,
+	// before it is graded page. Background classes burst and decay on
+	// their own (a flapping upstream, a scanner tripping the WAF, a
+	// deadlock storm); in the labelled corpus every false page was such a
+	// burst. The default outlasts the simulator's longest burst (15
+	// minutes) by one 5-minute block, because a burst's tail on a few
+	// errors a minute cannot be told from a step until it has ended; set
+	// it from your own fleet's bursts with culprit backtest. New error
+	// classes and increases tied to a deploy are never held: they are
+	// what culprit exists to page fast. 0 turns the hold off.
 	SustainWithoutDeploy Duration `yaml:"sustain_without_deploy"`
 }
 
@@ -151,7 +154,7 @@ func Default() Config {
 			PageMinCustomers:     5,
 			RecoveryBuckets:      10,
 			TicketBucket:         Duration(15 * time.Minute),
-			SustainWithoutDeploy: Duration(15 * time.Minute),
+			SustainWithoutDeploy: Duration(20 * time.Minute),
 		},
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",

@@ -294,7 +294,7 @@ func (e *e2e) ours(key string) bool {
 }
 
 // check asserts what PagerDuty saw: one incident, triggered once and
-// resolved once, carrying the evidence.
+// resolved once, carrying the evidence, and no other.
 func (e *e2e) check(t *testing.T) {
 	t.Helper()
 	if rej := e.pd.Rejected(); len(rej) != 0 {
@@ -303,11 +303,11 @@ func (e *e2e) check(t *testing.T) {
 	var key string
 	for k, inc := range e.pd.Incidents() {
 		if !e.ours(k) {
-			// Background error bursts can still page, in this service
-			// too (the false-page rate is measured by the backtest);
-			// they obey the same mechanics, but they are not this
-			// incident.
-			t.Logf("other PagerDuty incident %s: %d triggers, %d resolves", k, inc.Triggers, inc.Resolves)
+			// The run's background bursts (a regional "upstream
+			// request timeout" among them) are increases with no
+			// deploy behind them that fade within minutes: paging
+			// for one is a false page.
+			t.Errorf("PagerDuty incident %s for something other than the deploy: %d triggers, %d resolves", k, inc.Triggers, inc.Resolves)
 			continue
 		}
 		if key != "" {
