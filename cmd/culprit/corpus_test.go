@@ -260,12 +260,17 @@ func TestCorpus(t *testing.T) {
 				sim: simulate.Config{Seed: seed, Shape: shape, PeakPerMin: o.PeakPerMin}})
 		}
 	}
+	// A quiet day is judged over its 24 hours, but its traffic starts a
+	// lookback earlier: the daemon runs continuously and always has a full
+	// window behind it. Without that history every day's first hours had
+	// no baseline, and a sparse class (an invalid API key at 00:06) read
+	// as a new error class.
 	day0 := simulate.DefaultStart.Truncate(24 * time.Hour)
 	for d := range o.QuietDays {
 		seed := corpusQuietSeed0 + int64(d)
 		plans = append(plans, plan{name: fmt.Sprintf("quiet-day%d-s%d", d+1, seed), quiet: true,
 			sim: simulate.Config{Seed: seed, Shape: simulate.ShapeQuiet, PeakPerMin: o.PeakPerMin,
-				Start: day0.Add(time.Duration(d) * 24 * time.Hour), Duration: 24 * time.Hour}})
+				Start: day0.Add(time.Duration(d)*24*time.Hour - lookback), Duration: 24*time.Hour + lookback}})
 	}
 
 	// Runs are independent (each backtest has its own throwaway store), so
@@ -335,7 +340,7 @@ func corpusOne(ctx context.Context, cfg rules.Config, o corpusOptions, name stri
 	}
 	gen := time.Since(g)
 	start, end := run.Start, run.Start.Add(run.Duration)
-	from := start
+	from := start.Add(lookback) // a quiet day's history; see the plans
 	if !quiet {
 		warm := o.Warmup
 		if warm < 0 {
@@ -372,8 +377,13 @@ func corpusFiles(ctx context.Context, dir string, sim simulate.Config) (simulate
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "corpus-run.json")); err == nil {
 		var k kept
-		if err := json.Unmarshal(b, &k); err == nil {
+		if err := json.Unmarshal(b, &k); err == nil && sameSpan(k.Span, sim) {
 			return k.Truth, k.Span, nil
+		}
+		// A kept run of another span (an older corpus's) is generated
+		// again, not reused; until it is complete, nothing says it is.
+		if err := os.Remove(filepath.Join(dir, "corpus-run.json")); err != nil {
+			return simulate.Truth{}, corpusSpan{}, fmt.Errorf("drop the stale run: %w", err)
 		}
 	}
 	run, err := simulate.WriteFiles(ctx, dir, sim)
@@ -390,6 +400,12 @@ func corpusFiles(ctx context.Context, dir string, sim simulate.Config) (simulate
 		return simulate.Truth{}, corpusSpan{}, fmt.Errorf("record run: %w", err)
 	}
 	return k.Truth, k.Span, nil
+}
+
+// sameSpan: a kept run covers the span sim asks for (zero fields are the
+// simulator's defaults, which do not change between runs).
+func sameSpan(kept corpusSpan, sim simulate.Config) bool {
+	return (sim.Start.IsZero() || kept.Start.Equal(sim.Start)) && (sim.Duration == 0 || kept.Duration == sim.Duration)
 }
 
 // isTruthPage: the page is for the truth's service, after its onset, and
