@@ -3,6 +3,7 @@ package changepoint
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -267,6 +268,7 @@ func TestTCPDDefaults(t *testing.T) {
 		method string
 		mean   float64
 	}{}
+	means := map[string]map[string]float64{} // method → metric → mean
 	for _, metric := range []string{"default_f1", "default_cover"} {
 		sums, counts := map[string]float64{}, map[string]int{}
 		for _, s := range series {
@@ -279,13 +281,32 @@ func TestTCPDDefaults(t *testing.T) {
 			if counts[m] != len(series) {
 				continue // failed on some series: not comparable
 			}
-			if mean := sum / k; mean > best[metric].mean {
+			mean := sum / k
+			if means[m] == nil {
+				means[m] = map[string]float64{}
+			}
+			means[m][metric] = mean
+			if mean > best[metric].mean {
 				best[metric] = struct {
 					method string
 					mean   float64
 				}{m, mean}
 			}
 		}
+	}
+	// Every published method beside ours, best F1 first, for BENCHMARKS.md.
+	methods := make([]string, 0, len(means))
+	for m := range means {
+		methods = append(methods, m)
+	}
+	sort.Slice(methods, func(i, j int) bool {
+		a, b := means[methods[i]]["default_f1"], means[methods[j]]["default_f1"]
+		return a > b || a == b && methods[i] < methods[j]
+	})
+	for _, m := range methods {
+		f, okF := means[m]["default_f1"]
+		c, okC := means[m]["default_cover"]
+		t.Logf("published default: %s F1 %s, cover %s", m, meanOrNA(f, okF), meanOrNA(c, okC))
 	}
 	bf, bc := best["default_f1"], best["default_cover"]
 	t.Logf("MeanShift over %d univariate series: F1 %.4f, cover %.4f", len(series), f1, cover)
@@ -296,4 +317,11 @@ func TestTCPDDefaults(t *testing.T) {
 	if cover < bc.mean {
 		t.Errorf("mean cover %.4f is below the best published default %.4f (%s)", cover, bc.mean, bc.method)
 	}
+}
+
+func meanOrNA(v float64, ok bool) string {
+	if !ok {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4f", v)
 }

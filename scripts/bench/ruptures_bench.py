@@ -312,19 +312,19 @@ def main():
     inproc = summary[MEANSHIFT].get("in_process_total_seconds")
     print()
     if pelt and cli:
-        print(f"Speed ratio ruptures PELT l2 / culprit changepoints (process wall time): {pelt / cli:.2f}×")
+        print(f"- Speed ratio ruptures PELT l2 / culprit changepoints (process wall time): {pelt / cli:.2f}×")
     if pelt and inproc:
-        print(f"Speed ratio ruptures PELT l2 / culprit MeanShift (in-process, Go benchmark): {pelt / inproc:.0f}×")
+        print(f"- Speed ratio ruptures PELT l2 / culprit MeanShift (in-process, Go benchmark): {pelt / inproc:.0f}×")
     dflt = summary[PELT_DEFAULTS]["total_seconds"]
     if dflt and inproc:
-        print(f"Speed ratio {PELT_DEFAULTS} / culprit MeanShift (in-process): {dflt / inproc:.0f}×")
+        print(f"- Speed ratio {PELT_DEFAULTS} / culprit MeanShift (in-process): {dflt / inproc:.0f}×")
     rbf = summary["ruptures PELT rbf"]["total_seconds"]
     if rbf and inproc:
-        print(f"Speed ratio ruptures PELT rbf / culprit MeanShift (in-process): {rbf / inproc:.0f}×")
+        print(f"- Speed ratio ruptures PELT rbf / culprit MeanShift (in-process): {rbf / inproc:.0f}×")
     corr = summary[CORRELATOR]["total_seconds"]
     for name, t in (("ruptures PELT l2", pelt), ("ruptures PELT rbf", rbf)):
         if t and corr:
-            print(f"Speed ratio {name} / {CORRELATOR.split(' (')[0]} (in-process): {t / corr:.0f}×")
+            print(f"- Speed ratio {name} / {CORRELATOR.split(' (')[0]} (in-process): {t / corr:.0f}×")
 
 
 if __name__ == "__main__":

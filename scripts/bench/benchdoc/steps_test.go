@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,14 +62,20 @@ func TestFormatBig(t *testing.T) {
 
 func TestFormatTCPD(t *testing.T) {
 	out := `    tcpd_test.go:259: apple                n= 150 F1=1.000 cover=0.9 changes=[80]
+    tcpd_test.go:309: published default: binseg F1 0.6902, cover 0.6550
+    tcpd_test.go:309: published default: amoc F1 0.6468, cover 0.6572
+    tcpd_test.go:309: published default: odd F1 0.1000, cover n/a
     tcpd_test.go:291: MeanShift over 25 univariate series: F1 0.6940, cover 0.6851
     tcpd_test.go:292: best published default: F1 0.6900 (binseg), cover 0.6570 (amoc)
 --- PASS: TestTCPDDefaults (0.31s)
 `
 	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatTCPD(in, out) }, []formatCase{
-		{"summary lines", out, []string{"| **culprit MeanShift** | **0.694** | **0.685** |",
-			"| binseg (best published default F1) | 0.690 | |", "| amoc (best published default cover) | | 0.657 |",
-			"25 univariate series; TestTCPDDefaults passes."}, ""},
+		{"every published method beside ours", out, []string{"| **culprit MeanShift** | **0.694** | **0.685** |",
+			"| binseg (best published default F1) | 0.690 | 0.655 |", "| amoc (best published default cover) | 0.647 | 0.657 |",
+			"| odd | 0.100 | – |", "25 univariate series; TestTCPDDefaults passes."}, ""},
+		{"older output: only the best", strings.Join(slices.DeleteFunc(strings.Split(out, "\n"), func(l string) bool {
+			return strings.Contains(l, "published default: ") && !strings.Contains(l, "best")
+		}), "\n"), []string{"| binseg (best published default F1) | 0.690 | |", "| amoc (best published default cover) | | 0.657 |"}, ""},
 		{"a failing test says so", strings.Replace(out, "--- PASS", "--- FAIL", 1), []string{"TestTCPDDefaults **fails**"}, ""},
 		{"no summary is an error", "--- SKIP: TestTCPDDefaults\n", nil, "no TestTCPDDefaults summary"},
 	})
