@@ -108,8 +108,10 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			c.kind = KindErrorIncrease
 			if c.ep.newClass {
 				c.kind = KindNewError
+			} else {
+				// Only increases can be held (see sustain.holds).
+				c.blocks = sustained(c.counts, c.requests, c.ep, holdBuckets(cfg), dc)
 			}
-			c.blocks = sustained(c.counts, c.requests, c.ep, holdBuckets(cfg), dc)
 		}
 	}
 	ps := make([]float64, len(cands))
