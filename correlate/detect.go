@@ -7,6 +7,11 @@ import (
 	"github.com/culprithq/culprit/correlate/changepoint"
 )
 
+// newMaxBaseErrors is the most errors a class may have had before its
+// onset and still be new: a stray or two from a host that got the change
+// early, or an onset dated a minute late.
+const newMaxBaseErrors = 2
+
 // detectConfig holds the knobs of the per-series test.
 type detectConfig struct {
 	minErrors   float64 // fewest errors in an episode
@@ -258,7 +263,12 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
 	positions := float64(L - cfg.minBase)
 	ep.p = clampP(math.Min(1, ep.pRaw*positions))
-	ep.newClass = safeDiv(ep.baseErr, ep.baseReq) <= cfg.newShareMax*safeDiv(ep.epErr, ep.epReq)
+	// New means (nearly) absent before, not merely far rarer: a sparse
+	// background class (a deadlock a few times an hour) bursting 20× has a
+	// baseline rate under 5% of its burst's, yet dozens of errors in the
+	// baseline say it was there all along, and it must be judged, and
+	// held, as the increase it is.
+	ep.newClass = ep.baseErr <= newMaxBaseErrors && safeDiv(ep.baseErr, ep.baseReq) <= cfg.newShareMax*safeDiv(ep.epErr, ep.epReq)
 	return ep, true
 }
 

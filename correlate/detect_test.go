@@ -102,6 +102,13 @@ func TestDetectStep(t *testing.T) {
 			wantStart: 200, wantNew: false, wantRecov: -1,
 		},
 		{
+			// 0.0005 per request is about 120 errors in the baseline: a
+			// burst to 25× is the sparse class bursting, not a new one.
+			name:      "sparse class bursts 25-fold: an increase, not new",
+			rate:      func(i int) float64 { return map[bool]float64{true: 0.0125, false: 0.0005}[i >= 240] },
+			wantStart: 240, wantNew: false, wantRecov: -1,
+		},
+		{
 			name: "new class that recovers",
 			rate: func(i int) float64 {
 				if i >= 150 && i < 250 {

@@ -251,3 +251,42 @@ func TestIncidentOutlastsLookback(t *testing.T) {
 		t.Fatalf("outbox %v, want one trigger then one resolve", actions)
 	}
 }
+
+// TestWindowStart: the window reaches back a lookback before the onset of
+// an open incident someone was told about, unless that is more than 12
+// hours back, and never for one that was only recorded.
+func TestWindowStart(t *testing.T) {
+	to := t0.Add(10 * time.Hour)
+	lookback := 6 * time.Hour
+	open := func(onset time.Duration, paged, posted bool) escalate.Incident {
+		in := escalate.Incident{Status: escalate.StatusOpen, Onset: t0.Add(onset)}
+		if paged {
+			in.PagedAt = in.Onset.Add(3 * time.Minute)
+		}
+		if posted {
+			in.PostedAt = in.Onset.Add(3 * time.Minute)
+		}
+		return in
+	}
+	resolved := open(5*time.Hour, true, false)
+	resolved.Status = escalate.StatusResolved
+	cases := []struct {
+		name  string
+		known []escalate.Incident
+		want  time.Time
+	}{
+		{"no incidents: the lookback", nil, to.Add(-lookback)},
+		{"a paged incident older than the window", []escalate.Incident{open(5*time.Hour, true, false)}, t0.Add(-time.Hour)},
+		{"a posted incident", []escalate.Incident{open(5*time.Hour, false, true)}, t0.Add(-time.Hour)},
+		{"a record-only incident does not anchor", []escalate.Incident{open(5*time.Hour, false, false)}, to.Add(-lookback)},
+		{"a resolved incident does not anchor", []escalate.Incident{resolved}, to.Add(-lookback)},
+		{"an anchor beyond 12 hours is dropped", []escalate.Incident{open(2*time.Hour, true, false)}, to.Add(-lookback)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := windowStart(to, lookback, time.Minute, c.known); !got.Equal(c.want) {
+				t.Fatalf("windowStart = %s, want %s", got.Format("15:04"), c.want.Format("15:04"))
+			}
+		})
+	}
+}

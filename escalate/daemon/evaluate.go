@@ -144,10 +144,16 @@ const maxAnchor = 12 * time.Hour
 // the errors went on. Keeping a lookback of baseline before every open
 // incident's onset compares it with the same baseline it was detected
 // against, for as long as it lasts (up to maxAnchor).
+//
+// Only incidents that told someone (paged, or posted to Slack) anchor: one
+// that was only recorded may resolve early without anyone waiting on it,
+// and anchoring at every open record-only incident kept most windows at
+// the 12-hour maximum, reaching into the night, where a sparse background
+// class has so few errors that its daytime bursts read as new classes.
 func windowStart(to time.Time, lookback, step time.Duration, known []escalate.Incident) time.Time {
 	from := to.Add(-lookback)
 	for _, in := range known {
-		if in.Meta || in.Status != escalate.StatusOpen || in.Onset.IsZero() {
+		if in.Meta || in.Status != escalate.StatusOpen || in.Onset.IsZero() || (!in.Paged() && in.PostedAt.IsZero()) {
 			continue
 		}
 		if at := in.Onset.Add(-lookback).Truncate(step); at.Before(from) && !at.Before(to.Add(-maxAnchor)) {
