@@ -171,9 +171,10 @@ func TestBacktestFriday(t *testing.T) {
 	checkFriday(t, f.truth, rep)
 }
 
-// TestBacktestQuiet: on a day without an incident no page blames a
-// deploy. Background bursts may still page (seed 1: once); the test logs
-// them, as that is the false-page rate the backtest exists to measure.
+// TestBacktestQuiet: on a stretch without an incident nothing pages. Its
+// background bursts (seed 1 has one that paged before deploy-less
+// increases were held) are what the hold exists for; the false-page rate
+// over weeks is the corpus's to measure (BENCHMARKS.md).
 func TestBacktestQuiet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays 111 minutes of a simulated quiet day")
@@ -186,7 +187,7 @@ func TestBacktestQuiet(t *testing.T) {
 	}
 	for _, m := range rep.Messages {
 		if m.Action == escalate.Trigger {
-			t.Logf("background page at %s: %s", m.At.Format(time.RFC3339), m.Headline)
+			t.Errorf("paged on a quiet stretch at %s: %s", m.At.Format(time.RFC3339), m.Headline)
 			checkBackground(t, f.truth, m)
 		}
 	}
