@@ -233,7 +233,9 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 		}
 	}
 	ep := episode{start: start, end: end, boundary: start, recovered: recovered, baseErr: baseErr, baseReq: baseReq, baseRate: r0}
-	ep.start = refineOnset(counts, exposure, bounds[j-1], start, r0, rj)
+	// The CUSUM may not walk the onset into the minimum baseline that
+	// admitted the episode.
+	ep.start = refineOnset(counts, exposure, max(bounds[j-1], cfg.minBase), start, r0, rj)
 	// Recompute the baseline for the refined onset: anything moved into the
 	// episode no longer counts as baseline.
 	ep.baseErr, ep.baseReq = 0, 0

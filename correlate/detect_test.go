@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/culprithq/culprit/rules"
 )
 
 func testDetectConfig() detectConfig {
@@ -241,5 +243,50 @@ func TestDetectStationaryNeverFires(t *testing.T) {
 	}
 	if fired > 2 {
 		t.Errorf("%d of 200 stationary series fired at p<0.01", fired)
+	}
+}
+
+// TestDetectMinBaseline is the window-edge false page: a sparse class that
+// appeared with the morning five hours ago reads as a new class against the
+// forty minutes of night left in front of it, though it was never a change
+// worth paging while its onset was recent. With the daemon's two hours of
+// baseline required it is not judged; the same appearance forty minutes
+// ago, with hours of calm behind it, is found either way.
+func TestDetectMinBaseline(t *testing.T) {
+	const L = 360 // six hours of one-minute buckets, the default lookback
+	flat := func(int) float64 { return 1000 }
+	cases := []struct {
+		name        string
+		onset       int
+		minBaseline int
+		wantOK      bool
+	}{
+		{"onset 5h20m ago, 2h required", 40, 120, false},
+		{"onset 5h20m ago, a one-off question", 40, 0, true},
+		{"onset 2h05m ago, 2h required", 235, 120, true},
+		{"onset 40m ago, 2h required", L - 40, 120, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, uint64(tc.onset)))
+			counts, exposure := series(r, L, flat, func(i int) float64 {
+				if i >= tc.onset {
+					return 0.0008 // 0.8 a minute: a deadlock now and then
+				}
+				return 0
+			})
+			cfg := detectConfigFor(rules.Default().Correlate, L, tc.minBaseline)
+			cfg.priorAlpha = minAlpha
+			ep, ok := detect(counts, exposure, cfg)
+			if ok != tc.wantOK {
+				t.Fatalf("found = %v (episode %+v), want %v", ok, ep, tc.wantOK)
+			}
+			if ok && (ep.start < tc.onset-5 || ep.start > tc.onset+5) {
+				t.Errorf("onset at bucket %d, want near %d", ep.start, tc.onset)
+			}
+			if ok && ep.start < cfg.minBase {
+				t.Errorf("onset at bucket %d, inside the %d-bucket minimum baseline", ep.start, cfg.minBase)
+			}
+		})
 	}
 }

@@ -21,6 +21,15 @@ type Input struct {
 	// Now is when the run happens: the detection time of every finding.
 	// Zero means the window's end.
 	Now time.Time
+	// MinBaseline is the least history an onset needs in front of it, over
+	// the 30 buckets every run asks. A daemon that judges a sliding window
+	// again every minute needs it: sparse classes (a deadlock a few times
+	// an hour, WAF blocks that follow the day) show almost nothing in half
+	// an hour of night, so a class that never paged while its onset was
+	// recent read as new, or as a multi-fold increase, hours later, just
+	// before its onset left the window. A question asked once about a
+	// chosen span needs no more than the 30 buckets.
+	MinBaseline time.Duration
 }
 
 // Method names the statistical procedure, so every p-value in a report says
@@ -63,7 +72,7 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	if tr.Complete > 0 && tr.Complete < L {
 		L = tr.Complete
 	}
-	dc := detectConfigFor(cfg, L)
+	dc := detectConfigFor(cfg, L, int(in.MinBaseline/w.Step))
 
 	var cands []candidate
 	sigs := 0
@@ -177,10 +186,15 @@ func holdBuckets(cfg rules.Correlate) int {
 	return (n + sustainBlock - 1) / sustainBlock * sustainBlock
 }
 
-func detectConfigFor(cfg rules.Correlate, L int) detectConfig {
+// detectConfigFor sizes the per-series test for a window of L buckets, in
+// which an onset needs at least minBaseline buckets in front of it.
+func detectConfigFor(cfg rules.Correlate, L, minBaseline int) detectConfig {
 	minBase := 30
 	if L < 120 {
 		minBase = max(5, L/4)
+	}
+	if minBaseline > minBase && minBaseline < L {
+		minBase = minBaseline
 	}
 	return detectConfig{
 		minErrors:   float64(cfg.MinErrors),

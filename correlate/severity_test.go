@@ -108,7 +108,7 @@ func TestSustained(t *testing.T) {
 		return c
 	}
 	ep := episode{start: onset, end: L, baseRate: 0.002}
-	dc := detectConfigFor(rules.Default().Correlate, L)
+	dc := detectConfigFor(rules.Default().Correlate, L, 0)
 	span := holdBuckets(rules.Default().Correlate)
 	if span != 20 {
 		t.Fatalf("holdBuckets = %d, want 20 for 20m of 1m buckets", span)

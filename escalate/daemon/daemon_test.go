@@ -252,6 +252,38 @@ func TestIncidentOutlastsLookback(t *testing.T) {
 	}
 }
 
+// TestMinBaseline: an onset is judged only with a third of the lookback in
+// front of it. With a one-hour lookback, an error that began 45 minutes
+// before the first evaluation (15 minutes of baseline) opens nothing; one
+// that began 35 minutes before (25 minutes of baseline) opens an incident.
+func TestMinBaseline(t *testing.T) {
+	cases := []struct {
+		name     string
+		onset    time.Duration
+		wantOpen bool
+	}{
+		{"15m of baseline", 15 * time.Minute, false},
+		{"25m of baseline", 25 * time.Minute, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := &stepSource{onset: t0.Add(tc.onset), end: t0.Add(5 * time.Hour)}
+			e, st, _ := evaluator(t, src)
+			if err := e.Evaluate(ctx, t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			ins, err := st.Incidents(ctx, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(ins) == 1; got != tc.wantOpen {
+				t.Fatalf("%d incidents, want open = %v", len(ins), tc.wantOpen)
+			}
+		})
+	}
+}
+
 // TestWindowStart: the window reaches back a lookback before the onset of
 // an open incident someone was told about, unless that is more than 12
 // hours back, and never for one that was only recorded.

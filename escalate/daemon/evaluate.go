@@ -130,6 +130,16 @@ func New(cfg Config) (*Evaluator, error) {
 
 const blindCursor = "daemon/failed-evaluations"
 
+// minBaselineShare: an onset is judged only with a third of the lookback
+// (two hours of the default six) in front of it. The window slides every
+// minute, so an onset the daemon has judged, and not paged, for hours
+// comes closer to the window's start with each evaluation, against less
+// and less baseline; a sparse class then reads as new, or as a manifold
+// increase, hours after it began. A real change is judged minutes after
+// its onset, with nearly the whole lookback behind it, and an incident
+// that was paged keeps a whole lookback in front of it (windowStart).
+const minBaselineShare = 3
+
 // maxAnchor bounds how far back an open incident can stretch the window:
 // past it, an incident that never recovered is compared with the lookback
 // like any other series (and may resolve as the new normal), rather than
@@ -198,7 +208,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	src := &watching{Source: cfg.Source, watched: e.watched}
-	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now}, cfg.Correlate)
+	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now, MinBaseline: cfg.Lookback / minBaselineShare}, cfg.Correlate)
 	if runErr != nil && ctx.Err() != nil {
 		return fmt.Errorf("evaluate: %w", ctx.Err())
 	}
