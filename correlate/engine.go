@@ -72,7 +72,11 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	if tr.Complete > 0 && tr.Complete < L {
 		L = tr.Complete
 	}
-	dc := detectConfigFor(cfg, L, int(in.MinBaseline/w.Step))
+	minBaseline := 0
+	if w.Step > 0 {
+		minBaseline = int(in.MinBaseline / w.Step)
+	}
+	dc := detectConfigFor(cfg, L, minBaseline)
 
 	var cands []candidate
 	sigs := 0
