@@ -159,7 +159,7 @@ func Default() Config {
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",
 			Timeout: Duration(30 * time.Second),
-			Lag:     Duration(time.Minute),
+			Lag:     Duration(30 * time.Second),
 		}},
 		Evaluation: Evaluation{
 			Interval:       Duration(time.Minute),

@@ -29,11 +29,14 @@ type Elasticsearch struct {
 	Timeout Duration `yaml:"timeout"`
 	// Lag is how far behind real time ingestion runs: the newest buckets
 	// are incomplete, and reading them would look like a drop in traffic.
-	// It adds to every detection delay minute for minute. The default,
-	// 1m, covers shippers that flush every few seconds into an index
-	// refreshed every second with room to spare; a bucket read slightly
-	// early still shows its true error rate on fewer requests, because
-	// errors and requests arrive through the same pipeline.
+	// Evaluations run this long past each bucket boundary, so it adds to
+	// every detection delay second for second. The default, 30s, covers
+	// shippers that flush every few seconds into an index refreshed every
+	// second with room to spare; a bucket read slightly early still shows
+	// its true error rate on fewer requests, because errors and requests
+	// arrive through the same pipeline, and the daemon counts requests that
+	// arrive after their bucket was judged (culprit_late_requests_total),
+	// so a lag too short for the pipeline is seen rather than guessed.
 	Lag Duration `yaml:"lag"`
 }
 

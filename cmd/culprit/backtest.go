@@ -178,8 +178,8 @@ type ticker struct{ at time.Time }
 
 func (c *ticker) now() time.Time { return c.at }
 
-// backtest runs the evaluation at every tick of [in.from, in.to] aligned
-// to evaluation.interval, as daemon.Aligned schedules it, with a throwaway
+// backtest runs the evaluation at every tick of [in.from, in.to] that
+// daemon.EvaluationSchedule gives the daemon, with a throwaway
 // store, and collects what each tick queued instead of delivering it.
 func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backtestReport, error) {
 	deploys, tickets, err := readSidecars(in.deploys, in.tickets)
@@ -202,16 +202,9 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 		source = func(time.Time) correlate.Source { return es }
 		name = fmt.Sprintf("Elasticsearch %s index %s", strings.Join(c.URLs, ","), c.Index)
 	} else {
-		// Every cutoff t-lag lies on the index's grid when its resolution
-		// divides both the bucket and the lag (ticks are multiples of the
-		// interval, itself a multiple of the bucket).
+		// Every cutoff t-lag lies on the bucket grid: the schedule ticks
+		// lag past a boundary, modulo the bucket.
 		res := step
-		if in.lag > 0 {
-			res = gcd(step, in.lag)
-		}
-		if res < time.Second {
-			res = step // cutoffs off the grid are still exact, only slower
-		}
 		l, err := file.OpenLogs(in.logs, cfg.Fields, res)
 		if err != nil {
 			return nil, err
@@ -242,7 +235,7 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 
 	rep := &backtestReport{Source: name, From: in.from.UTC(), To: in.to.UTC(), IntervalSeconds: interval.Seconds(),
 		LagSeconds: in.lag.Seconds(), Messages: []backtestMessage{}, Incidents: []backtestIncident{}}
-	sched := daemon.Aligned{Interval: interval}
+	sched := daemon.EvaluationSchedule(interval, step, in.lag)
 	seen := map[string]deploySeen{}
 	for at := sched.Next(in.from.Add(-time.Nanosecond)).UTC(); !at.After(in.to); at = sched.Next(at) {
 		if err := ctx.Err(); err != nil {
@@ -342,13 +335,6 @@ func incidentOf(in escalate.Incident) backtestIncident {
 		}
 	}
 	return bi
-}
-
-func gcd(a, b time.Duration) time.Duration {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }
 
 // text is the report for people: every message in time order, then every

@@ -171,6 +171,40 @@ func TestBacktestFriday(t *testing.T) {
 	checkFriday(t, f.truth, rep)
 }
 
+// TestBacktestLagTicks: a shorter ingestion lag pages sooner by exactly
+// the difference, because the daemon ticks as soon as each bucket is in
+// (lag past the boundary), not on the minute, where a 30s lag would gain
+// nothing; what it decides is unchanged.
+func TestBacktestLagTicks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a simulated Friday twice")
+	}
+	f := backtestFiles(t, simulate.ShapeFriday)
+	from, to := backtestRange()
+	to = from.Add(40 * time.Minute)
+	page := func(lag string) (backtestMessage, backtestReport) {
+		rep := runBacktest(t, append(fileArgs(f), "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--lag", lag)...)
+		for _, m := range rep.Messages {
+			if m.Action == escalate.Trigger && strings.HasSuffix(m.Key, "/"+f.truth.SuspectDeployID) {
+				return m, rep
+			}
+		}
+		t.Fatalf("lag %s: no page blaming %s in %+v", lag, f.truth.SuspectDeployID, rep.Messages)
+		return backtestMessage{}, rep
+	}
+	slow, _ := page("1m")
+	fast, rep := page("30s")
+	if got := slow.At.Sub(fast.At); got != 30*time.Second {
+		t.Errorf("paged at %s with a 1m lag and %s with 30s: %s sooner, want 30s", slow.At.Format(time.TimeOnly), fast.At.Format(time.TimeOnly), got)
+	}
+	if fast.Key != slow.Key || fast.Headline != slow.Headline {
+		t.Errorf("the same data judged differently:\n 1m: %s %s\n30s: %s %s", slow.Key, slow.Headline, fast.Key, fast.Headline)
+	}
+	if rep.Ticks != 40 || fast.At.Second() != 30 {
+		t.Errorf("%d evaluations, paged at %s: want 40 ticks, each at :30", rep.Ticks, fast.At.Format(time.TimeOnly))
+	}
+}
+
 // TestBacktestQuiet: on a stretch without an incident nothing pages. Its
 // background bursts (seed 1 has one that paged before deploy-less
 // increases were held) are what the hold exists for; the false-page rate

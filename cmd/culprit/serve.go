@@ -315,7 +315,8 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 		}
 	})
 	wg.Go(func() {
-		daemon.Schedule(ctx, daemon.Aligned{Interval: s.cfg.Evaluation.Interval.D()}, s.now, s.log, s.eval.Evaluate)
+		sched := daemon.EvaluationSchedule(s.cfg.Evaluation.Interval.D(), s.cfg.Correlate.Bucket.D(), s.cfg.Sources.Elasticsearch.Lag.D())
+		daemon.Schedule(ctx, sched, s.now, s.log, s.eval.Evaluate)
 	})
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
 	if s.poller != nil {

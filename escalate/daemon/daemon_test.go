@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,6 +37,35 @@ func TestAlignedNext(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := c.a.Next(c.at); !got.Equal(c.want) {
 				t.Fatalf("Next(%s) = %s, want %s", c.at, got, c.want)
+			}
+		})
+	}
+}
+
+// TestEvaluationSchedule: a tick comes lag past a bucket boundary, so the
+// bucket it needs is in the moment it runs, and never before.
+func TestEvaluationSchedule(t *testing.T) {
+	cases := []struct {
+		name                string
+		interval, lag, want time.Duration
+	}{
+		{"one-minute lag ticks on the minute", time.Minute, time.Minute, time.Minute},
+		{"no lag ticks on the minute", time.Minute, 0, time.Minute},
+		{"30s lag ticks at :30", time.Minute, 30 * time.Second, 30 * time.Second},
+		{"90s lag ticks at :30", time.Minute, 90 * time.Second, 30 * time.Second},
+		{"five-minute interval, 15s lag", 5 * time.Minute, 15 * time.Second, 15 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := EvaluationSchedule(c.interval, time.Minute, c.lag)
+			got := a.Next(t0.Add(time.Nanosecond))
+			if got != t0.Add(c.want) {
+				t.Fatalf("first tick after %s = %s, want %s", t0.Format(time.TimeOnly), got.Format(time.TimeOnly), t0.Add(c.want).Format(time.TimeOnly))
+			}
+			// The bucket ending lag before the tick is whole; the next
+			// one is not yet.
+			if cut := got.Add(-c.lag); cut.Truncate(time.Minute) != cut {
+				t.Errorf("tick %s reads up to %s, off the bucket grid", got.Format(time.TimeOnly), cut.Format(time.TimeOnly))
 			}
 		})
 	}
@@ -320,5 +350,67 @@ func TestWindowStart(t *testing.T) {
 				t.Fatalf("windowStart = %s, want %s", got.Format("15:04"), c.want.Format("15:04"))
 			}
 		})
+	}
+}
+
+// lateSource serves 100 requests a bucket, its newest bucket still filling
+// (40 so far), plus extra requests in chosen buckets: the ones a pipeline
+// running behind the lag delivers after they were judged.
+type lateSource struct {
+	extra map[time.Time]float64
+}
+
+func (s *lateSource) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
+	svc := correlate.ServiceTraffic{Service: "api", Requests: make([]float64, w.Len()), Errors: make([]float64, w.Len())}
+	for i := range svc.Requests {
+		svc.Requests[i] = 100 + s.extra[w.Start(i)]
+	}
+	svc.Requests[w.Len()-1] = 40
+	return &correlate.Traffic{Window: w, Complete: w.Len() - 1, Services: []correlate.ServiceTraffic{svc}}, nil
+}
+
+func (s *lateSource) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
+	return &correlate.Scope{}, nil
+}
+
+// TestLateRequests: a bucket that fills up after it was judged (the lag is
+// shorter than the pipeline's) is counted and named in a warning; the
+// newest bucket filling up, which no evaluation judged, is not late.
+func TestLateRequests(t *testing.T) {
+	ctx := context.Background()
+	src := &lateSource{extra: map[time.Time]float64{}}
+	e, _, _ := evaluator(t, src)
+	var logs strings.Builder
+	e.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	at := t0.Add(2 * time.Hour)
+	for i := range 3 {
+		if err := e.Evaluate(ctx, at.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(e.m.late); got != 0 || strings.Contains(logs.String(), "WARN") {
+		t.Fatalf("with every bucket whole when judged: %v late requests, logs %q", got, logs.String())
+	}
+	// Two buckets the last evaluation judged complete receive 30 and 2
+	// more requests.
+	late := at.Add(2*time.Minute - 5*time.Minute)
+	src.extra[late] = 30
+	src.extra[late.Add(-10*time.Minute)] = 2
+	if err := e.Evaluate(ctx, at.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(e.m.late); got != 32 {
+		t.Errorf("%v late requests, want 32", got)
+	}
+	want := "bucket=" + late.Format(time.RFC3339) + " requests_when_judged=100 requests_now=130 late_requests=32"
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "sources.elasticsearch.lag") {
+		t.Errorf("logs %q, want a warning with %q", logs.String(), want)
+	}
+	// Counted once: the next read finds them already seen.
+	if err := e.Evaluate(ctx, at.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(e.m.late); got != 32 {
+		t.Errorf("%v late requests after a second read, want still 32", got)
 	}
 }

@@ -62,6 +62,7 @@ type Evaluator struct {
 	m       metrics
 	// last is when the last evaluation succeeded, for /readyz.
 	last time.Time
+	late lateData
 }
 
 type metrics struct {
@@ -71,6 +72,7 @@ type metrics struct {
 	open      prometheus.Gauge
 	lastOK    prometheus.Gauge
 	decisions *prometheus.CounterVec
+	late      prometheus.Counter
 }
 
 // New checks the configuration and registers the metrics.
@@ -117,9 +119,11 @@ func New(cfg Config) (*Evaluator, error) {
 			Help: "When the last evaluation succeeded (evaluation clock)."}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "culprit_incident_messages_queued_total",
 			Help: "Outbox messages queued by evaluations, by channel and action."}, []string{"channel", "action"}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "culprit_late_requests_total",
+			Help: "Requests found in a bucket after an evaluation had read it as complete: any means sources.elasticsearch.lag is shorter than the pipeline's."}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{e.m.evals, e.m.duration, e.m.findings, e.m.open, e.m.lastOK, e.m.decisions} {
+		for _, c := range []prometheus.Collector{e.m.evals, e.m.duration, e.m.findings, e.m.open, e.m.lastOK, e.m.decisions, e.m.late} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("evaluator: register metrics: %w", err)
 			}
@@ -207,7 +211,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	src := &watching{Source: cfg.Source, watched: e.watched}
+	src := &watching{Source: cfg.Source, watched: e.watched, read: e.checkLate}
 	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now, MinBaseline: cfg.Lookback / minBaselineShare}, cfg.Correlate)
 	if runErr != nil && ctx.Err() != nil {
 		return fmt.Errorf("evaluate: %w", ctx.Err())
@@ -321,6 +325,8 @@ type watching struct {
 	correlate.Source
 	watched map[string]bool
 	live    map[string]bool
+	// read, when set, sees every service's traffic before the narrowing.
+	read func(*correlate.Traffic)
 }
 
 // recentBuckets is how many of the newest complete buckets must carry
@@ -331,6 +337,9 @@ func (w *watching) Traffic(ctx context.Context, win correlate.Window) (*correlat
 	tr, err := w.Source.Traffic(ctx, win)
 	if err != nil {
 		return nil, err
+	}
+	if w.read != nil {
+		w.read(tr)
 	}
 	if w.watched != nil {
 		kept := tr.Services[:0]
@@ -357,3 +366,68 @@ func (w *watching) Traffic(ctx context.Context, win correlate.Window) (*correlat
 }
 
 func (w *watching) hasData(service string) bool { return w.live[service] }
+
+// lateData remembers how many requests each complete bucket held when an
+// evaluation read it. The lag is a promise that a bucket is whole by the
+// time it is judged; requests that turn up in it later break that promise
+// silently, because a partial bucket still shows a plausible error rate on
+// fewer requests. Counting them is how a lag shorter than the pipeline's
+// (a Logstash backlog, a paused queue) becomes visible before it costs a
+// judgment.
+type lateData struct {
+	seen map[time.Time]float64
+}
+
+// lateBucket is the complete bucket that grew most since it was read.
+type lateBucket struct {
+	start         time.Time
+	before, after float64
+}
+
+// observe records tr's complete buckets and returns how many requests
+// arrived, in all, in buckets an earlier read already had complete, and
+// the one that grew most.
+func (l *lateData) observe(tr *correlate.Traffic) (added float64, worst lateBucket) {
+	end := tr.Window.Len()
+	if tr.Complete > 0 {
+		end = tr.Complete
+	}
+	seen := make(map[time.Time]float64, end)
+	for i := range end {
+		n := 0.0
+		for _, s := range tr.Services {
+			if i < len(s.Requests) {
+				n += s.Requests[i]
+			}
+		}
+		at := tr.Window.Start(i)
+		seen[at] = n
+		if before, ok := l.seen[at]; ok && n > before {
+			added += n - before
+			if n-before > worst.after-worst.before {
+				worst = lateBucket{start: at, before: before, after: n}
+			}
+		}
+	}
+	l.seen = seen
+	return added, worst
+}
+
+// lateShare is the growth of one bucket worth a warning: below it, a
+// straggler or two on a busy bucket, which the metric still counts.
+const lateShare = 0.01
+
+// checkLate counts late requests and warns when a bucket grew noticeably
+// after it was judged.
+func (e *Evaluator) checkLate(tr *correlate.Traffic) {
+	added, worst := e.late.observe(tr)
+	if added <= 0 {
+		return
+	}
+	e.m.late.Add(added)
+	if grew := worst.after - worst.before; grew >= 1 && grew > lateShare*worst.before {
+		e.cfg.Logger.Warn("requests arrived after their bucket was judged complete: raise sources.elasticsearch.lag to your pipeline's lag",
+			"bucket", worst.start.UTC().Format(time.RFC3339), "requests_when_judged", worst.before, "requests_now", worst.after,
+			"late_requests", added)
+	}
+}

@@ -16,6 +16,18 @@ type Aligned struct {
 	Interval, Offset time.Duration
 }
 
+// EvaluationSchedule ticks every interval as soon as the newest bucket is
+// fully ingested: lag past a bucket boundary. Ticking on the boundary
+// instead would leave a bucket that is in, under a 30s lag, unread for
+// another half minute, and every page that much later.
+func EvaluationSchedule(interval, bucket, lag time.Duration) Aligned {
+	a := Aligned{Interval: interval}
+	if bucket > 0 && lag > 0 {
+		a.Offset = lag % bucket
+	}
+	return a
+}
+
 // Next implements cron.Schedule.
 func (a Aligned) Next(t time.Time) time.Time {
 	n := t.Add(-a.Offset).Truncate(a.Interval).Add(a.Interval).Add(a.Offset)
