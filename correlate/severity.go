@@ -26,16 +26,27 @@ func grade(f Finding, carriers int, excess float64, held sustain, cfg rules.Corr
 		}
 		return SeverityNotify, []string{who + " carries the errors: a customer-specific problem", sig}
 	}
-	if carriers > 0 && carriers < cfg.PageMinCustomers && judgeCarriers(f.Kind, excess, cfg) {
-		return SeverityNotify, []string{fmt.Sprintf("%s carry 80%% of the excess errors (page needs %d): a problem of a few customers, not of the infrastructure", Plural(carriers, "customer"), cfg.PageMinCustomers), sig}
+	need, because := pageMinCustomers(f, cfg)
+	if carriers > 0 && carriers < need && judgeCarriers(f.Kind, excess, need) {
+		return SeverityNotify, []string{fmt.Sprintf("%s carry 80%% of the excess errors (page needs %d%s): a problem of a few customers, not of the infrastructure", Plural(carriers, "customer"), need, because), sig}
 	}
-	if customers < cfg.PageMinCustomers {
-		return SeverityNotify, []string{fmt.Sprintf("only %d customers affected (page needs %d)", customers, cfg.PageMinCustomers), sig}
+	if customers < need {
+		return SeverityNotify, []string{fmt.Sprintf("only %d customers affected (page needs %d%s)", customers, need, because), sig}
 	}
 	if why, ok := held.holds(f, cfg); ok {
 		return SeverityNotify, []string{why, sig}
 	}
-	return SeverityPage, []string{fmt.Sprintf("%d customers on %d hosts affected (page needs %d customers)", customers, hosts, cfg.PageMinCustomers), sig}
+	return SeverityPage, []string{fmt.Sprintf("%d customers on %d hosts affected (page needs %d customers%s)", customers, hosts, need, because), sig}
+}
+
+// pageMinCustomers is the breadth a page needs, and why when it is not
+// page_min_customers: a new class a deploy is suspected of causing needs
+// only page_min_customers_deploy (rules.Correlate says why).
+func pageMinCustomers(f Finding, cfg rules.Correlate) (int, string) {
+	if f.Kind == KindNewError && len(f.SuspectedDeploys) > 0 && cfg.PageMinCustomersDeploy > 0 && cfg.PageMinCustomersDeploy < cfg.PageMinCustomers {
+		return cfg.PageMinCustomersDeploy, " for a new class a deploy is suspected of"
+	}
+	return cfg.PageMinCustomers, ""
 }
 
 // sustain is what the hold on deploy-less increases looks at: the newest
@@ -206,6 +217,6 @@ func Plural(n int, word string) string {
 // customer that a page needs, the distinct customers it reached are the
 // measure. An increase in an existing class is always judged by carriers:
 // its background errors reach many customers whatever the cause.
-func judgeCarriers(kind Kind, excess float64, cfg rules.Correlate) bool {
-	return kind != KindNewError || excess >= float64(4*cfg.PageMinCustomers)
+func judgeCarriers(kind Kind, excess float64, need int) bool {
+	return kind != KindNewError || excess >= float64(4*need)
 }

@@ -13,9 +13,13 @@ import (
 var elevated = sustain{blocks: []blockRate{{6, 1e-6}, {6.5, 1e-6}, {5.8, 1e-6}}, bucket: time.Minute}
 
 func TestGrade(t *testing.T) {
-	cfg := rules.Default().Correlate // page needs 5 customers
+	cfg := rules.Default().Correlate // page needs 5 customers, 3 for a new class a deploy is suspected of
 	finding := func(kind Kind, customers, hosts int) Finding {
 		return Finding{Kind: kind, Scope: ScopeSummary{Affected: map[string]int{FieldCustomer: customers, FieldHost: hosts}}}
+	}
+	suspected := func(f Finding) Finding {
+		f.SuspectedDeploys = []Suspect{{ID: "dep-1"}}
+		return f
 	}
 	cases := []struct {
 		name     string
@@ -31,6 +35,11 @@ func TestGrade(t *testing.T) {
 		{"new class, four customers", finding(KindNewError, 4, 2), 4, 6, SeverityNotify, "only 4 customers"},
 		{"new class on too few entities", finding(KindNewError, 2, 1), 2, 6, SeverityInfo, "new signature reached only 2 customers"},
 		{"increase carried by three customers, even with few errors", finding(KindErrorIncrease, 40, 6), 3, 8, SeverityNotify, "3 customers carry 80%"},
+		{"new class a deploy is suspected of, three customers", suspected(finding(KindNewError, 3, 2)), 3, 6, SeverityPage, "page needs 3 customers for a new class a deploy is suspected of"},
+		{"new class a deploy is suspected of, two customers on three hosts", suspected(finding(KindNewError, 2, 3)), 2, 6, SeverityNotify, "only 2 customers affected (page needs 3 for a new class"},
+		{"new class a deploy is suspected of, one customer", suspected(finding(KindNewError, 1, 3)), 1, 6, SeverityNotify, "one customer carries the errors"},
+		{"new class a deploy is suspected of, errors carried by two of many", suspected(finding(KindNewError, 9, 3)), 2, 30, SeverityNotify, "2 customers carry 80%"},
+		{"increase a deploy is suspected of, three customers", suspected(finding(KindErrorIncrease, 3, 2)), 3, 6, SeverityNotify, "page needs 5)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

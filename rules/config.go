@@ -80,6 +80,14 @@ type Correlate struct {
 	// PageMinCustomers is the fewest affected customers for severity page,
 	// and so for paging. YAML also accepts it as thresholds.min_customers.
 	PageMinCustomers int `yaml:"page_min_customers"`
+	// PageMinCustomersDeploy replaces PageMinCustomers, when lower, for a
+	// brand-new error class that a deploy is suspected of causing. The
+	// customer count is there to tell the infrastructure's problems from a
+	// few customers' own; a class that did not exist before our rollout
+	// is already ours, and while the rollout goes on every minute spent
+	// waiting for more customers lets it reach more hosts. It stays above
+	// one customer, whose breakage is support's by day (see grade).
+	PageMinCustomersDeploy int `yaml:"page_min_customers_deploy"`
 	// RecoveryBuckets is how many buckets at baseline mean recovered, and
 	// so resolve the daemon's incident. YAML also accepts it as
 	// evaluation.resolve_after.
@@ -145,16 +153,17 @@ func Default() Config {
 			Message:  []string{"error.message", "message"},
 		},
 		Correlate: Correlate{
-			Bucket:               Duration(time.Minute),
-			AttributionWindow:    Duration(60 * time.Minute),
-			FDR:                  0.01,
-			MinErrors:            5,
-			MinRatio:             2,
-			NewErrorMinEntities:  3,
-			PageMinCustomers:     5,
-			RecoveryBuckets:      10,
-			TicketBucket:         Duration(15 * time.Minute),
-			SustainWithoutDeploy: Duration(20 * time.Minute),
+			Bucket:                 Duration(time.Minute),
+			AttributionWindow:      Duration(60 * time.Minute),
+			FDR:                    0.01,
+			MinErrors:              5,
+			MinRatio:               2,
+			NewErrorMinEntities:    3,
+			PageMinCustomers:       5,
+			PageMinCustomersDeploy: 3,
+			RecoveryBuckets:        10,
+			TicketBucket:           Duration(15 * time.Minute),
+			SustainWithoutDeploy:   Duration(20 * time.Minute),
 		},
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",

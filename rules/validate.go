@@ -89,6 +89,7 @@ func (ck *checker) correlate(k Correlate) {
 	atLeast1("min_errors", k.MinErrors)
 	atLeast1("new_error_min_entities", k.NewErrorMinEntities)
 	atLeast1("page_min_customers", k.PageMinCustomers)
+	atLeast1("page_min_customers_deploy", k.PageMinCustomersDeploy)
 	atLeast1("recovery_buckets", k.RecoveryBuckets)
 	if k.SustainWithoutDeploy.D() < 0 {
 		ck.errf("correlate.sustain_without_deploy", "must not be negative, got %s", short(k.SustainWithoutDeploy.D()))
