@@ -59,12 +59,12 @@ func TestEvaluationSchedule(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := EvaluationSchedule(c.interval, time.Minute, c.lag)
 			got := a.Next(t0.Add(time.Nanosecond))
-			if got != t0.Add(c.want) {
+			if !got.Equal(t0.Add(c.want)) {
 				t.Fatalf("first tick after %s = %s, want %s", t0.Format(time.TimeOnly), got.Format(time.TimeOnly), t0.Add(c.want).Format(time.TimeOnly))
 			}
 			// The bucket ending lag before the tick is whole; the next
 			// one is not yet.
-			if cut := got.Add(-c.lag); cut.Truncate(time.Minute) != cut {
+			if cut := got.Add(-c.lag); !cut.Truncate(time.Minute).Equal(cut) {
 				t.Errorf("tick %s reads up to %s, off the bucket grid", got.Format(time.TimeOnly), cut.Format(time.TimeOnly))
 			}
 		})
