@@ -1,18 +1,25 @@
 # culprit's developer entry points. `make test` is what CI runs.
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOTESTSUM     := gotest.tools/gotestsum@v1.13.0
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOBIN         := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: all build test vet lint fmt-check demo bench clean es-up es-down
 
 all: build
 
+## build: a static, stripped binary, as the Dockerfile builds it: the SQLite
+## driver is pure Go, so cgo buys nothing and would tie the binary to libc.
 build:
-	$(GO) build -o bin/culprit ./cmd/culprit
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/culprit ./cmd/culprit
 
-## test: formatting, vet, staticcheck and every test.
+## test: formatting, vet, staticcheck and every test. gotestsum prints one
+## line a package and, at the end, every skipped test with its reason, so a
+## test that did not run (no Elasticsearch, no chromium, no ../shared) says so.
 test: fmt-check vet lint
-	$(GO) test -count=1 -timeout 30m ./...
+	@test -x $(GOBIN)/gotestsum || $(GO) install $(GOTESTSUM)
+	$(GOBIN)/gotestsum --format pkgname --format-hide-empty-pkg -- -count=1 -timeout 30m ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
