@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -92,7 +93,7 @@ func (s *server) handleGitHub() http.Handler {
 			s.reject(w, r, http.StatusBadRequest, "missing X-GitHub-Delivery header")
 			return
 		}
-		d, err := decodeGitHubDeploy(body)
+		d, err := decodeGitHubDeploy(body, s.now())
 		if err != nil {
 			s.reject(w, r, http.StatusBadRequest, err.Error())
 			return
@@ -149,7 +150,12 @@ func checkGitHubSignature(secret, body []byte, header string) string {
 //     repository's html_url;
 //   - StartedAt = deployment.created_at; a finished state (success,
 //     failure, error, inactive) sets FinishedAt = deployment_status.created_at.
-func decodeGitHubDeploy(body []byte) (correlate.Deploy, error) {
+//
+// now bounds the timestamps, as for every posted deploy.
+func decodeGitHubDeploy(body []byte, now time.Time) (correlate.Deploy, error) {
+	if err := checkUTF8(body); err != nil {
+		return correlate.Deploy{}, err
+	}
 	var ev githubEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
@@ -220,6 +226,9 @@ func decodeGitHubDeploy(body []byte) (correlate.Deploy, error) {
 	}
 	if len(errs) > 0 {
 		return correlate.Deploy{}, errors.New(strings.Join(errs, "; "))
+	}
+	if err := checkDeploy(d, now); err != nil {
+		return correlate.Deploy{}, fmt.Errorf("deployment: %w", err)
 	}
 	return d, nil
 }

@@ -155,7 +155,7 @@ func TestGitHubDeployMapping(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeGitHubDeploy([]byte(tc.body))
+			got, err := decodeGitHubDeploy([]byte(tc.body), testNow)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
