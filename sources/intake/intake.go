@@ -13,7 +13,7 @@
 //	POST /api/v1/deploys                  bearer; a deploy, an array of them, or NDJSON
 //	POST /api/v1/deploys/{id}/progress    bearer; {"hosts":[{"name":…,"at":…}],"finished_at":…}
 //	POST /api/v1/tickets                  bearer; a ticket, an array, or {"tickets":[…]} pages
-//	POST /api/v1/webhooks/github          X-Hub-Signature-256; deployment_status events
+//	POST /api/v1/webhooks/github          X-Hub-Signature-256; deployment_status events, JSON or form
 //	POST /api/v1/webhooks/zendesk         X-Zendesk-Webhook-Signature; a trigger's ticket
 //
 // Deploys and tickets use the file formats of the README ("Input formats"),
