@@ -3,7 +3,7 @@ GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN         := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test vet lint fmt-check demo bench clean es-up es-down
+.PHONY: all build test fuzz vet lint fmt-check demo bench clean es-up es-down
 
 all: build
 
@@ -13,6 +13,11 @@ build:
 ## test: formatting, vet, staticcheck and every test.
 test: fmt-check vet lint
 	$(GO) test -count=1 -timeout 30m ./...
+
+## fuzz: every fuzz target for FUZZTIME (10s) each past its seed corpus
+## (scripts/fuzz.sh; FUZZ_ONLY=regexp to pick targets). CI runs it after test.
+fuzz:
+	bash scripts/fuzz.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
