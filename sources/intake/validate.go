@@ -60,37 +60,27 @@ func (p problems) err() error {
 // id checks an identifier: bounded and free of control characters. A CR or
 // LF in an id splits log lines and headers it is written into, and an
 // invisible character makes two ids that look the same distinct.
-func (p *problems) id(field, v string) {
-	if len(v) > maxIDBytes {
-		p.add("%s: %d bytes, over the %d-byte limit", field, len(v), maxIDBytes)
-		return
-	}
-	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(v[i:])
-		p.add("%s: control character %U at byte %d is not allowed", field, r, i)
-	}
-}
+func (p *problems) id(field, v string) { p.bounded(field, v, maxIDBytes, unicode.IsControl) }
 
 // url checks a link: bounded and without control characters.
-func (p *problems) url(field, v string) {
-	if len(v) > maxURLBytes {
-		p.add("%s: %d bytes, over the %d-byte limit", field, len(v), maxURLBytes)
-		return
-	}
-	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(v[i:])
-		p.add("%s: control character %U at byte %d is not allowed", field, r, i)
-	}
-}
+func (p *problems) url(field, v string) { p.bounded(field, v, maxURLBytes, unicode.IsControl) }
 
 // text checks free text: bounded, and no control characters but tab and
 // line breaks, which descriptions legitimately contain.
 func (p *problems) text(field, v string) {
-	if len(v) > maxTextBytes {
-		p.add("%s: %d bytes, over the %d-byte limit", field, len(v), maxTextBytes)
+	p.bounded(field, v, maxTextBytes, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r'
+	})
+}
+
+// bounded refuses a value longer than limit bytes or holding a rune
+// refused says is not allowed, naming the first one and where it is.
+func (p *problems) bounded(field, v string, limit int, refused func(rune) bool) {
+	if len(v) > limit {
+		p.add("%s: %d bytes, over the %d-byte limit", field, len(v), limit)
 		return
 	}
-	if i := strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' }); i >= 0 {
+	if i := strings.IndexFunc(v, refused); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(v[i:])
 		p.add("%s: control character %U at byte %d is not allowed", field, r, i)
 	}
