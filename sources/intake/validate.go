@@ -33,10 +33,13 @@ const (
 	// its export, and evidence shows only the first lines anyway.
 	maxTextBytes = 64 << 10
 	// maxFutureSkew is how far ahead of culprit's clock a timestamp may be.
-	// CI runners' and Zendesk's clocks drift by seconds, not hours; a deploy
-	// "starting" next week (or 9999-12-31) would otherwise stay the newest
-	// deploy of its service forever and be blamed for every later change.
-	maxFutureSkew = time.Hour
+	// CI runners' and Zendesk's clocks drift by seconds, not days; a deploy
+	// "starting" next month (or 9999-12-31) would otherwise stay the newest
+	// deploy of its service for that long and be blamed for every change
+	// until then. A day, not an hour, because `culprit simulate --live`
+	// above speed 1 stamps its deploys ahead of the wall clock on purpose
+	// (its default six hours at speed 60 run up to six hours ahead).
+	maxFutureSkew = 24 * time.Hour
 )
 
 // earliestTime is the oldest timestamp accepted. Nothing culprit correlates

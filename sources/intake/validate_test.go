@@ -35,7 +35,7 @@ func TestRefusesInvalidInput(t *testing.T) {
 		{"900 KB id", "/api/v1/deploys", "[" + goodDep + "," + `{"id":` + longID + `,"service":"api","started_at":"2026-11-20T16:00:00Z"}]`,
 			[]string{"deploys[1]", "id: 921600 bytes, over the 256-byte limit"}},
 		{"far future started_at", "/api/v1/deploys", dep("finished_at", `"9999-12-31T00:00:00Z"`),
-			[]string{`deploy (id "dep-x"): finished_at 9999-12-31T00:00:00Z is more than 1h0m0s in the future`}},
+			[]string{`deploy (id "dep-x"): finished_at 9999-12-31T00:00:00Z is more than 24h0m0s in the future`}},
 		{"absurdly old", "/api/v1/deploys", `{"id":"d","service":"s","started_at":"0001-01-01T00:00:00Z"}`,
 			[]string{"started_at 0001-01-01T00:00:00Z is before 2000-01-01"}},
 		{"CR LF in a deploy id", "/api/v1/deploys", "[" + goodDep + "," + `{"id":"dep-1\r\nX-Evil: 1","service":"api","started_at":"2026-11-20T16:00:00Z"}]`,
@@ -52,10 +52,10 @@ func TestRefusesInvalidInput(t *testing.T) {
 			[]string{"tags[1]: invalid UTF-8"}},
 		{"newline in a ticket tag", "/api/v1/tickets", `{"id":8,"created_at":"2026-11-20T14:10:00Z","tags":["a\nb"]}`,
 			[]string{"tags[0]: control character U+000A"}},
-		{"future ticket", "/api/v1/tickets", `{"id":9,"created_at":"2026-11-21T16:30:00Z"}`,
-			[]string{"created_at 2026-11-21T16:30:00Z is more than 1h0m0s in the future"}},
+		{"future ticket", "/api/v1/tickets", `{"id":9,"created_at":"2026-11-22T16:30:00Z"}`,
+			[]string{"created_at 2026-11-22T16:30:00Z is more than 24h0m0s in the future"}},
 		{"future progress", "/api/v1/deploys/dep-1/progress", `{"hosts":[{"name":"h1","at":"9999-12-31T00:00:00Z"}]}`,
-			[]string{"hosts[0].at 9999-12-31T00:00:00Z is more than 1h0m0s in the future"}},
+			[]string{"hosts[0].at 9999-12-31T00:00:00Z is more than 24h0m0s in the future"}},
 		{"control character in the progress path", "/api/v1/deploys/dep%0A1/progress", `{"finished_at":"2026-11-20T16:10:00Z"}`,
 			[]string{"path deploy id: control character U+000A"}},
 	}
@@ -92,7 +92,7 @@ func TestRefusesInvalidInput(t *testing.T) {
 		e := newEnv(t)
 		body := strings.Replace(ghPayload("success", `{}`), `"created_at": "2026-11-20T16:00:00Z"`, `"created_at": "9999-12-31T00:00:00Z"`, 1)
 		w := e.do(http.MethodPost, "/api/v1/webhooks/github", body, ghHeaders("deployment_status", "d-1", ghSign(testGitHubSecret, body)))
-		if w.Code != http.StatusBadRequest || !strings.Contains(errorOf(t, w), "deployment: started_at 9999-12-31T00:00:00Z is more than 1h0m0s in the future") {
+		if w.Code != http.StatusBadRequest || !strings.Contains(errorOf(t, w), "deployment: started_at 9999-12-31T00:00:00Z is more than 24h0m0s in the future") {
 			t.Fatalf("code %d: %s", w.Code, w.Body)
 		}
 		if ids := e.deploys.ids(); len(ids) != 0 {
