@@ -75,11 +75,6 @@ func (s *server) handleGitHub() http.Handler {
 			s.reject(w, r, http.StatusUnauthorized, msg)
 			return
 		}
-		body, err := githubJSON(r.Header.Get("Content-Type"), body)
-		if err != nil {
-			s.reject(w, r, http.StatusBadRequest, err.Error())
-			return
-		}
 		switch event := r.Header.Get("X-GitHub-Event"); event {
 		case "deployment_status":
 		case "ping":
@@ -92,6 +87,18 @@ func (s *server) handleGitHub() http.Handler {
 		delivery := strings.TrimSpace(r.Header.Get("X-GitHub-Delivery"))
 		if delivery == "" {
 			s.reject(w, r, http.StatusBadRequest, "missing X-GitHub-Delivery header")
+			return
+		}
+		// The delivery id is stored by the replay guard: a GUID from
+		// GitHub, so anything long or with control characters is not one.
+		var p problems
+		if p.id("X-GitHub-Delivery header", delivery); len(p) > 0 {
+			s.reject(w, r, http.StatusBadRequest, p.err().Error())
+			return
+		}
+		body, err := githubJSON(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			s.reject(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
 		d, err := decodeGitHubDeploy(body, s.now())

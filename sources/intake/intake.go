@@ -6,7 +6,10 @@
 // bearer token; the webhooks take their vendor's signature instead, because
 // neither GitHub nor Zendesk can send a bearer token of our choosing along
 // with a signature we can check. Bodies are validated whole before anything
-// is stored, so a rejected batch leaves no partial state to clean up.
+// is stored, so a rejected batch leaves no partial state to clean up; on top
+// of the file format's rules, intake refuses what no real sender sends
+// (invalid UTF-8, over-long or control-character ids, far-future or ancient
+// times, negative ticket ids: the limits are in validate.go).
 //
 // # Endpoints
 //

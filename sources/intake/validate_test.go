@@ -99,6 +99,17 @@ func TestRefusesInvalidInput(t *testing.T) {
 			t.Errorf("stored %v", ids)
 		}
 	})
+	t.Run("github delivery id over the limit", func(t *testing.T) {
+		e := newEnv(t)
+		body := ghPayload("success", `{}`)
+		w := e.do(http.MethodPost, "/api/v1/webhooks/github", body, ghHeaders("deployment_status", strings.Repeat("d", maxIDBytes+1), ghSign(testGitHubSecret, body)))
+		if w.Code != http.StatusBadRequest || !strings.Contains(errorOf(t, w), "X-GitHub-Delivery header: 257 bytes") {
+			t.Fatalf("code %d: %s", w.Code, w.Body)
+		}
+		if ids := e.deploys.ids(); len(ids) != 0 || len(e.deliveries.seen) != 0 {
+			t.Errorf("stored %v, deliveries %v", ids, e.deliveries.seen)
+		}
+	})
 	t.Run("zendesk webhook with invalid UTF-8", func(t *testing.T) {
 		e := newEnv(t)
 		body := `{"ticket":{"id":"35436","created_at":"2026-11-20T16:12Z","subject":"bad ` + "\xff" + `"}}`
