@@ -5,7 +5,7 @@ GOTESTSUM     := gotest.tools/gotestsum@v1.13.0
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOBIN         := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test vet lint fmt-check demo bench clean es-up es-down
+.PHONY: all build test fuzz vet lint fmt-check demo bench clean es-up es-down
 
 all: build
 
@@ -20,6 +20,11 @@ build:
 test: fmt-check vet lint
 	@test -x $(GOBIN)/gotestsum || $(GO) install $(GOTESTSUM)
 	$(GOBIN)/gotestsum --format pkgname --format-hide-empty-pkg -- -count=1 -timeout 30m ./...
+
+## fuzz: every fuzz target for FUZZTIME (10s) each past its seed corpus
+## (scripts/fuzz.sh; FUZZ_ONLY=regexp to pick targets). CI runs it after test.
+fuzz:
+	bash scripts/fuzz.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -282,6 +282,15 @@ func parse(b []byte, dir string, getenv func(string) string) (c Config, warnings
 				problems = append(problems, Problem{Line: loc.line(path), Path: path, Msg: err.Error()})
 			}
 		})
+		// Checks that need a secret's value run again on the resolved
+		// ones; inline values were checked above and are not repeated.
+		resolved := &checker{loc: loc}
+		resolved.changeEventKeys(&c)
+		for _, p := range resolved.problems {
+			if !slices.Contains(problems, p) {
+				problems = append(problems, p)
+			}
+		}
 	}
 	sortProblems(problems)
 	sortProblems(warnings)

@@ -74,6 +74,10 @@ func TestParseErrors(t *testing.T) {
 		want []string // the problems, in order
 	}{
 		{"unknown key", "fields:\n  tme: x\n", []string{"line 2: fields.tme: unknown key"}},
+		{"a ruleset key is fine without change events", "pagerduty:\n  routing_key: R02ABCDEFGHIJKLMNOPQRSTUVWXYZ01\n", nil},
+		{"change events to a ruleset key", "services:\n  - name: api\n    routing_key: R02ABCDEFGHIJKLMNOPQRSTUVWXYZ01\npagerduty:\n  routing_key: e93facc04764012d7bfb002500d5d1a6\n  change_events: true\n", []string{
+			"line 3: services[0].routing_key: is a ruleset key (starts with R), and PagerDuty rejects change events sent to ruleset keys: use a service's Events API v2 integration key, or set pagerduty.change_events: false",
+		}},
 		{"unknown top-level key", "correlation:\n  fdr: 0.1\n", []string{"line 1: correlation: unknown key"}},
 		{"bad duration", "correlate:\n  bucket: 5\n", []string{`line 2: correlate.bucket: invalid duration "5": use forms like 90s, 5m or 1h`}},
 		{"every error at once", "fields:\n  tme: x\ncorrelate:\n  bucket: five\n  nope: 1\n", []string{

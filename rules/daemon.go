@@ -92,6 +92,8 @@ type PagerDuty struct {
 	RoutingKey Secret `yaml:"routing_key"`
 	// ChangeEvents forwards the deploys culprit receives as PagerDuty
 	// Change Events, so responders see them on the incident timeline.
+	// Change events need an integration key: PagerDuty rejects them on a
+	// ruleset key (starting with R), which validation refuses.
 	ChangeEvents bool `yaml:"change_events"`
 	// WebhookSecrets verify PagerDuty's v3 webhooks (acknowledged,
 	// resolved...), which culprit writes on the incident timeline. Two

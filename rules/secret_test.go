@@ -204,3 +204,26 @@ func TestSecretsAreRedacted(t *testing.T) {
 		t.Errorf("unset secret prints %q", s)
 	}
 }
+
+// A ruleset key given as a reference is only known once resolved: the
+// daemon (LoadWith) must still refuse it for change events.
+func TestChangeEventRulesetKeyFromEnv(t *testing.T) {
+	const config = `pagerduty:
+  routing_key: {env: PD_KEY}
+  change_events: true
+`
+	getenv := func(string) string { return "R02ABCDEFGHIJKLMNOPQRSTUVWXYZ01" }
+	p := writeConfig(t, config, nil)
+	if _, err := Load(p); err != nil {
+		t.Fatalf("Load, which resolves nothing, refused: %v", err)
+	}
+	_, err := LoadWith(p, getenv)
+	want := []string{"line 2: pagerduty.routing_key: is a ruleset key (starts with R), and PagerDuty rejects change events sent to ruleset keys: " +
+		"use a service's Events API v2 integration key, or set pagerduty.change_events: false"}
+	if got := problemLines(err); !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(err.Error(), "R02ABCDEF") {
+		t.Errorf("the error shows the key: %v", err)
+	}
+}

@@ -368,6 +368,7 @@ func (ck *checker) maintenance(c *Config, services map[string]int, compile bool)
 func (ck *checker) pagerduty(c *Config) {
 	pd := c.PagerDuty
 	ck.httpURL("pagerduty.url", pd.URL)
+	ck.changeEventKeys(c)
 	if pd.ChangeEvents && !pd.RoutingKey.IsSet() {
 		for _, s := range c.Services {
 			if s.RoutingKey.IsSet() {
@@ -375,6 +376,30 @@ func (ck *checker) pagerduty(c *Config) {
 			}
 		}
 		ck.errf("pagerduty.change_events", "needs pagerduty.routing_key or a service's routing_key")
+	}
+}
+
+// changeEventKeys checks every key change events can be sent with.
+func (ck *checker) changeEventKeys(c *Config) {
+	if !c.PagerDuty.ChangeEvents {
+		return
+	}
+	ck.changeEventKey("pagerduty.routing_key", c.PagerDuty.RoutingKey)
+	for i, s := range c.Services {
+		ck.changeEventKey(fmt.Sprintf("services[%d].routing_key", i), s.RoutingKey)
+	}
+}
+
+// changeEventKey refuses a ruleset (or Event Orchestration) routing key
+// for change events. Those keys start with "R"; PagerDuty accepts alerts on
+// them but rejects every change event with a 400, so with change_events on
+// every deploy would become a dead letter. Only a resolved key can be
+// checked: an {env: …} or {file: …} reference is checked once resolved,
+// when the daemon loads it or by rules check --resolve-secrets.
+func (ck *checker) changeEventKey(path string, key Secret) {
+	if strings.HasPrefix(strings.TrimSpace(key.Reveal()), "R") {
+		ck.errf(path, "is a ruleset key (starts with R), and PagerDuty rejects change events sent to ruleset keys: "+
+			"use a service's Events API v2 integration key, or set pagerduty.change_events: false")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxWebhookBody bounds a webhook body. PagerDuty guarantees delivery up
@@ -48,9 +49,10 @@ type Sink interface {
 	// same event can arrive again after a timeout or a retry: the sink
 	// must deduplicate by e.ID and return nil for an event it already
 	// has. A non-nil error means e was not recorded; the receiver answers
-	// 500 and PagerDuty retries, up to four more times over about twenty
-	// minutes. PagerDuty waits only five seconds for an answer, so the
-	// sink should be quick.
+	// 500 and PagerDuty retries periodically for up to 48 hours, queueing
+	// later events about the same incident behind it (developer.pagerduty.com,
+	// Webhooks "Behavior"). PagerDuty waits only five seconds for an
+	// answer, so the sink should be quick.
 	PagerDutyEvent(ctx context.Context, e WebhookEvent) error
 }
 
@@ -82,11 +84,20 @@ type WebhookEvent struct {
 
 // NewWebhook returns the handler for PagerDuty's v3 webhooks. It answers
 // 401 to a request whose X-PagerDuty-Signature matches none of the
-// secrets, 400 to a body that is not a v3 event, 413 to one over 1 MiB,
-// 200 to an event that is not about an incident (PagerDuty's ping,
-// service changes) without recording it, 500 when the sink fails (so that
+// secrets, 413 to a body over 1 MiB, 500 when the sink fails (so that
 // PagerDuty retries) and 200 once the sink has the event. Nothing is
 // recorded unless the signature matches.
+//
+// Every well-signed delivery that culprit does not record gets a 200 too,
+// with a log line: events about something other than an incident or its
+// notes, status updates and responders (pings, service.*, incident.task.*,
+// incident.role.assigned, types PagerDuty adds later), and bodies culprit
+// cannot read. PagerDuty drops a delivery on any 4xx and, after three in a
+// row, disables the whole subscription for 24 hours; a 4xx for an event
+// culprit has no use for (role assignments arrive in bursts when a major
+// incident is declared) would cost the acknowledgements and resolutions
+// that follow it. A bad signature is still a 401: that request is not
+// PagerDuty's.
 func NewWebhook(cfg WebhookConfig) http.Handler {
 	h := &webhook{sink: cfg.Sink, now: cfg.Now, log: cfg.Logger}
 	for _, s := range cfg.Secrets {
@@ -140,7 +151,10 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ev, ignore, err := parseWebhook(body, h.now)
 	if err != nil {
-		h.refuse(w, r, http.StatusBadRequest, err.Error())
+		// Signed by PagerDuty, so a 4xx would only count towards disabling
+		// the subscription: log it for the operator and let it go.
+		h.log.Warn("pagerduty webhook body not understood; ignored", "reason", err.Error(), "remote", r.RemoteAddr)
+		http.Error(w, "ignored: "+err.Error(), http.StatusOK)
 		return
 	}
 	if ignore != "" {
@@ -230,10 +244,26 @@ type webhookData struct {
 	Message     string     `json:"message"`
 }
 
+// recordedData are the event.data types whose events culprit records: the
+// incident itself (triggered, acknowledged, resolved, reassigned, …) and
+// what people write on it. Deciding by data type rather than by event type
+// keeps working when PagerDuty adds an event type about the incident, and
+// ignores the ones whose data has no top-level incident
+// (incident_role_assignment, incident_task, incident_workflow_instance, …).
+var recordedData = map[string]bool{
+	"incident":               true,
+	"incident_note":          true,
+	"incident_status_update": true,
+	"incident_responder":     true,
+}
+
 // parseWebhook decodes a verified body. It returns the event type in
-// ignore for events that are not about an incident, and an error naming
-// the problem for a body that is not a v3 incident event.
+// ignore for events culprit does not record, and an error naming the
+// problem for a body that is not a v3 event it can read.
 func parseWebhook(body []byte, now func() time.Time) (ev WebhookEvent, ignore string, err error) {
+	if !utf8.Valid(body) {
+		return ev, "", errors.New("body is not valid UTF-8")
+	}
 	var p webhookPayload
 	if err := json.Unmarshal(body, &p); err != nil {
 		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
@@ -248,6 +278,10 @@ func parseWebhook(body []byte, now func() time.Time) (ev WebhookEvent, ignore st
 	case e.EventType == "":
 		return ev, "", errors.New("missing event.event_type")
 	case !strings.HasPrefix(e.EventType, "incident."):
+		return ev, e.EventType, nil
+	case len(e.Data) == 0 || string(e.Data) == "null":
+		return ev, "", errors.New("missing event.data")
+	case !recordedData[dataType(e.Data)]:
 		return ev, e.EventType, nil
 	case e.ID == "":
 		return ev, "", errors.New("missing event.id")
@@ -266,9 +300,6 @@ func parseWebhook(body []byte, now func() time.Time) (ev WebhookEvent, ignore st
 	}
 
 	var d webhookData
-	if len(e.Data) == 0 || string(e.Data) == "null" {
-		return WebhookEvent{}, "", errors.New("missing event.data")
-	}
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return WebhookEvent{}, "", fmt.Errorf("malformed event.data: %v", err)
 	}
@@ -285,4 +316,15 @@ func parseWebhook(body []byte, now func() time.Time) (ev WebhookEvent, ignore st
 		return WebhookEvent{}, "", fmt.Errorf("event.data of %s names no incident", e.EventType)
 	}
 	return ev, "", nil
+}
+
+// dataType is event.data.type, or "" when data is missing or not an object.
+func dataType(raw json.RawMessage) string {
+	var d struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(raw, &d) != nil {
+		return ""
+	}
+	return d.Type
 }

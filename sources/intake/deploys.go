@@ -49,7 +49,7 @@ func (s *server) handleDeploys() http.Handler {
 		var problems []string
 		bad := 0
 		for _, it := range items {
-			d, err := file.DecodeDeploy(it.raw)
+			d, err := s.decodeDeploy(it.raw)
 			if err != nil {
 				bad++
 				if len(problems) < maxReported {
@@ -65,6 +65,23 @@ func (s *server) handleDeploys() http.Handler {
 		}
 		s.storeDeploys(w, r, deploys)
 	})
+}
+
+// decodeDeploy reads one deploy record as the file source does, then
+// applies intake's limits: what a file holds is the operator's own, what is
+// posted here may come from anywhere.
+func (s *server) decodeDeploy(raw []byte) (correlate.Deploy, error) {
+	if err := checkUTF8(raw); err != nil {
+		return correlate.Deploy{}, err
+	}
+	d, err := file.DecodeDeploy(raw)
+	if err != nil {
+		return correlate.Deploy{}, err
+	}
+	if err := checkDeploy(d, s.now()); err != nil {
+		return correlate.Deploy{}, err
+	}
+	return d, nil
 }
 
 // storeDeploys stores validated deploys and answers with their ids. A store
@@ -118,11 +135,16 @@ func (s *server) handleProgress() http.Handler {
 			s.reject(w, r, http.StatusBadRequest, "deploy id is required in the path")
 			return
 		}
+		var p problems
+		if p.id("path deploy id", id); len(p) > 0 {
+			s.reject(w, r, http.StatusBadRequest, p.err().Error())
+			return
+		}
 		body, ok := s.readBody(w, r)
 		if !ok {
 			return
 		}
-		hosts, finished, err := decodeProgress(body)
+		hosts, finished, err := decodeProgress(body, s.now())
 		if err != nil {
 			s.reject(w, r, http.StatusBadRequest, err.Error())
 			return
@@ -149,10 +171,14 @@ type rawHost struct {
 	At   *string `json:"at"`
 }
 
-// decodeProgress validates a progress body whole, listing every problem.
-func decodeProgress(body []byte) ([]correlate.HostRollout, time.Time, error) {
+// decodeProgress validates a progress body whole, listing every problem;
+// now bounds its timestamps.
+func decodeProgress(body []byte, now time.Time) ([]correlate.HostRollout, time.Time, error) {
 	items, array, err := splitBody(body)
 	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := checkUTF8(body); err != nil {
 		return nil, time.Time{}, err
 	}
 	if array {
@@ -201,6 +227,12 @@ func decodeProgress(body []byte) ([]correlate.HostRollout, time.Time, error) {
 	if len(rp.Hosts) == 0 && finished.IsZero() {
 		errs = append(errs, "hosts or finished_at is required")
 	}
+	var p problems
+	if !finished.IsZero() {
+		p.time("finished_at", finished, now)
+	}
+	p.hosts(hosts, now)
+	errs = append(errs, p...)
 	if len(errs) > 0 {
 		return nil, time.Time{}, errors.New(strings.Join(errs, "; "))
 	}

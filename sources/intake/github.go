@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +34,6 @@ type githubEvent struct {
 	Deployment *struct {
 		ID          int64           `json:"id"`
 		SHA         string          `json:"sha"`
-		Ref         string          `json:"ref"`
 		Environment string          `json:"environment"`
 		Description string          `json:"description"`
 		Payload     json.RawMessage `json:"payload"`
@@ -66,10 +67,6 @@ func (s *server) handleGitHub() http.Handler {
 			writeError(w, http.StatusNotFound, "github webhook is disabled: no github secret is configured")
 			return
 		}
-		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
-			s.reject(w, r, http.StatusUnsupportedMediaType, "set the webhook's content type to application/json")
-			return
-		}
 		body, ok := s.readBody(w, r)
 		if !ok {
 			return
@@ -92,7 +89,19 @@ func (s *server) handleGitHub() http.Handler {
 			s.reject(w, r, http.StatusBadRequest, "missing X-GitHub-Delivery header")
 			return
 		}
-		d, err := decodeGitHubDeploy(body)
+		// The delivery id is stored by the replay guard: a GUID from
+		// GitHub, so anything long or with control characters is not one.
+		var p problems
+		if p.id("X-GitHub-Delivery header", delivery); len(p) > 0 {
+			s.reject(w, r, http.StatusBadRequest, p.err().Error())
+			return
+		}
+		body, err := githubJSON(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			s.reject(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		d, err := decodeGitHubDeploy(body, s.now())
 		if err != nil {
 			s.reject(w, r, http.StatusBadRequest, err.Error())
 			return
@@ -113,6 +122,26 @@ func (s *server) handleGitHub() http.Handler {
 		}
 		s.storeDeploys(w, r, []correlate.Deploy{d})
 	})
+}
+
+// githubJSON returns the event's JSON from a verified body. GitHub sends
+// application/json, or by default application/x-www-form-urlencoded with
+// the JSON in the form field "payload"; the signature covers the raw form
+// body, so the form is decoded only after it is checked.
+func githubJSON(contentType string, body []byte) ([]byte, error) {
+	ct, _, _ := mime.ParseMediaType(contentType)
+	if ct != "application/x-www-form-urlencoded" {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("form body: %v", err)
+	}
+	p, ok := form["payload"]
+	if !ok || len(p) != 1 {
+		return nil, errors.New(`form body must hold exactly one "payload" field with the event's JSON`)
+	}
+	return []byte(p[0]), nil
 }
 
 // checkGitHubSignature verifies X-Hub-Signature-256 over the raw body and
@@ -143,13 +172,20 @@ func checkGitHubSignature(secret, body []byte, header string) string {
 //   - ID "github-<deployment.id>", so every status of one deployment lands
 //     on one deploy;
 //   - Service from deployment.payload.service, else repository.name;
-//   - Version from deployment.payload.version, else deployment.ref, else
-//     deployment.sha;
+//   - Version from deployment.payload.version, else deployment.sha; never
+//     deployment.ref, which in real deliveries is the branch ("master") and
+//     would make every deploy of a service the same "version", so that the
+//     version split could never match service.version in the logs;
 //   - URL from deployment_status.target_url, else log_url, else the
 //     repository's html_url;
 //   - StartedAt = deployment.created_at; a finished state (success,
 //     failure, error, inactive) sets FinishedAt = deployment_status.created_at.
-func decodeGitHubDeploy(body []byte) (correlate.Deploy, error) {
+//
+// now bounds the timestamps, as for every posted deploy.
+func decodeGitHubDeploy(body []byte, now time.Time) (correlate.Deploy, error) {
+	if err := checkUTF8(body); err != nil {
+		return correlate.Deploy{}, err
+	}
 	var ev githubEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		if _, ok := errors.AsType[*json.SyntaxError](err); ok {
@@ -184,7 +220,7 @@ func decodeGitHubDeploy(body []byte) (correlate.Deploy, error) {
 	if d.Service == "" {
 		errs = append(errs, "deployment.payload.service or repository.name is required")
 	}
-	d.Version = firstNonEmpty(version, dep.Ref, dep.SHA)
+	d.Version = firstNonEmpty(version, dep.SHA)
 	d.URL = st.TargetURL
 	if d.URL == "" {
 		d.URL = st.LogURL
@@ -220,6 +256,9 @@ func decodeGitHubDeploy(body []byte) (correlate.Deploy, error) {
 	}
 	if len(errs) > 0 {
 		return correlate.Deploy{}, errors.New(strings.Join(errs, "; "))
+	}
+	if err := checkDeploy(d, now); err != nil {
+		return correlate.Deploy{}, fmt.Errorf("deployment: %w", err)
 	}
 	return d, nil
 }

@@ -6,14 +6,17 @@
 // bearer token; the webhooks take their vendor's signature instead, because
 // neither GitHub nor Zendesk can send a bearer token of our choosing along
 // with a signature we can check. Bodies are validated whole before anything
-// is stored, so a rejected batch leaves no partial state to clean up.
+// is stored, so a rejected batch leaves no partial state to clean up; on top
+// of the file format's rules, intake refuses what no real sender sends
+// (invalid UTF-8, over-long or control-character ids, far-future or ancient
+// times, negative ticket ids: the limits are in validate.go).
 //
 // # Endpoints
 //
 //	POST /api/v1/deploys                  bearer; a deploy, an array of them, or NDJSON
 //	POST /api/v1/deploys/{id}/progress    bearer; {"hosts":[{"name":…,"at":…}],"finished_at":…}
 //	POST /api/v1/tickets                  bearer; a ticket, an array, or {"tickets":[…]} pages
-//	POST /api/v1/webhooks/github          X-Hub-Signature-256; deployment_status events
+//	POST /api/v1/webhooks/github          X-Hub-Signature-256; deployment_status events, JSON or form
 //	POST /api/v1/webhooks/zendesk         X-Zendesk-Webhook-Signature; a trigger's ticket
 //
 // Deploys and tickets use the file formats of the README ("Input formats"),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/sources/file"
@@ -24,7 +25,7 @@ func (s *server) handleTickets() http.Handler {
 		if !ok {
 			return
 		}
-		tickets, err := decodeTickets(body)
+		tickets, err := decodeTickets(body, s.now())
 		if err != nil {
 			s.reject(w, r, http.StatusBadRequest, err.Error())
 			return
@@ -54,10 +55,11 @@ type ticketRecord struct {
 	name func(idNote string) string
 }
 
-// decodeTickets validates every ticket of a body. An id seen twice is kept
-// once, in its last form, as the file source does: an export lists a ticket
-// again each time it changes.
-func decodeTickets(body []byte) ([]correlate.Ticket, error) {
+// decodeTickets validates every ticket of a body, with intake's limits
+// (now bounds timestamps). An id seen twice is kept once, in its last form,
+// as the file source does: an export lists a ticket again each time it
+// changes.
+func decodeTickets(body []byte, now time.Time) ([]correlate.Ticket, error) {
 	items, array, err := splitBody(body)
 	if err != nil {
 		return nil, err
@@ -84,7 +86,7 @@ func decodeTickets(body []byte) ([]correlate.Ticket, error) {
 		bad      int
 	)
 	for _, rec := range records {
-		t, err := file.DecodeTicket(rec.raw)
+		t, err := decodeTicket(rec.raw, now)
 		if err != nil {
 			bad++
 			if len(problems) < maxReported {
@@ -103,6 +105,23 @@ func decodeTickets(body []byte) ([]correlate.Ticket, error) {
 		return nil, errors.New(summarize("tickets", bad, len(records), problems))
 	}
 	return out, nil
+}
+
+// decodeTicket reads one ticket as every ticket source does, then applies
+// intake's limits. Invalid UTF-8 is looked for first, on the raw bytes,
+// because decoding replaces it.
+func decodeTicket(raw []byte, now time.Time) (correlate.Ticket, error) {
+	if err := checkUTF8(raw); err != nil {
+		return correlate.Ticket{}, err
+	}
+	t, err := file.DecodeTicket(raw)
+	if err != nil {
+		return correlate.Ticket{}, err
+	}
+	if err := checkTicket(t, now); err != nil {
+		return correlate.Ticket{}, err
+	}
+	return t, nil
 }
 
 // pageTickets unpacks an incremental-export page. isPage is false when the

@@ -6,7 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,8 +20,9 @@ import (
 	"github.com/culprithq/culprit/correlate"
 )
 
-// ghPayload is a deployment_status event shaped like GitHub's documented
-// example, with the deployment's payload and status state filled in.
+// ghPayload is a deployment_status event shaped like GitHub's published
+// examples (testdata/github), with the deployment's payload and status
+// state filled in. Like them, ref is the branch: it is not a version.
 func ghPayload(state, payload string) string {
 	return `{
   "action": "created",
@@ -34,7 +39,7 @@ func ghPayload(state, payload string) string {
   "deployment": {
     "url": "https://api.github.com/repos/acme/edge-router/deployments/145988746",
     "id": 145988746, "node_id": "MDEwOkRlcGxveW1lbnQxNDU5ODg3NDY=",
-    "sha": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "ref": "v3.8.0", "task": "deploy",
+    "sha": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "ref": "master", "task": "deploy",
     "payload": ` + payload + `, "original_environment": "production", "environment": "production",
     "description": "proxy rollout",
     "creator": {"login": "jo", "id": 3},
@@ -67,7 +72,7 @@ func ghHeaders(event, delivery, sig string) http.Header {
 func TestGitHubWebhook(t *testing.T) {
 	pending := ghPayload("in_progress", `{}`)
 	success := ghPayload("success", `{}`)
-	base := correlate.Deploy{ID: "github-145988746", Service: "edge-router", Version: "v3.8.0", Environment: "production",
+	base := correlate.Deploy{ID: "github-145988746", Service: "edge-router", Version: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", Environment: "production",
 		StartedAt: ts("2026-11-20T16:00:00Z"), Author: "jo", URL: "https://ci.acme.dev/runs/77", Description: "proxy rollout"}
 	finished := base
 	finished.FinishedAt = ts("2026-11-20T16:21:00Z")
@@ -90,7 +95,9 @@ func TestGitHubWebhook(t *testing.T) {
 		{"not hex", []step{{success, ghHeaders("deployment_status", "d1", "sha256=zz"), 401, "not hex"}}, nil},
 		{"ping", []step{{`{"zen":"hi"}`, ghHeaders("ping", "p1", ghSign(testGitHubSecret, `{"zen":"hi"}`)), 200, `"pong"`}}, nil},
 		{"other event", []step{{`{}`, ghHeaders("push", "p1", ghSign(testGitHubSecret, `{}`)), 202, `"ignored"`}}, nil},
-		{"form encoded", []step{{"payload=x", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, 415, "application/json"}}, nil},
+		{"form encoded, signed over the form", []step{{formOf(success), ghFormHeaders("d1", ghSign(testGitHubSecret, formOf(success))), 201, `"created":true`}}, []correlate.Deploy{finished}},
+		{"form encoded, signed over the JSON only", []step{{formOf(success), ghFormHeaders("d1", ghSign(testGitHubSecret, success)), 401, "does not match"}}, nil},
+		{"form without payload", []step{{"x=1", ghFormHeaders("d1", ghSign(testGitHubSecret, "x=1")), 400, "exactly one"}}, nil},
 		{"missing delivery", []step{{success, ghHeaders("deployment_status", "", ghSign(testGitHubSecret, success)), 400, "X-GitHub-Delivery"}}, nil},
 		{"in progress then success", []step{
 			{pending, ghHeaders("deployment_status", "d1", ghSign(testGitHubSecret, pending)), 201, `"created":true`},
@@ -139,8 +146,8 @@ func TestGitHubDeployMapping(t *testing.T) {
 		{"payload unusable", ghPayload("failure", `"not json"`), func(d *correlate.Deploy) {
 			d.FinishedAt = ts("2026-11-20T16:21:00Z")
 		}, ""},
-		{"no ref: sha", strings.Replace(ghPayload("error", `{}`), `"ref": "v3.8.0"`, `"ref": ""`, 1), func(d *correlate.Deploy) {
-			d.Version, d.FinishedAt = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", ts("2026-11-20T16:21:00Z")
+		{"a tag as ref is still not the version", strings.Replace(ghPayload("error", `{}`), `"ref": "master"`, `"ref": "v3.8.0"`, 1), func(d *correlate.Deploy) {
+			d.FinishedAt = ts("2026-11-20T16:21:00Z")
 		}, ""},
 		{"no target url: log url", strings.Replace(ghPayload("pending", `{}`), `"target_url": "https://ci.acme.dev/runs/77", `, ``, 1), func(d *correlate.Deploy) {
 			d.URL = "https://ci.acme.dev/runs/77/log"
@@ -155,7 +162,7 @@ func TestGitHubDeployMapping(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeGitHubDeploy([]byte(tc.body))
+			got, err := decodeGitHubDeploy([]byte(tc.body), testNow)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
@@ -165,13 +172,69 @@ func TestGitHubDeployMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := correlate.Deploy{ID: "github-145988746", Service: "edge-router", Version: "v3.8.0", Environment: "production",
+			want := correlate.Deploy{ID: "github-145988746", Service: "edge-router", Version: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", Environment: "production",
 				StartedAt: ts("2026-11-20T16:00:00Z"), Author: "jo", URL: "https://ci.acme.dev/runs/77", Description: "proxy rollout"}
 			tc.want(&want)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
 		})
+	}
+}
+
+// formOf is body as GitHub's default content type sends it.
+func formOf(body string) string { return url.Values{"payload": {body}}.Encode() }
+
+func ghFormHeaders(delivery, sig string) http.Header {
+	h := ghHeaders("deployment_status", delivery, sig)
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h
+}
+
+// TestGitHubPublishedExamples decodes GitHub's own deployment_status
+// examples (octokit/webhooks, see testdata/github/README.md), posted with
+// both content types GitHub offers. Their ref is "master": the version must
+// be the sha.
+func TestGitHubPublishedExamples(t *testing.T) {
+	sha := "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+	tests := []struct {
+		file string
+		want correlate.Deploy
+	}{
+		{"deployment_status.payload.json", correlate.Deploy{ID: "github-145988746", Service: "Hello-World", Version: sha,
+			Environment: "production", StartedAt: ts("2019-05-15T15:20:53Z"), FinishedAt: ts("2019-05-15T15:20:55Z"),
+			Author: "Codertocat", URL: "https://github.com/Codertocat/Hello-World"}},
+		{"deployment_status.with-installation.payload.json", correlate.Deploy{ID: "github-145988746", Service: "Hello-World", Version: sha,
+			Environment: "production", StartedAt: ts("2019-05-15T15:20:53Z"), FinishedAt: ts("2019-05-15T15:20:55Z"),
+			Author: "Codertocat", URL: "https://github.com/Codertocat/Hello-World"}},
+		{"deployment_status.gh-pages.payload.json", correlate.Deploy{ID: "github-145988746", Service: "Hello-World", Version: sha,
+			Environment: "github-pages", StartedAt: ts("2022-01-03T01:28:30Z"),
+			Author: "github-pages[bot]", URL: "https://github.com/Codertocat/Hello-World/runs/145988746?check_suite_focus=true"}},
+	}
+	for _, tc := range tests {
+		raw, err := os.ReadFile(filepath.Join("testdata", "github", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, form := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s form=%v", tc.file, form), func(t *testing.T) {
+				e := newEnv(t)
+				body, h := string(raw), ghHeaders("deployment_status", "d-"+tc.file, "")
+				if form {
+					body, h = formOf(body), ghFormHeaders("d-"+tc.file, "")
+				}
+				h.Set("X-Hub-Signature-256", ghSign(testGitHubSecret, body))
+				w := e.do(http.MethodPost, "/api/v1/webhooks/github", body, h)
+				if w.Code != http.StatusCreated {
+					t.Fatalf("code %d: %s", w.Code, w.Body)
+				}
+				got, _ := e.deploys.get("github-145988746")
+				got.Description = "" // the examples' descriptions are free text
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("stored %+v\nwant   %+v", got, tc.want)
+				}
+			})
+		}
 	}
 }
 

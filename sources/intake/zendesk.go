@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
-	"github.com/culprithq/culprit/sources/file"
 )
 
 // handleZendesk takes one ticket from a Zendesk webhook: the trigger body
@@ -35,7 +34,7 @@ func (s *server) handleZendesk() http.Handler {
 			s.reject(w, r, http.StatusUnauthorized, msg)
 			return
 		}
-		t, err := decodeZendeskWebhook(body)
+		t, err := decodeZendeskWebhook(body, s.now())
 		if err != nil {
 			s.reject(w, r, http.StatusBadRequest, err.Error())
 			return
@@ -86,10 +85,14 @@ func parseZendeskTimestamp(ts string) (time.Time, bool) {
 }
 
 // decodeZendeskWebhook finds the ticket in a webhook body and reads it like
-// every other ticket, after undoing what placeholder rendering does to it.
-func decodeZendeskWebhook(body []byte) (correlate.Ticket, error) {
+// every other ticket, after undoing what placeholder rendering does to it;
+// now bounds its timestamps.
+func decodeZendeskWebhook(body []byte, now time.Time) (correlate.Ticket, error) {
 	items, array, err := splitBody(body)
 	if err != nil {
+		return correlate.Ticket{}, err
+	}
+	if err := checkUTF8(body); err != nil {
 		return correlate.Ticket{}, err
 	}
 	if array || len(items) != 1 || !isObject(items[0].raw) {
@@ -114,7 +117,7 @@ func decodeZendeskWebhook(body []byte) (correlate.Ticket, error) {
 	if err != nil {
 		return correlate.Ticket{}, fmt.Errorf("%s: %w", field, err)
 	}
-	t, err := file.DecodeTicket(norm)
+	t, err := decodeTicket(norm, now)
 	if err != nil {
 		if n := idNote(raw); n != "" {
 			field += " (" + n + ")"
