@@ -21,6 +21,16 @@ const MaxBody = 1 << 20
 // themselves), so the answer must be quick and the wait short.
 const DefaultRetryAfter = time.Second
 
+// A request that finds its class full may wait for a turn: up to
+// QueueFactor times the class's concurrency of them, each for at most
+// MaxWait. A short burst (a browser fetching a page's two charts while
+// another person does the same) is then served rather than refused, while
+// a flood still gets its 503 at once, and no request waits long.
+const (
+	QueueFactor = 8
+	MaxWait     = 2 * time.Second
+)
+
 // Class is a kind of route sharing one concurrency limit: the token intake,
 // one webhook vendor, Slack, the charts. Each class has its own slots, so a
 // flood of chart requests cannot take the webhooks' turn, and a full class
@@ -32,6 +42,8 @@ const DefaultRetryAfter = time.Second
 type Class struct {
 	name       string
 	slots      chan struct{}
+	queue      chan struct{} // a token per request waiting for a slot
+	maxWait    time.Duration
 	retryAfter time.Duration
 	busy       prometheus.Counter
 }
@@ -42,9 +54,10 @@ func NewClass(name string, concurrency int, busy *prometheus.CounterVec) (*Class
 	if concurrency < 0 {
 		return nil, fmt.Errorf("concurrency of %s must not be negative, got %d", name, concurrency)
 	}
-	c := &Class{name: name, retryAfter: DefaultRetryAfter}
+	c := &Class{name: name, retryAfter: DefaultRetryAfter, maxWait: MaxWait}
 	if concurrency > 0 {
 		c.slots = make(chan struct{}, concurrency)
+		c.queue = make(chan struct{}, QueueFactor*concurrency)
 	}
 	if busy != nil {
 		c.busy = busy.WithLabelValues(name)
@@ -88,10 +101,7 @@ func (c *Class) Guard(maxBody int64, h http.Handler) http.Handler {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if c.slots != nil {
-			select {
-			case c.slots <- struct{}{}:
-				defer func() { <-c.slots }()
-			default:
+			if !c.acquire(r) {
 				if c.busy != nil {
 					c.busy.Inc()
 				}
@@ -99,9 +109,37 @@ func (c *Class) Guard(maxBody int64, h http.Handler) http.Handler {
 				http.Error(w, fmt.Sprintf("too many %s requests at once; retry shortly", c.name), http.StatusServiceUnavailable)
 				return
 			}
+			defer func() { <-c.slots }()
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// acquire takes a slot: at once if one is free, else after waiting in the
+// bounded queue for at most maxWait. It reports false when the queue is
+// full, the wait ran out, or the client went away.
+func (c *Class) acquire(r *http.Request) bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case c.queue <- struct{}{}:
+		defer func() { <-c.queue }()
+	default:
+		return false
+	}
+	t := time.NewTimer(c.maxWait)
+	defer t.Stop()
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -65,45 +66,88 @@ func TestGuardCapsAtMaxBody(t *testing.T) {
 	}
 }
 
-// A full class answers 503 with Retry-After at once; a slot freed is
-// usable again.
-func TestGuardConcurrency(t *testing.T) {
-	busy := BusyCounter()
-	class, err := NewClass("charts", 1, busy)
+// blockingClass is a class of one slot whose handler holds /block until
+// release closes, and answers anything else at once.
+func blockingClass(t *testing.T) (c *Class, h http.Handler, entered, release chan struct{}) {
+	t.Helper()
+	c, err := NewClass("charts", 1, BusyCounter())
 	if err != nil {
 		t.Fatal(err)
 	}
-	entered, release := make(chan struct{}), make(chan struct{})
-	h := class.Guard(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	h = c.Guard(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/block" {
 			close(entered)
 			<-release
 		}
 		fmt.Fprintln(w, "ok")
 	}))
-	done := make(chan int)
+	return c, h, entered, release
+}
+
+// serve runs one request in the background and sends its status.
+func serve(h http.Handler, path string) <-chan *httptest.ResponseRecorder {
+	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest("GET", "/block", nil))
-		done <- w.Code
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		done <- w
 	}()
+	return done
+}
+
+// A request finding its class full waits its turn in the queue.
+func TestGuardQueues(t *testing.T) {
+	c, h, entered, release := blockingClass(t)
+	first := serve(h, "/block")
 	<-entered
+	second := serve(h, "/other")
+	waitFor(t, func() bool { return len(c.queue) == 1 })
+	close(release)
+	for _, done := range []<-chan *httptest.ResponseRecorder{first, second} {
+		if w := <-done; w.Code != http.StatusOK {
+			t.Errorf("got %d, want 200", w.Code)
+		}
+	}
+}
+
+// A full queue answers 503 with Retry-After at once, and so does a wait
+// that runs out.
+func TestGuardBusy(t *testing.T) {
+	c, h, entered, release := blockingClass(t)
+	c.maxWait = time.Hour
+	first := serve(h, "/block")
+	<-entered
+	var waiting []<-chan *httptest.ResponseRecorder
+	for range QueueFactor {
+		waiting = append(waiting, serve(h, "/other"))
+	}
+	waitFor(t, func() bool { return len(c.queue) == QueueFactor })
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/other", nil))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
-		t.Errorf("full class got %d Retry-After %q, want 503 and 1", w.Code, w.Header().Get("Retry-After"))
+		t.Errorf("a request past the queue got %d Retry-After %q, want 503 and 1", w.Code, w.Header().Get("Retry-After"))
 	}
-	if n := testutil.ToFloat64(busy.WithLabelValues("charts")); n != 1 {
+	if !strings.Contains(w.Body.String(), "too many charts requests") {
+		t.Errorf("503 does not name the class: %q", w.Body)
+	}
+	if n := testutil.ToFloat64(c.busy); n != 1 {
 		t.Errorf("busy counter %v, want 1", n)
 	}
 	close(release)
-	if code := <-done; code != http.StatusOK {
-		t.Errorf("the blocked request got %d", code)
+	for _, done := range append(waiting, first) {
+		if w := <-done; w.Code != http.StatusOK {
+			t.Errorf("a queued request got %d", w.Code)
+		}
 	}
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/other", nil))
-	if w.Code != http.StatusOK {
-		t.Errorf("after release got %d", w.Code)
+
+	c, h, entered, release = blockingClass(t)
+	defer close(release)
+	c.maxWait = 10 * time.Millisecond
+	serve(h, "/block")
+	<-entered
+	if w := <-serve(h, "/other"); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("a request whose wait ran out got %d, want 503", w.Code)
 	}
 }
 
