@@ -169,10 +169,11 @@ step_intake() {
 # limits, 1,000 slow clients, probes of /healthz, a signed GitHub webhook
 # and a signed Slack command. Both ends of each connection are local: the
 # benchmark raises its own soft descriptor limit (the hard one must allow
-# about 2,300; the step fails, saying so, if it does not).
+# about 2,300; the step fails, saying so, if it does not). Then
+# BenchmarkChartsConcurrent: 500 requests at once for one chart.
 step_slowload() {
 	local cmd
-	cmd="$(with_env CULPRIT_SLOWLOAD_CONNS CULPRIT_SLOWLOAD_SECONDS)go test -run '^\$' -bench ServeSlowClients -benchtime 1x ./cmd/culprit/"
+	cmd="$(with_env CULPRIT_SLOWLOAD_CONNS CULPRIT_SLOWLOAD_SECONDS)go test -run '^\$' -bench 'ServeSlowClients|ChartsConcurrent' -benchtime 1x ./cmd/culprit/ ./escalate/evidence/"
 	run "$cmd" "$raw/slowload.txt"
 	"$bd" slowload <"$raw/slowload.txt" >"$raw/slowload.md"
 	emit slowload "$cmd" "$raw/slowload.md"

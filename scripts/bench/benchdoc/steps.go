@@ -538,6 +538,13 @@ func formatSlowLoad(in io.Reader, out io.Writer) error {
 	n := 0
 	ms := func(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) + " ms" }
 	for _, r := range rs {
+		if r.Name == "ChartsConcurrent" {
+			m := r.Metrics
+			fmt.Fprintf(&b, "Charts: %s requests at once for one incident's `chart.png` drew it %s time(s); p50 %s, p99 %s; "+
+				"peak RSS %.0f MB (the benchmark's process, clients included).\n\n",
+				thousands(m["requests"]), thousands(m["renders"]), ms(m["p50-ms"]), ms(m["p99-ms"]), m["rss-max-MB"])
+			continue
+		}
 		if r.Name != "ServeSlowClients" {
 			continue
 		}

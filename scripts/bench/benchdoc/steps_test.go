@@ -291,6 +291,10 @@ func TestFormatSlowLoad(t *testing.T) {
 			"| `GET /healthz` | 181 | 0.9 ms | 10 ms | 20 ms |",
 			"| Slack `/correlate help`, signed | 180 | 1 ms | 25 ms | 30 ms |",
 		}, ""},
+		{"with the charts", out + "BenchmarkChartsConcurrent-2   \t       1\t 689716610 ns/op\t       548.7 p50-ms\t       615.1 p99-ms\t         1.000 renders\t       500.0 requests\t        75.18 rss-max-MB\n", []string{
+			"Charts: 500 requests at once for one incident's `chart.png` drew it 1 time(s); p50 549 ms, p99 615 ms; peak RSS 75 MB",
+			"| GitHub `deployment_status`, signed | 180 | 1.5 ms | 12 ms | 15 ms |",
+		}, ""},
 		{"skipped", "--- SKIP: BenchmarkServeSlowClients\n", nil, "no BenchmarkServeSlowClients result"},
 	})
 }
