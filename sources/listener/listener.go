@@ -69,8 +69,11 @@ type Config struct {
 	// Logger receives net/http's own complaints (TLS handshakes, panics)
 	// at warn level. Nil means slog.Default().
 	Logger *slog.Logger
-	// Registerer, if non-nil, gets the connection metrics.
+	// Registerer, if non-nil, gets the connection metrics, labelled
+	// listener=Name so that two listeners (public and private) can share
+	// one registry. Name defaults to "http".
 	Registerer prometheus.Registerer
+	Name       string
 }
 
 // Validate reports every negative field, naming it.
@@ -113,6 +116,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Name == "" {
+		c.Name = "http"
+	}
 	return c
 }
 
@@ -128,7 +134,7 @@ func New(h http.Handler, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("http server: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	t := newTracker(cfg.MaxConns)
+	t := newTracker(cfg.MaxConns, cfg.Name)
 	if cfg.Registerer != nil {
 		if err := t.register(cfg.Registerer); err != nil {
 			return nil, fmt.Errorf("http server: metrics: %w", err)
@@ -207,7 +213,8 @@ type conn struct {
 
 // tracker knows every open connection's phase.
 type tracker struct {
-	max int
+	max  int
+	name string // the listener label of the metrics
 
 	mu    sync.Mutex
 	conns map[net.Conn]*conn
@@ -218,14 +225,16 @@ type tracker struct {
 	shedTotal prometheus.Counter
 }
 
-func newTracker(max int) *tracker {
-	return &tracker{max: max, conns: make(map[net.Conn]*conn),
+func newTracker(max int, name string) *tracker {
+	return &tracker{max: max, name: name, conns: make(map[net.Conn]*conn),
 		shedTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "culprit_http_shed_connections_total",
-			Help: "Connections closed because the connection cap was reached and they had waited longest on their client."})}
+			Help:        "Connections closed because the connection cap was reached and they had waited longest on their client.",
+			ConstLabels: prometheus.Labels{"listener": name}})}
 }
 
 func (t *tracker) register(reg prometheus.Registerer) error {
-	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "culprit_http_connections", Help: "Open HTTP connections."},
+	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "culprit_http_connections", Help: "Open HTTP connections.",
+		ConstLabels: prometheus.Labels{"listener": t.name}},
 		func() float64 {
 			t.mu.Lock()
 			defer t.mu.Unlock()

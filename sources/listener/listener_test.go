@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // start serves h on a loopback port with cfg and returns the address.
@@ -245,5 +248,22 @@ func TestHeaderLimits(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("8 KiB of headers over a 1 KiB limit got %d, want 431", resp.StatusCode)
+	}
+}
+
+// Two listeners can count into one registry, told apart by name.
+func TestMetricsPerListener(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	for _, name := range []string{"public", "private"} {
+		if _, err := New(http.HandlerFunc(ok), Config{Name: name, Registerer: reg}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	n, err := testutil.GatherAndCount(reg, "culprit_http_connections", "culprit_http_shed_connections_total")
+	if err != nil || n != 4 {
+		t.Errorf("gathered %d series (%v), want 4", n, err)
+	}
+	if _, err := New(http.HandlerFunc(ok), Config{Name: "public", Registerer: reg}); err == nil {
+		t.Error("a second listener of the same name registered its metrics")
 	}
 }
