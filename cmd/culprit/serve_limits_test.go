@@ -550,6 +550,13 @@ func TestServeBodyLimits(t *testing.T) {
 			}
 		})
 	}
+	// The guarded pages still reach their handlers.
+	for path, want := range map[string]int{"/incidents": 200, "/api/v1/incidents": 200, "/incidents/inc-nope": 404,
+		"/incidents/inc-nope/chart.png": 404, "/incidents/inc-nope/timeline.md": 404, "/healthz": 200} {
+		if w := do(s, "GET", path, "", nil); w.Code != want {
+			t.Errorf("GET %s got %d %q, want %d", path, w.Code, w.Body, want)
+		}
+	}
 	// A Slack command within its limit reaches the Slack handler, which
 	// judges the signature.
 	w := do(s, "POST", "/slack/commands", big(bodySlackCommand), nil)
