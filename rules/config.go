@@ -38,6 +38,10 @@ type Config struct {
 	Kibana        Kibana        `yaml:"kibana"`
 	Slack         Slack         `yaml:"slack"`
 	Store         Store         `yaml:"store"`
+
+	// HTTP limits the listeners: timeouts, headers, connections and
+	// per-route concurrency.
+	HTTP HTTP `yaml:"http"`
 }
 
 // Fields maps culprit's roles onto the log documents' field names. Dotted

@@ -53,6 +53,7 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.maintenance(c, services, compile)
 	ck.pagerduty(c)
 	ck.intake(c)
+	ck.http(c)
 	ck.zendesk(c)
 	ck.kibana(c)
 	ck.slack(c)

@@ -29,6 +29,7 @@ import (
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/intake"
+	"github.com/culprithq/culprit/sources/listener"
 	"github.com/culprithq/culprit/sources/zendesk"
 )
 
@@ -86,7 +87,9 @@ type server struct {
 	poller   *zendesk.Poller
 	slack    *slack.App // nil without a Slack app configured
 	evidence *evidence.Handler
+	classes  *routeClasses
 	handler  http.Handler
+	listener *listener.Server // set by Run before it reports ready
 	started  time.Time
 }
 
@@ -196,6 +199,9 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	if err != nil {
 		return fail(err)
 	}
+	if s.classes, err = newRouteClasses(cfg.HTTP.Concurrency, s.reg); err != nil {
+		return fail(err)
+	}
 	s.handler = s.routes(api, pdHook)
 	return s, nil
 }
@@ -298,7 +304,12 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv, err := listener.New(s.handler, s.listenerConfig())
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.listener = srv
 	s.log.Info("culprit serving", "addr", ln.Addr().String(), "store", s.store.Path(), "interval", s.cfg.Evaluation.Interval.D(),
 		"lookback", s.cfg.Evaluation.Lookback.D(), "version", version)
 	if ready != nil {
@@ -352,26 +363,31 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	}
 }
 
-// routes is every endpoint in one place.
+// routes is every endpoint in one place. Each route but the probes and
+// the metrics is guarded by its class (serve_limits.go): its body limit,
+// and its share of handlers at once.
 func (s *server) routes(api, pdHook http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/deploys", api)
-	mux.Handle("/api/v1/deploys/", api)
-	mux.Handle("/api/v1/tickets", api)
-	mux.Handle("/api/v1/webhooks/", api)
+	rc := s.classes
+	mux.Handle("/api/v1/deploys", rc.intake.Guard(bodyIntake, api))
+	mux.Handle("/api/v1/deploys/", rc.intake.Guard(bodyIntake, api))
+	mux.Handle("/api/v1/tickets", rc.intake.Guard(bodyIntake, api))
+	mux.Handle("/api/v1/webhooks/", rc.intake.Guard(bodyNone, api))
+	mux.Handle("/api/v1/webhooks/github", rc.github.Guard(bodyGitHub, api))
+	mux.Handle("/api/v1/webhooks/zendesk", rc.zendesk.Guard(bodyZendesk, api))
 	if pdHook != nil {
-		mux.Handle("POST /api/v1/webhooks/pagerduty", pdHook)
+		mux.Handle("POST /api/v1/webhooks/pagerduty", rc.pagerduty.Guard(bodyPagerDuty, pdHook))
 	}
 	if s.slack != nil {
-		mux.Handle("POST /slack/commands", s.slack.Commands())
-		mux.Handle("POST /slack/interactions", s.slack.Interactions())
+		mux.Handle("POST /slack/commands", rc.slack.Guard(bodySlackCommand, s.slack.Commands()))
+		mux.Handle("POST /slack/interactions", rc.slack.Guard(bodySlackInteraction, s.slack.Interactions()))
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /api/v1/incidents", s.listIncidents)
-	mux.HandleFunc("GET /api/v1/incidents/{id}", s.getIncident)
-	s.evidence.Register(mux)
+	mux.Handle("GET /api/v1/incidents", rc.pages.Guard(bodyNone, http.HandlerFunc(s.listIncidents)))
+	mux.Handle("GET /api/v1/incidents/{id}", rc.pages.Guard(bodyNone, http.HandlerFunc(s.getIncident)))
+	rc.evidenceRoutes(mux, s.evidence.Register)
 	return mux
 }
 

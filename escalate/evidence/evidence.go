@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
@@ -83,6 +84,10 @@ type Config struct {
 	// Logger receives store and rendering failures, which the browser is
 	// only told about in generic terms. Nil means slog.Default().
 	Logger *slog.Logger
+	// ChartCacheBytes bounds the memory kept for rendered charts;
+	// DefaultChartCacheBytes when 0. Negative keeps none, though
+	// concurrent requests for one chart still render it once.
+	ChartCacheBytes int64
 }
 
 // Handler serves the evidence pages. It is safe for concurrent use.
@@ -91,6 +96,10 @@ type Handler struct {
 	links func(*escalate.Incident) []correlate.Link
 	now   func() time.Time
 	log   *slog.Logger
+	// charts holds rendered charts by incident and evidence version.
+	charts *renderCache
+	// renders counts charts actually drawn, for tests.
+	renders atomic.Int64
 }
 
 // New checks cfg and fills its defaults. It fails only without a Store.
@@ -98,7 +107,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("evidence pages: no store")
 	}
-	h := &Handler{store: cfg.Store, links: cfg.Links, now: cfg.Now, log: cfg.Logger}
+	if cfg.ChartCacheBytes == 0 {
+		cfg.ChartCacheBytes = DefaultChartCacheBytes
+	}
+	h := &Handler{store: cfg.Store, links: cfg.Links, now: cfg.Now, log: cfg.Logger, charts: newRenderCache(cfg.ChartCacheBytes)}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -229,20 +241,32 @@ func (h *Handler) chart(w http.ResponseWriter, r *http.Request, in *escalate.Inc
 		http.Error(w, fmt.Sprintf("incident %q has no error series to chart", in.ID), http.StatusNotFound)
 		return
 	}
-	var buf bytes.Buffer
-	var err error
+	var deploys []correlate.Deploy
 	if kind == fileRate {
-		var deploys []correlate.Deploy
 		from, to := h.span(in)
+		var err error
 		deploys, err = h.store.Deploys(r.Context(), from, to)
 		if err != nil {
 			h.fail(w, r, "read deploys", err, "cannot read deploys")
 			return
 		}
-		err = chart.Rate(&buf, f, deploys, format, chart.DefaultSize)
-	} else {
-		err = chart.Scope(&buf, f, format, chart.DefaultSize)
 	}
+	key, err := chartKey(in.ID, kind, string(format), f, deploys)
+	if err != nil {
+		h.fail(w, r, "draw chart", err, "cannot draw the chart")
+		return
+	}
+	b, err := h.charts.get(key, func() ([]byte, error) {
+		h.renders.Add(1)
+		var buf bytes.Buffer
+		var err error
+		if kind == fileRate {
+			err = chart.Rate(&buf, f, deploys, format, chart.DefaultSize)
+		} else {
+			err = chart.Scope(&buf, f, format, chart.DefaultSize)
+		}
+		return buf.Bytes(), err
+	})
 	if err != nil {
 		h.fail(w, r, "draw chart", err, "cannot draw the chart")
 		return
@@ -253,7 +277,10 @@ func (h *Handler) chart(w http.ResponseWriter, r *http.Request, in *escalate.Inc
 	// An SVG opened directly is a document: keep it from running anything.
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	h.write(w, r, buf.Bytes())
+	// The version is the ETag: a client holding this rendering is
+	// answered 304 without the bytes.
+	hd.Set("ETag", `"`+key[:32]+`"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 }
 
 func (h *Handler) timelineFile(w http.ResponseWriter, r *http.Request, in *escalate.Incident, format timeline.Format) {

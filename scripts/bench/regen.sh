@@ -17,6 +17,7 @@
 #   bursty      false alarms on bursty baselines                             seconds
 #   es5m        5.2M documents in its own Elasticsearch on port 9201          ~20 min
 #   intake      intake under load, 60 s                                     ~1 min
+#   slowload    1,000 slow clients against the daemon, 30 s                 ~2 min
 #   e2e         detection delay of the end-to-end run, seeds $E2E_SEEDS      ~2 min
 #   ruptures    scripts/bench/run-ruptures.sh (SHAPES, SEEDS, ... pass through) ~2 min
 #   elastalert  scripts/bench/run-elastalert.sh (ES, RUNS, ... pass through)  ~6 min
@@ -47,7 +48,7 @@ doc=${BENCH_DOC:-BENCHMARKS.md}
 plots=${BENCH_PLOTS:-docs/bench}
 bd=$bench/benchdoc
 
-all_steps=(micro big tcpd bursty es5m intake e2e ruptures elastalert corpus)
+all_steps=(micro big tcpd bursty es5m intake slowload e2e ruptures elastalert corpus)
 
 die() { echo "regen: $*" >&2; exit 2; }
 
@@ -161,6 +162,21 @@ step_intake() {
 	run "$cmd" "$raw/intake.txt"
 	"$bd" intake <"$raw/intake.txt" >"$raw/intake.md"
 	emit intake "$cmd" "$raw/intake.md"
+}
+
+# BenchmarkServeSlowClients (cmd/culprit/serve_limits_test.go): the daemon
+# in a child process with a descriptor limit of 800 and the default http
+# limits, 1,000 slow clients, probes of /healthz, a signed GitHub webhook
+# and a signed Slack command. Both ends of each connection are local: the
+# benchmark raises its own soft descriptor limit (the hard one must allow
+# about 2,300; the step fails, saying so, if it does not). Then
+# BenchmarkChartsConcurrent: 500 requests at once for one chart.
+step_slowload() {
+	local cmd
+	cmd="$(with_env CULPRIT_SLOWLOAD_CONNS CULPRIT_SLOWLOAD_SECONDS)go test -run '^\$' -bench 'ServeSlowClients|ChartsConcurrent' -benchtime 1x ./cmd/culprit/ ./escalate/evidence/"
+	run "$cmd" "$raw/slowload.txt"
+	"$bd" slowload <"$raw/slowload.txt" >"$raw/slowload.md"
+	emit slowload "$cmd" "$raw/slowload.md"
 }
 
 # The run of TestServeFridayES (cmd/culprit/serve_e2e_test.go, e2eSim and

@@ -525,3 +525,46 @@ func formatE2E(runs []e2eRun, out io.Writer) error {
 	_, err := io.WriteString(out, b.String())
 	return err
 }
+
+// formatSlowLoad is the slow-connection table (BenchmarkServeSlowClients):
+// each probe's latency while the slow clients hold the daemon, then the
+// load itself and the daemon's memory.
+func formatSlowLoad(in io.Reader, out io.Writer) error {
+	rs, err := parseGoBench(in)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	n := 0
+	ms := func(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) + " ms" }
+	for _, r := range rs {
+		if r.Name == "ChartsConcurrent" {
+			m := r.Metrics
+			fmt.Fprintf(&b, "Charts: %s requests at once for one incident's `chart.png` drew it %s time(s); p50 %s, p99 %s; "+
+				"peak RSS %.0f MB (the benchmark's process, clients included).\n\n",
+				thousands(m["requests"]), thousands(m["renders"]), ms(m["p50-ms"]), ms(m["p99-ms"]), m["rss-max-MB"])
+			continue
+		}
+		if r.Name != "ServeSlowClients" {
+			continue
+		}
+		n++
+		m := r.Metrics
+		fmt.Fprintf(&b, "Run %d: %s slow clients (a third each: slow headers, slow body, idle keep-alive), "+
+			"%s connections shed, daemon RSS %.0f MB before and %.0f MB at most.\n\n",
+			n, thousands(m["conns"]), thousands(m["shed"]), m["rss-before-MB"], m["rss-max-MB"])
+		b.WriteString("| probe | answered | p50 | p99 | max |\n| --- | --- | --- | --- | --- |\n")
+		for _, p := range []struct{ key, name string }{
+			{"healthz", "`GET /healthz`"}, {"github", "GitHub `deployment_status`, signed"}, {"slack", "Slack `/correlate help`, signed"},
+		} {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", p.name, thousands(m[p.key+"-probes"]),
+				ms(m[p.key+"-p50-ms"]), ms(m[p.key+"-p99-ms"]), ms(m[p.key+"-max-ms"]))
+		}
+		b.WriteString("\n")
+	}
+	if n == 0 {
+		return fmt.Errorf("no BenchmarkServeSlowClients result in the input")
+	}
+	_, err = io.WriteString(out, strings.TrimSuffix(b.String(), "\n"))
+	return err
+}

@@ -280,3 +280,21 @@ func TestWrapRefusesEmptyBody(t *testing.T) {
 		})
 	}
 }
+
+func TestFormatSlowLoad(t *testing.T) {
+	out := "BenchmarkServeSlowClients-2   \t       1\t36915632756 ns/op\t      1000 conns\t       15.00 github-max-ms\t       180.0 github-probes\t         1.5 github-p50-ms\t        12.0 github-p99-ms\t" +
+		"20.0 healthz-max-ms\t       181.0 healthz-probes\t         0.9 healthz-p50-ms\t        10.0 healthz-p99-ms\t        600.0 held-min\t        57.0 rss-max-MB\t        36.0 rss-before-MB\t" +
+		"14000 shed\t        30.0 slack-max-ms\t       180.0 slack-probes\t         1.0 slack-p50-ms\t        25.0 slack-p99-ms\n"
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatSlowLoad(in, out) }, []formatCase{
+		{"one run", out, []string{
+			"Run 1: 1,000 slow clients", "14,000 connections shed, daemon RSS 36 MB before and 57 MB at most.",
+			"| `GET /healthz` | 181 | 0.9 ms | 10 ms | 20 ms |",
+			"| Slack `/correlate help`, signed | 180 | 1 ms | 25 ms | 30 ms |",
+		}, ""},
+		{"with the charts", out + "BenchmarkChartsConcurrent-2   \t       1\t 689716610 ns/op\t       548.7 p50-ms\t       615.1 p99-ms\t         1.000 renders\t       500.0 requests\t        75.18 rss-max-MB\n", []string{
+			"Charts: 500 requests at once for one incident's `chart.png` drew it 1 time(s); p50 549 ms, p99 615 ms; peak RSS 75 MB",
+			"| GitHub `deployment_status`, signed | 180 | 1.5 ms | 12 ms | 15 ms |",
+		}, ""},
+		{"skipped", "--- SKIP: BenchmarkServeSlowClients\n", nil, "no BenchmarkServeSlowClients result"},
+	})
+}
