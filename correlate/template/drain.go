@@ -15,10 +15,10 @@ type Options struct {
 	// routes a message by its first token only and Depth 3 by none.
 	// Values below 3 are treated as 3.
 	Depth int
-	// Similarity is the share of a template's literal tokens a message
-	// must repeat, position by position, to join it. Wildcard slots do not
-	// count as agreement, so heavily masked messages only merge on the
-	// words they actually share.
+	// Similarity is the share of a template's words a message must
+	// repeat, position by position, to join it. Positions where either
+	// holds a bare wildcard do not count either way, so heavily masked
+	// messages merge on the words they share and only on those.
 	Similarity float64
 	// MaxChildren bounds the fan-out of a tree node; once a node is full,
 	// new first tokens share its wildcard branch.
@@ -55,12 +55,14 @@ type Cluster struct {
 //
 // Messages with different token counts never merge. With the defaults the
 // first token must also agree (or be a wildcard), because Drain routes on
-// it before comparing: "user <*> not found" and "order <*> not found" stay
-// apart, while "lookup failed: user <*> not found" and "lookup failed:
-// order <*> not found" merge into "lookup failed: <*> <*> not found"
-// (four of their six tokens are equal literals, 0.67 >= 0.4). That
-// over-merging of an entity name is accepted: the members are still listed
-// and a wider signature only makes the correlation more conservative.
+// it before comparing. After Drain, a cluster is split again on every slot
+// that holds only plain words, and at most maxWordValues distinct ones:
+// "lookup failed: user <*> not found" and "lookup failed: order <*> not
+// found" stay two signatures, as do "Link ok" and "Link error", because
+// one differing word is what usually tells two events apart. A slot with
+// more distinct words than that (user names, table names) is a free-text
+// value and becomes "<*>". On the loghub-2k benchmark this choice is worth
+// more than any similarity threshold (see BENCHMARKS.md).
 func Group(masked []string, opt Options) []Cluster {
 	msgs := slices.Clone(masked)
 	slices.Sort(msgs)
@@ -69,6 +71,7 @@ func Group(masked []string, opt Options) []Cluster {
 	for _, m := range msgs {
 		d.add(m)
 	}
+	d.refine()
 	return d.result()
 }
 
@@ -133,6 +136,7 @@ type node struct {
 type cluster struct {
 	tokens  []string // the template, generalised in place
 	members []string
+	toks    [][]string // the tokens of each member, for refine
 }
 
 // prefix is how many tokens route a message of n tokens to its leaf.
@@ -155,10 +159,11 @@ func (d *drain) add(msg string) {
 				}
 			}
 			c.members = append(c.members, msg)
+			c.toks = append(c.toks, toks)
 			return
 		}
 	}
-	c := &cluster{tokens: toks, members: []string{msg}}
+	c := &cluster{tokens: slices.Clone(toks), members: []string{msg}, toks: [][]string{toks}}
 	d.all = append(d.all, c)
 	d.insert(root, c)
 }
@@ -235,22 +240,31 @@ func (d *drain) best(cs []*cluster, toks []string) *cluster {
 	return best
 }
 
-// similarity is the share of positions where the template has a literal
-// token equal to the message's, and the number of wildcard positions.
+// similarity is the share of the positions where neither the template
+// nor the message holds a bare wildcard at which the two agree, and the
+// number of wildcard positions. A slot Mask already replaced says nothing
+// either way: counting it as disagreement, as Drain does, keeps apart
+// messages that differ only in how many values an embedded timestamp had
+// to lose. Partly masked tokens ("=<*>", "fn-<*>") still count, as
+// literals: ignoring them too merges too much on too few words.
 func similarity(tpl, toks []string) (float64, int) {
-	if len(tpl) == 0 {
-		return 1, 0
-	}
-	same, params := 0, 0
+	same, words, params := 0, 0, 0
 	for i, t := range tpl {
 		switch {
 		case t == Wildcard:
 			params++
+		case toks[i] == Wildcard:
 		case t == toks[i]:
 			same++
+			words++
+		default:
+			words++
 		}
 	}
-	return float64(same) / float64(len(tpl)), params
+	if words == 0 {
+		return 1, params
+	}
+	return float64(same) / float64(words), params
 }
 
 // result turns the clusters into signatures. Two clusters can end with the
@@ -274,5 +288,80 @@ func (d *drain) result() []Cluster {
 		slices.Sort(out[k].Members)
 	}
 	slices.SortFunc(out, func(a, b Cluster) int { return strings.Compare(a.Template, b.Template) })
+	return out
+}
+
+// refine splits every cluster on its word columns: positions where the
+// members disagree and every member holds a plain word (no placeholder, no
+// digit), with at most maxWordValues distinct words. Drain's similarity
+// cannot tell "VM Resumed" from "VM Started", nor "Link ok" from "Link
+// error": one differing word in an otherwise equal message is exactly what
+// separates two events. A column with many distinct words is a free-text
+// value (a user name, a table) and stays a wildcard.
+func (d *drain) refine() {
+	var out []*cluster
+	for _, c := range d.all {
+		out = append(out, split(c)...)
+	}
+	d.all = out
+}
+
+const maxWordValues = 4
+
+func split(c *cluster) []*cluster {
+	if len(c.members) < 2 {
+		return []*cluster{c}
+	}
+	var cols []int
+	toks := c.toks
+	seen := map[string]bool{}
+	for i, t := range c.tokens {
+		if t != Wildcard {
+			continue
+		}
+		clear(seen)
+		word := true
+		for _, mt := range toks {
+			if variable(mt[i]) {
+				word = false
+				break
+			}
+			seen[mt[i]] = true
+			if len(seen) > maxWordValues {
+				word = false
+				break
+			}
+		}
+		if word {
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == 0 {
+		return []*cluster{c}
+	}
+	var out []*cluster
+	at := map[string]*cluster{}
+	var key strings.Builder
+	for k, m := range c.members {
+		key.Reset()
+		for _, i := range cols {
+			key.WriteString(toks[k][i])
+			key.WriteByte(0)
+		}
+		sub := at[key.String()]
+		if sub == nil {
+			sub = &cluster{tokens: slices.Clone(toks[k])}
+			at[key.String()] = sub
+			out = append(out, sub)
+		} else {
+			for i, t := range toks[k] {
+				if sub.tokens[i] != t {
+					sub.tokens[i] = Wildcard
+				}
+			}
+		}
+		sub.members = append(sub.members, m)
+		sub.toks = append(sub.toks, toks[k])
+	}
 	return out
 }

@@ -16,17 +16,59 @@ func TestGroup(t *testing.T) {
 		want []Cluster
 	}{
 		{
-			name: "provider slot generalised",
+			// One differing word is what tells two events apart ("VM
+			// Resumed" and "VM Started"), so a slot of two words splits.
+			name: "word slot with few values splits",
 			in: []string{
 				"function invocation failed: fn-<*> timed out after <*>ms on provider aws",
 				"function invocation failed: fn-<*> timed out after <*>ms on provider gcp",
 			},
-			want: []Cluster{{
-				Template: "function invocation failed: fn-<*> timed out after <*>ms on provider <*>",
-				Members: []string{
-					"function invocation failed: fn-<*> timed out after <*>ms on provider aws",
-					"function invocation failed: fn-<*> timed out after <*>ms on provider gcp",
+			want: []Cluster{
+				{
+					Template: "function invocation failed: fn-<*> timed out after <*>ms on provider aws",
+					Members:  []string{"function invocation failed: fn-<*> timed out after <*>ms on provider aws"},
 				},
+				{
+					Template: "function invocation failed: fn-<*> timed out after <*>ms on provider gcp",
+					Members:  []string{"function invocation failed: fn-<*> timed out after <*>ms on provider gcp"},
+				},
+			},
+		},
+		{
+			// More distinct words than maxWordValues make it a free-text
+			// slot, such as a user or table name.
+			name: "word slot with many values generalised",
+			in: []string{
+				"timed out on provider aws", "timed out on provider azure", "timed out on provider do",
+				"timed out on provider gcp", "timed out on provider hetzner",
+			},
+			want: []Cluster{{
+				Template: "timed out on provider <*>",
+				Members: []string{
+					"timed out on provider aws", "timed out on provider azure", "timed out on provider do",
+					"timed out on provider gcp", "timed out on provider hetzner",
+				},
+			}},
+		},
+		{
+			// A slot that holds a masked value in any member is a value,
+			// however few distinct forms it has.
+			name: "slot mixing words and values generalised",
+			in:   []string{"connection from <*> () at <*>", "connection from <*> (host-<*>.example.net) at <*>"},
+			want: []Cluster{{
+				Template: "connection from <*> <*> at <*>",
+				Members:  []string{"connection from <*> () at <*>", "connection from <*> (host-<*>.example.net) at <*>"},
+			}},
+		},
+		{
+			// A bare placeholder neither agrees nor disagrees: the three
+			// words both have agree, though only three of eight tokens
+			// are equal words (below 0.4 as Drain counts).
+			name: "bare placeholders do not count against similarity",
+			in:   []string{"login from <*> at <*> <*> <*> <*>", "login from <*> at noon <*> <*> <*>"},
+			want: []Cluster{{
+				Template: "login from <*> at <*> <*> <*> <*>",
+				Members:  []string{"login from <*> at <*> <*> <*> <*>", "login from <*> at noon <*> <*> <*>"},
 			}},
 		},
 		{
@@ -56,14 +98,12 @@ func TestGroup(t *testing.T) {
 			},
 		},
 		{
-			// Further in, the same entity names merge: 4 of 6 literals
-			// agree, above the default 0.4. Accepted over-merging.
-			name: "entity name after the first token merges",
+			name: "entity name after the first token stays apart",
 			in:   []string{"lookup failed: user <*> not found", "lookup failed: order <*> not found"},
-			want: []Cluster{{
-				Template: "lookup failed: <*> <*> not found",
-				Members:  []string{"lookup failed: order <*> not found", "lookup failed: user <*> not found"},
-			}},
+			want: []Cluster{
+				{Template: "lookup failed: order <*> not found", Members: []string{"lookup failed: order <*> not found"}},
+				{Template: "lookup failed: user <*> not found", Members: []string{"lookup failed: user <*> not found"}},
+			},
 		},
 		{
 			name: "entity name after the first token apart at depth 5 threshold 0.7",
@@ -94,8 +134,11 @@ func TestGroup(t *testing.T) {
 		},
 		{
 			name: "duplicates reported once",
-			in:   []string{"db down", "db down", "db up"},
-			want: []Cluster{{Template: "db <*>", Members: []string{"db down", "db up"}}},
+			in:   []string{"db down", "db down", "db up", "db up"},
+			want: []Cluster{
+				{Template: "db down", Members: []string{"db down"}},
+				{Template: "db up", Members: []string{"db up"}},
+			},
 		},
 		{
 			name: "one-token messages compare without routing",
@@ -114,11 +157,17 @@ func TestGroup(t *testing.T) {
 			// With one child allowed, every first token shares the
 			// wildcard branch, so the first token can be generalised too.
 			name: "full node sends tokens to the wildcard branch",
-			in:   []string{"user <*> not found", "order <*> not found"},
-			opt:  Options{MaxChildren: 1},
+			in: []string{
+				"cart <*> not found", "item <*> not found", "order <*> not found",
+				"invoice <*> not found", "user <*> not found",
+			},
+			opt: Options{MaxChildren: 1},
 			want: []Cluster{{
 				Template: "<*> <*> not found",
-				Members:  []string{"order <*> not found", "user <*> not found"},
+				Members: []string{
+					"cart <*> not found", "invoice <*> not found", "item <*> not found",
+					"order <*> not found", "user <*> not found",
+				},
 			}},
 		},
 	}

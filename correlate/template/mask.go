@@ -156,6 +156,11 @@ func Mask(msg string) string {
 				end = matchWord(msg, i, hasAt, hasScheme)
 			case c == '"' || c == '\'' || c == '`':
 				q := strings.IndexByte(quoteChars, c)
+				if requestLine(msg, i+1) {
+					// Left open so that the method survives and the
+					// path and version inside are masked one by one.
+					break
+				}
 				if !noClose[q] {
 					if end = quoteEnd(msg, i); end < 0 {
 						noClose[q] = true
@@ -187,7 +192,11 @@ func Mask(msg string) string {
 			for j < len(msg) && class[msg[j]]&cAlpha != 0 {
 				j++
 			}
-			out = append(out, msg[i:j]...)
+			if j-i >= 3 && wordStart(out) && dateWord(msg, i, j) {
+				out = append(out, Wildcard...)
+			} else {
+				out = append(out, msg[i:j]...)
+			}
 			i = j
 		default:
 			out = append(out, c)
@@ -582,4 +591,85 @@ func bracketEnd(s string, i int) int {
 		return -1
 	}
 	return j
+}
+
+// httpMethods are the request methods of RFC 9110 and RFC 5789.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// requestLine reports whether s[i:] starts with an HTTP method and a
+// space, as in the quoted request line of an access log ("GET /a/b
+// HTTP/1.1"). Such a quote is not one value: the method is what tells a
+// read from a write, so it must survive while the path, query and version
+// are masked as anywhere else.
+func requestLine(s string, i int) bool {
+	for _, m := range httpMethods {
+		if strings.HasPrefix(s[i:], m) && len(s) > i+len(m) && s[i+len(m)] == ' ' {
+			return true
+		}
+	}
+	return false
+}
+
+// Month and weekday names in full, as syslog, ctime and RFC 1123 dates
+// spell them; their first three letters are the abbreviations.
+var (
+	months = []string{"January", "February", "March", "April", "May", "June", "July",
+		"August", "September", "October", "November", "December"}
+	weekdays = []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+)
+
+// dateWord reports whether the letters s[i:j] are the month or weekday
+// name of a date embedded in the message: a month followed by a day or
+// year ("Jun 20", "Jun  3 10:05:25"), a weekday followed by a month or a
+// day ("Mon Jun 20", "Mon, 20 Jun"). A date is a value like any number,
+// and leaving its names behind splits one event by the day it happened.
+// Names are matched only before a digit or another date word, so "May"
+// or "Sun" in prose stay. The decision never depends on a digit being
+// present in Mask's output, which has none, so a second pass keeps names
+// the first kept.
+func dateWord(s string, i, j int) bool {
+	// Cheap checks first: Mask calls this on every word.
+	if s[i] < 'A' || s[i] > 'Z' || j >= len(s) || s[j] != ' ' && s[j] != ',' {
+		return false
+	}
+	w := s[i:j]
+	month, day := isName(w, months), isName(w, weekdays)
+	if !month && !day {
+		return false
+	}
+	k := j
+	if day && k < len(s) && s[k] == ',' {
+		k++
+	}
+	if k >= len(s) || s[k] != ' ' {
+		return false
+	}
+	for k < len(s) && s[k] == ' ' {
+		k++
+	}
+	if k < len(s) && class[s[k]]&cDigit != 0 {
+		return true
+	}
+	if !day {
+		return false
+	}
+	e := k
+	for e < len(s) && class[s[e]]&cAlpha != 0 {
+		e++
+	}
+	return isName(s[k:e], months)
+}
+
+// isName reports whether w is one of names, abbreviated to three letters
+// ("Jun") or in full ("June").
+func isName(w string, names []string) bool {
+	if len(w) < 3 {
+		return false
+	}
+	for _, n := range names {
+		if w == n || w == n[:3] {
+			return true
+		}
+	}
+	return false
 }

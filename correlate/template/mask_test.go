@@ -85,6 +85,22 @@ var maskCases = []struct {
 	{"source position", "main.go:42:7: undefined", "main.go:<*>:<*>: undefined"},
 	{"index", "index out of range [5] with length 3", "index out of range [<*>] with length <*>"},
 
+	// Dates
+	{"syslog date", "connection from 10.0.0.1 () at Sun Jul  3 10:05:25 2005", "connection from <*> () at <*> <*> <*> <*> <*>"},
+	{"rfc 1123 date", "expires Mon, 02 Jan 2006 15:04:05 GMT", "expires <*>, <*> <*> <*> <*> GMT"},
+	{"full month name", "since June 3", "since <*> <*>"},
+	{"weekday before month", "on Wednesday March 4", "on <*> <*> <*>"},
+	{"month in prose kept", "May not be null", "May not be null"},
+	{"weekday in prose kept", "Sun microsystems", "Sun microsystems"},
+	{"month glued to a word kept", "Junk 12", "Junk <*>"},
+	{"month inside a word kept", "xJun 12", "xJun <*>"},
+
+	// Request lines
+	{"quoted request line keeps the method", `10.1.1.1 "GET /v2/abc/servers HTTP/1.1" status: 200`, `<*> "GET <*> HTTP/<*>" status: <*>`},
+	{"request line query masked", `"POST /login?next=/a/b HTTP/2.0" 302`, `"POST <*> HTTP/<*>" <*>`},
+	{"method alone is a quoted value", `verb "GET" unknown`, "verb <*> unknown"},
+	{"lower-case method is a quoted value", `"get /a/b HTTP/1.1"`, "<*>"},
+
 	// Text handling
 	{"empty", "", ""},
 	{"only space", " \t\n ", ""},
