@@ -72,16 +72,21 @@ func Group(masked []string, opt Options) []Cluster {
 		d.add(m)
 	}
 	d.refine()
+	d.joinLengths()
 	return d.result()
 }
 
 // Match reports whether a masked message fits a template produced by
-// Group: the same number of tokens, each equal to the template's or
-// matched by a "<*>" template token. Unlike Group it never generalises a
-// template, so a streaming caller can attribute new messages to known
-// signatures without re-clustering; messages that match nothing are new
-// signatures to hand to Group.
+// Group: token by token, each equal to the template's or matched by a
+// "<*>" template token, with a Gap template token matching any run of
+// tokens, none included. Unlike Group it never generalises a template, so
+// a streaming caller can attribute new messages to known signatures
+// without re-clustering; messages that match nothing are new signatures
+// to hand to Group.
 func Match(template, masked string) bool {
+	if strings.Contains(template, Gap) {
+		return matchGaps(strings.Fields(template), strings.Fields(masked))
+	}
 	t, m := 0, 0
 	for {
 		var tt, mt string
@@ -94,6 +99,32 @@ func Match(template, masked string) bool {
 			return false
 		}
 	}
+}
+
+// matchGaps is Match for a template with Gaps: glob matching over tokens,
+// where a Gap backtracks to absorb one more token each time the rest
+// fails. Its cost is bounded by the product of the token counts.
+func matchGaps(tpl, msg []string) bool {
+	t, m := 0, 0
+	star, mark := -1, 0
+	for m < len(msg) {
+		switch {
+		case t < len(tpl) && tpl[t] == Gap:
+			star, mark = t, m
+			t++
+		case t < len(tpl) && (tpl[t] == Wildcard || tpl[t] == msg[m]):
+			t, m = t+1, m+1
+		case star >= 0:
+			mark++
+			t, m = star+1, mark
+		default:
+			return false
+		}
+	}
+	for t < len(tpl) && tpl[t] == Gap {
+		t++
+	}
+	return t == len(tpl)
 }
 
 // nextToken returns the token at or after s[i] and the index after it,
@@ -219,7 +250,7 @@ func (d *drain) insert(n *node, c *cluster) {
 // variable reports whether a token is a value rather than a word: it holds
 // a placeholder or, in input that was not masked, a digit.
 func variable(t string) bool {
-	return strings.Contains(t, Wildcard) || strings.ContainsAny(t, "0123456789")
+	return t == Gap || strings.Contains(t, Wildcard) || strings.ContainsAny(t, "0123456789")
 }
 
 // best returns the cluster most similar to toks if it reaches the
@@ -320,19 +351,20 @@ func split(c *cluster) []*cluster {
 			continue
 		}
 		clear(seen)
-		word := true
+		word, plain := true, false
 		for _, mt := range toks {
-			if variable(mt[i]) {
+			if mt[i] == Wildcard || strings.ContainsAny(mt[i], "0123456789") {
 				word = false
 				break
 			}
+			plain = plain || !variable(mt[i])
 			seen[mt[i]] = true
 			if len(seen) > maxWordValues {
 				word = false
 				break
 			}
 		}
-		if word {
+		if word && plain {
 			cols = append(cols, i)
 		}
 	}
@@ -364,4 +396,233 @@ func split(c *cluster) []*cluster {
 		sub.toks = append(sub.toks, toks[k])
 	}
 	return out
+}
+
+// Gap in a template stands for any number of tokens, none included. It
+// appears where Group joined messages whose values take a varying number
+// of tokens: "<*> bytes sent" and "<*> bytes (<*> KB) sent" are one
+// signature, "<*> bytes <**> sent".
+const Gap = "<**>"
+
+// joinLengths merges clusters of different token counts that are one
+// event whose values vary in length. Two clusters join when their
+// templates align (same first-token route) so that every token left over
+// on either side is a value or a unit right after one: "(<*> KB)" and
+// "<<*> sec" are left-over values, "invalid user" is not, so "Failed
+// password for invalid user <*>" never joins "Failed password for <*>".
+// The test is symmetric and the join is transitive (union-find), so the
+// result does not depend on the order clusters were made in.
+func (d *drain) joinLengths() {
+	buckets := map[string][]int{}
+	for i, c := range d.all {
+		key := ""
+		if len(c.tokens) > 0 {
+			key = c.tokens[0]
+			if variable(key) {
+				key = Wildcard
+			}
+		}
+		buckets[key] = append(buckets[key], i)
+	}
+	views := make([][]string, len(d.all))
+	for i, c := range d.all {
+		views[i] = view(c)
+	}
+	parent := make([]int, len(d.all))
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	joined := false
+	for _, idx := range buckets {
+		for x, i := range idx {
+			for _, j := range idx[x+1:] {
+				a, b := views[i], views[j]
+				if len(a) == len(b) || find(i) == find(j) {
+					continue
+				}
+				if len(a) > len(b) {
+					a, b = b, a
+				}
+				if _, ok := align(a, b); ok {
+					parent[find(i)] = find(j)
+					joined = true
+				}
+			}
+		}
+	}
+	if !joined {
+		return
+	}
+	groups := map[int][]*cluster{}
+	var roots []int
+	for i, c := range d.all {
+		r := find(i)
+		if groups[r] == nil {
+			roots = append(roots, r)
+		}
+		groups[r] = append(groups[r], c)
+	}
+	out := make([]*cluster, 0, len(roots))
+	for _, r := range roots {
+		out = append(out, joinClusters(groups[r]))
+	}
+	d.all = out
+}
+
+// freeText stands, in the view joinLengths aligns, for a template slot
+// that Drain generalised over plain words ("user=root", "user=admin"):
+// such a slot is a word, not a value, and may not be left over.
+const freeText = "\x00"
+
+// view returns c's template with every wildcard slot whose members all
+// hold words replaced by freeText.
+func view(c *cluster) []string {
+	v := c.tokens
+	for i, t := range c.tokens {
+		if t != Wildcard || slices.ContainsFunc(c.toks, func(m []string) bool { return variable(m[i]) }) {
+			continue
+		}
+		if &v[0] == &c.tokens[0] {
+			v = slices.Clone(c.tokens)
+		}
+		v[i] = freeText
+	}
+	return v
+}
+
+// joinClusters merges clusters joinLengths found to be one event. The
+// template starts from the biggest cluster and folds in the others in a
+// fixed order, so it depends only on the set of clusters.
+func joinClusters(cs []*cluster) *cluster {
+	if len(cs) == 1 {
+		return cs[0]
+	}
+	slices.SortFunc(cs, func(a, b *cluster) int {
+		if n := len(b.members) - len(a.members); n != 0 {
+			return n
+		}
+		if n := len(a.tokens) - len(b.tokens); n != 0 {
+			return n
+		}
+		return slices.Compare(a.tokens, b.tokens)
+	})
+	out := &cluster{tokens: slices.Clone(cs[0].tokens)}
+	for _, c := range cs {
+		if c != cs[0] {
+			out.tokens = fold(out.tokens, c.tokens)
+		}
+		out.members = append(out.members, c.members...)
+		out.toks = append(out.toks, c.toks...)
+	}
+	slices.Sort(out.members)
+	return out
+}
+
+// fold generalises template tpl to cover toks too: aligned tokens that
+// differ become Wildcard, and every run left over on either side becomes
+// one Gap.
+func fold(tpl, toks []string) []string {
+	pairs, _ := align(tpl, toks)
+	var out []string
+	gap := func() {
+		if len(out) == 0 || out[len(out)-1] != Gap {
+			out = append(out, Gap)
+		}
+	}
+	i, j := 0, 0
+	for _, p := range append(pairs, [2]int{len(tpl), len(toks)}) {
+		if i < p[0] || j < p[1] {
+			gap()
+		}
+		i, j = p[0], p[1]
+		if i == len(tpl) {
+			break
+		}
+		if tpl[i] == toks[j] {
+			out = append(out, tpl[i])
+		} else {
+			out = append(out, Wildcard)
+		}
+		i, j = i+1, j+1
+	}
+	return out
+}
+
+// align finds the longest common subsequence of a and b, where equal
+// tokens and any two values correspond, and returns the corresponding
+// positions. ok reports whether every token left over is a value or a
+// unit: a word right after a value on its own side.
+func align(a, b []string) (pairs [][2]int, ok bool) {
+	same := func(x, y string) bool {
+		return x != Gap && y != Gap && (x == y || variable(x) && variable(y))
+	}
+	n, m := len(a), len(b)
+	w := m + 1
+	lcs := make([]int32, (n+1)*w)
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if same(a[i], b[j]) {
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
+			} else {
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
+			}
+		}
+	}
+	ok = true
+	words := 0
+	leftover := func(s []string, k int) {
+		if !variable(s[k]) && (k == 0 || !variable(s[k-1]) || !unit(s[k])) {
+			ok = false
+		}
+	}
+	i, j := 0, 0
+	for i < n && j < m {
+		switch {
+		case same(a[i], b[j]):
+			if !variable(a[i]) {
+				words++
+			}
+			pairs = append(pairs, [2]int{i, j})
+			i, j = i+1, j+1
+		case lcs[(i+1)*w+j] >= lcs[i*w+j+1]:
+			leftover(a, i)
+			i++
+		default:
+			leftover(b, j)
+			j++
+		}
+	}
+	for ; i < n; i++ {
+		leftover(a, i)
+	}
+	for ; j < m; j++ {
+		leftover(b, j)
+	}
+	return pairs, ok && words > 0
+}
+
+// unit reports whether a word left over after a value can be its unit:
+// at most three letters, then at most one closing bracket or comma ("ms",
+// "sec", "KB)"). A longer word, or one that ends with ':' or '=', names
+// something and keeps two events apart ("src:", "user=root", "from").
+func unit(t string) bool {
+	n := 0
+	for n < len(t) && class[t[n]]&cAlpha != 0 {
+		n++
+	}
+	if n == 0 || n > 3 {
+		return false
+	}
+	switch t[n:] {
+	case "", ")", "]", ",":
+		return true
+	}
+	return false
 }

@@ -51,14 +51,84 @@ func TestGroup(t *testing.T) {
 			}},
 		},
 		{
-			// A slot that holds a masked value in any member is a value,
-			// however few distinct forms it has.
-			name: "slot mixing words and values generalised",
-			in:   []string{"connection from <*> () at <*>", "connection from <*> (host-<*>.example.net) at <*>"},
+			// A bare value in any member makes the slot a value.
+			name: "slot with a bare value generalised",
+			in:   []string{"connection from <*> () at <*>", "connection from <*> <*> at <*>"},
 			want: []Cluster{{
 				Template: "connection from <*> <*> at <*>",
-				Members:  []string{"connection from <*> () at <*>", "connection from <*> (host-<*>.example.net) at <*>"},
+				Members:  []string{"connection from <*> () at <*>", "connection from <*> <*> at <*>"},
 			}},
+		},
+		{
+			// A word and a few partly masked names are names too.
+			name: "slot of a word and a partly masked word splits",
+			in:   []string{"<*> open through proxy <*> HTTPS", "<*> open through proxy <*> SOCKS<*>"},
+			want: []Cluster{
+				{Template: "<*> open through proxy <*> HTTPS", Members: []string{"<*> open through proxy <*> HTTPS"}},
+				{Template: "<*> open through proxy <*> SOCKS<*>", Members: []string{"<*> open through proxy <*> SOCKS<*>"}},
+			},
+		},
+		{
+			// Many shapes are host names, however much of them is a word.
+			name: "slot of many partly masked words generalised",
+			in: []string{
+				"connection from <*> () at <*>", "connection from <*> (a-<*>.example.net) at <*>",
+				"connection from <*> (b<*>.example.org) at <*>", "connection from <*> (c.<*>.example.com) at <*>",
+				"connection from <*> (dsl-<*>.example.net) at <*>",
+			},
+			want: []Cluster{{
+				Template: "connection from <*> <*> at <*>",
+				Members: []string{
+					"connection from <*> () at <*>", "connection from <*> (a-<*>.example.net) at <*>",
+					"connection from <*> (b<*>.example.org) at <*>", "connection from <*> (c.<*>.example.com) at <*>",
+					"connection from <*> (dsl-<*>.example.net) at <*>",
+				},
+			}},
+		},
+		{
+			// The values of one event can take a varying number of
+			// tokens; what is left over after aligning is values and their
+			// units, so the two lengths are one signature.
+			name: "values of varying length joined",
+			in: []string{
+				"<*> close, <*> bytes sent, lifetime <*>",
+				"<*> close, <*> bytes (<*> KB) sent, lifetime <<*> sec",
+			},
+			want: []Cluster{{
+				Template: "<*> close, <*> bytes <**> sent, lifetime <*> <**>",
+				Members: []string{
+					"<*> close, <*> bytes (<*> KB) sent, lifetime <<*> sec",
+					"<*> close, <*> bytes sent, lifetime <*>",
+				},
+			}},
+		},
+		{
+			// Left-over words that are not units keep two events apart.
+			name: "left-over words keep lengths apart",
+			in: []string{
+				"Failed password for <*> from <*> port <*>",
+				"Failed password for invalid user <*> from <*> port <*>",
+				"authentication failure; rhost=<*>",
+				"authentication failure; rhost=<*> user=root",
+			},
+			want: []Cluster{
+				{Template: "Failed password for <*> from <*> port <*>", Members: []string{"Failed password for <*> from <*> port <*>"}},
+				{
+					Template: "Failed password for invalid user <*> from <*> port <*>",
+					Members:  []string{"Failed password for invalid user <*> from <*> port <*>"},
+				},
+				{Template: "authentication failure; rhost=<*>", Members: []string{"authentication failure; rhost=<*>"}},
+				{Template: "authentication failure; rhost=<*> user=root", Members: []string{"authentication failure; rhost=<*> user=root"}},
+			},
+		},
+		{
+			// Only values in common is not enough to join.
+			name: "lengths sharing no word stay apart",
+			in:   []string{"<*>", "<*> <*>"},
+			want: []Cluster{
+				{Template: "<*>", Members: []string{"<*>"}},
+				{Template: "<*> <*>", Members: []string{"<*> <*>"}},
+			},
 		},
 		{
 			// A bare placeholder neither agrees nor disagrees: the three
@@ -281,6 +351,12 @@ func TestMatch(t *testing.T) {
 		{"white space is not significant", "a <*>", " a \t b ", true},
 		{"empty", "", "", true},
 		{"empty template", "", "x", false},
+		{"gap matches nothing", "a <**> b", "a b", true},
+		{"gap matches a run", "a <**> b", "a x y z b", true},
+		{"gap at the end", "a <*> <**>", "a x y", true},
+		{"gap needs the rest", "a <**> b c", "a b x c", false},
+		{"gap backtracks", "a <**> b c", "a b b c", true},
+		{"two gaps", "<**> x <**> y", "x q y", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
