@@ -250,7 +250,7 @@ func (d *drain) insert(n *node, c *cluster) {
 // variable reports whether a token is a value rather than a word: it holds
 // a placeholder or, in input that was not masked, a digit.
 func variable(t string) bool {
-	return t == Gap || strings.Contains(t, Wildcard) || strings.ContainsAny(t, "0123456789")
+	return strings.Contains(t, Wildcard) || strings.ContainsAny(t, "0123456789")
 }
 
 // best returns the cluster most similar to toks if it reaches the
@@ -401,8 +401,10 @@ func split(c *cluster) []*cluster {
 // Gap in a template stands for any number of tokens, none included. It
 // appears where Group joined messages whose values take a varying number
 // of tokens: "<*> bytes sent" and "<*> bytes (<*> KB) sent" are one
-// signature, "<*> bytes <**> sent".
-const Gap = "<**>"
+// signature, "<*> bytes <*><*> sent". It is spelt with Wildcards so that
+// whatever splits a signature on Wildcard to find its literal text (the
+// Kibana query) needs no change.
+const Gap = "<*><*>"
 
 // joinLengths merges clusters of different token counts that are one
 // event whose values vary in length. Two clusters join when their

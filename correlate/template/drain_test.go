@@ -95,7 +95,7 @@ func TestGroup(t *testing.T) {
 				"<*> close, <*> bytes (<*> KB) sent, lifetime <<*> sec",
 			},
 			want: []Cluster{{
-				Template: "<*> close, <*> bytes <**> sent, lifetime <*> <**>",
+				Template: "<*> close, <*> bytes <*><*> sent, lifetime <*> <*><*>",
 				Members: []string{
 					"<*> close, <*> bytes (<*> KB) sent, lifetime <<*> sec",
 					"<*> close, <*> bytes sent, lifetime <*>",
@@ -351,12 +351,12 @@ func TestMatch(t *testing.T) {
 		{"white space is not significant", "a <*>", " a \t b ", true},
 		{"empty", "", "", true},
 		{"empty template", "", "x", false},
-		{"gap matches nothing", "a <**> b", "a b", true},
-		{"gap matches a run", "a <**> b", "a x y z b", true},
-		{"gap at the end", "a <*> <**>", "a x y", true},
-		{"gap needs the rest", "a <**> b c", "a b x c", false},
-		{"gap backtracks", "a <**> b c", "a b b c", true},
-		{"two gaps", "<**> x <**> y", "x q y", true},
+		{"gap matches nothing", "a <*><*> b", "a b", true},
+		{"gap matches a run", "a <*><*> b", "a x y z b", true},
+		{"gap at the end", "a <*> <*><*>", "a x y", true},
+		{"gap needs the rest", "a <*><*> b c", "a b x c", false},
+		{"gap backtracks", "a <*><*> b c", "a b b c", true},
+		{"two gaps", "<*><*> x <*><*> y", "x q y", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
