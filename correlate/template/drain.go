@@ -339,6 +339,21 @@ func (d *drain) refine() {
 
 const maxWordValues = 4
 
+// named reports whether a token can tell two events apart: a plain word,
+// or a word with a masked part ("SOCKS<*>"), but not a value alone or in
+// punctuation ("<*>", "(<*>)", "=<*>").
+func named(t string) bool {
+	if strings.ContainsAny(t, "0123456789") {
+		return false
+	}
+	for _, r := range strings.ReplaceAll(t, Wildcard, "") {
+		if unicode.IsLetter(r) {
+			return true
+		}
+	}
+	return false
+}
+
 func split(c *cluster) []*cluster {
 	if len(c.members) < 2 {
 		return []*cluster{c}
@@ -353,7 +368,7 @@ func split(c *cluster) []*cluster {
 		clear(seen)
 		word, plain := true, false
 		for _, mt := range toks {
-			if mt[i] == Wildcard || strings.ContainsAny(mt[i], "0123456789") {
+			if !named(mt[i]) {
 				word = false
 				break
 			}

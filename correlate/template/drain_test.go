@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -377,4 +378,51 @@ func BenchmarkGroup(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*len(msgs))/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(len(msgs)), "msgs/op")
+}
+
+// TestSignaturesKeepValuesOut checks the promise culprit makes on top of
+// the benchmark: whatever Group does with the masked messages, ids,
+// numbers, host names, addresses and customers' quoted values never reach
+// a signature.
+func TestSignaturesKeepValuesOut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 15))
+	shapes := []string{
+		"function invocation failed: fn-%[1]d returned 502 from upstream %[2]s",
+		"upstream request timeout after %[1]dms to origin %[3]s",
+		"request blocked by WAF rule %[1]d for %[3]s from %[2]s",
+		"session token expired for user %[1]d",
+		"mail to %[4]s bounced: quota exceeded",
+		"job %[5]s failed for project %[6]q",
+		"%[3]s close, %[1]d bytes (%[1]d.%[1]d KB) sent, lifetime %[1]d:%[1]d",
+		"%[3]s close, %[1]d bytes sent, lifetime <%[1]d sec",
+	}
+	customers := []string{"acme", "globex", "initech", "umbrella", "hooli", "stark"}
+	var msgs, values []string
+	for i := range 600 {
+		c := customers[rng.IntN(len(customers))]
+		v := []any{
+			100 + rng.IntN(900000),
+			fmt.Sprintf("10.%d.%d.%d:8443", rng.IntN(256), rng.IntN(256), 1+rng.IntN(254)),
+			fmt.Sprintf("shop-%s.example.net", c),
+			fmt.Sprintf("ops@%s.example.com", c),
+			fmt.Sprintf("%08x-1234-4abc-8def-%012x", rng.Uint32(), rng.Uint64()&0xffffffffffff),
+			c + " site",
+		}
+		values = append(values, v[1].(string), v[2].(string), v[3].(string), v[4].(string), c)
+		msgs = append(msgs, Mask(fmt.Sprintf(shapes[i%len(shapes)], v...)))
+	}
+	sigs := Group(msgs, Options{})
+	if len(sigs) > len(shapes) {
+		t.Errorf("%d signatures for %d shapes", len(sigs), len(shapes))
+	}
+	for _, s := range sigs {
+		if strings.ContainsAny(s.Template, "0123456789") {
+			t.Errorf("a number in signature %q", s.Template)
+		}
+		for _, v := range values {
+			if strings.Contains(s.Template, v) {
+				t.Errorf("value %q in signature %q", v, s.Template)
+			}
+		}
+	}
 }

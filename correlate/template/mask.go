@@ -1,6 +1,7 @@
 package template
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -296,6 +297,11 @@ func matchWord(s string, i int, hasAt, hasScheme bool) int {
 	}
 	if hasAt && (next == '@' || class[next]&cLocal != 0) {
 		if e := emailEnd(s, i); e > 0 {
+			return e
+		}
+	}
+	if next == '.' || next == '-' {
+		if e := hostEnd(s, i); e > 0 {
 			return e
 		}
 	}
@@ -672,4 +678,59 @@ func isName(w string, names []string) bool {
 		}
 	}
 	return false
+}
+
+// tlds are the top-level labels that make a dotted word a host name. The
+// list is short on purpose: the generic and the most common country
+// domains, and the private suffixes fleets use. Labels such as "go",
+// "py", "info" or "io" would mask file and class names ("main.go",
+// "logging.info", "java.io").
+var tlds = []string{"com", "net", "org", "edu", "gov", "mil", "uk", "de", "fr", "nl", "jp", "cn",
+	"ru", "hk", "au", "ca", "br", "es", "se", "ch", "kr", "tw", "eu", "biz",
+	"local", "internal", "lan", "localdomain", "arpa"}
+
+// tld reports whether label can end a host name of dots+1 labels: one
+// of tlds, or, after at least two dots, any two lower-case letters (a
+// country domain: "wsi.edu.pl"). Two letters after a single dot are too
+// often a file or module name ("util.js", "log.py") to count.
+func tld(label string, dots int) bool {
+	if slices.Contains(tlds, strings.ToLower(label)) {
+		return true
+	}
+	return dots >= 2 && len(label) == 2 && label[0] >= 'a' && label[0] <= 'z' && label[1] >= 'a' && label[1] <= 'z'
+}
+
+// hostEnd returns the end of the host name at s[i], with an optional
+// port, or -1: dot-separated labels of letters, digits and '-', the last
+// one in tlds ("proxy.cse.cuhk.edu.hk:5070", "db-3.internal",
+// "shop.example.net"). A host names an instance, like an address, and
+// customers' site names are hosts.
+func hostEnd(s string, i int) int {
+	j, start, dots := i, i, 0
+	for j < len(s) && j-i <= maxDomain {
+		c := s[j]
+		switch {
+		case class[c]&cAlnum != 0 || c == '-':
+		case c == '.' && j > start && j+1 < len(s) && class[s[j+1]]&cAlnum != 0:
+			dots++
+			start = j + 1
+		default:
+			goto end
+		}
+		j++
+	}
+end:
+	if dots == 0 || j-i > maxDomain || !tld(s[start:j], dots) {
+		return -1
+	}
+	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
+		j++
+		for j < len(s) && class[s[j]]&cDigit != 0 {
+			j++
+		}
+	}
+	if !rightBoundary(s, j) {
+		return -1
+	}
+	return j
 }
