@@ -509,12 +509,7 @@ func ipv4End(s string, i int) int {
 	if j < 0 {
 		return -1
 	}
-	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
-		j++
-		for j < len(s) && class[s[j]]&cDigit != 0 {
-			j++
-		}
-	}
+	j = portEnd(s, j)
 	if !rightBoundary(s, j) || j+1 < len(s) && s[j] == '.' && class[s[j+1]]&cDigit != 0 {
 		return -1
 	}
@@ -587,12 +582,7 @@ func bracketEnd(s string, i int) int {
 		return -1
 	}
 	j++
-	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
-		j++
-		for j < len(s) && class[s[j]]&cDigit != 0 {
-			j++
-		}
-	}
+	j = portEnd(s, j)
 	if !rightBoundary(s, j) {
 		return -1
 	}
@@ -707,6 +697,7 @@ func tld(label string, dots int) bool {
 // customers' site names are hosts.
 func hostEnd(s string, i int) int {
 	j, start, dots := i, i, 0
+scan:
 	for j < len(s) && j-i <= maxDomain {
 		c := s[j]
 		switch {
@@ -715,22 +706,28 @@ func hostEnd(s string, i int) int {
 			dots++
 			start = j + 1
 		default:
-			goto end
+			break scan
 		}
 		j++
 	}
-end:
 	if dots == 0 || j-i > maxDomain || !tld(s[start:j], dots) {
 		return -1
 	}
+	j = portEnd(s, j)
+	if !rightBoundary(s, j) {
+		return -1
+	}
+	return j
+}
+
+// portEnd returns the end of the optional ":port" at s[j] after an address
+// or host name: j itself when there is none.
+func portEnd(s string, j int) int {
 	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
 		j++
 		for j < len(s) && class[s[j]]&cDigit != 0 {
 			j++
 		}
-	}
-	if !rightBoundary(s, j) {
-		return -1
 	}
 	return j
 }
