@@ -1,6 +1,7 @@
 package template
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -156,6 +157,11 @@ func Mask(msg string) string {
 				end = matchWord(msg, i, hasAt, hasScheme)
 			case c == '"' || c == '\'' || c == '`':
 				q := strings.IndexByte(quoteChars, c)
+				if requestLine(msg, i+1) {
+					// Left open so that the method survives and the
+					// path and version inside are masked one by one.
+					break
+				}
 				if !noClose[q] {
 					if end = quoteEnd(msg, i); end < 0 {
 						noClose[q] = true
@@ -187,7 +193,11 @@ func Mask(msg string) string {
 			for j < len(msg) && class[msg[j]]&cAlpha != 0 {
 				j++
 			}
-			out = append(out, msg[i:j]...)
+			if j-i >= 3 && wordStart(out) && dateWord(msg, i, j) {
+				out = append(out, Wildcard...)
+			} else {
+				out = append(out, msg[i:j]...)
+			}
 			i = j
 		default:
 			out = append(out, c)
@@ -287,6 +297,11 @@ func matchWord(s string, i int, hasAt, hasScheme bool) int {
 	}
 	if hasAt && (next == '@' || class[next]&cLocal != 0) {
 		if e := emailEnd(s, i); e > 0 {
+			return e
+		}
+	}
+	if next == '.' || next == '-' {
+		if e := hostEnd(s, i); e > 0 {
 			return e
 		}
 	}
@@ -494,12 +509,7 @@ func ipv4End(s string, i int) int {
 	if j < 0 {
 		return -1
 	}
-	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
-		j++
-		for j < len(s) && class[s[j]]&cDigit != 0 {
-			j++
-		}
-	}
+	j = portEnd(s, j)
 	if !rightBoundary(s, j) || j+1 < len(s) && s[j] == '.' && class[s[j+1]]&cDigit != 0 {
 		return -1
 	}
@@ -572,14 +582,152 @@ func bracketEnd(s string, i int) int {
 		return -1
 	}
 	j++
+	j = portEnd(s, j)
+	if !rightBoundary(s, j) {
+		return -1
+	}
+	return j
+}
+
+// httpMethods are the request methods of RFC 9110 and RFC 5789.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// requestLine reports whether s[i:] starts with an HTTP method and a
+// space, as in the quoted request line of an access log ("GET /a/b
+// HTTP/1.1"). Such a quote is not one value: the method is what tells a
+// read from a write, so it must survive while the path, query and version
+// are masked as anywhere else.
+func requestLine(s string, i int) bool {
+	for _, m := range httpMethods {
+		if strings.HasPrefix(s[i:], m) && len(s) > i+len(m) && s[i+len(m)] == ' ' {
+			return true
+		}
+	}
+	return false
+}
+
+// Month and weekday names in full, as syslog, ctime and RFC 1123 dates
+// spell them; their first three letters are the abbreviations.
+var (
+	months = []string{"January", "February", "March", "April", "May", "June", "July",
+		"August", "September", "October", "November", "December"}
+	weekdays = []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+)
+
+// dateWord reports whether the letters s[i:j] are the month or weekday
+// name of a date embedded in the message: a month followed by a day or
+// year ("Jun 20", "Jun  3 10:05:25"), a weekday followed by a month or a
+// day ("Mon Jun 20", "Mon, 20 Jun"). A date is a value like any number,
+// and leaving its names behind splits one event by the day it happened.
+// Names are matched only before a digit or another date word, so "May"
+// or "Sun" in prose stay. The decision never depends on a digit being
+// present in Mask's output, which has none, so a second pass keeps names
+// the first kept.
+func dateWord(s string, i, j int) bool {
+	// Cheap checks first: Mask calls this on every word.
+	if s[i] < 'A' || s[i] > 'Z' || j >= len(s) || s[j] != ' ' && s[j] != ',' {
+		return false
+	}
+	w := s[i:j]
+	month, day := isName(w, months), isName(w, weekdays)
+	if !month && !day {
+		return false
+	}
+	k := j
+	if day && k < len(s) && s[k] == ',' {
+		k++
+	}
+	if k >= len(s) || s[k] != ' ' {
+		return false
+	}
+	for k < len(s) && s[k] == ' ' {
+		k++
+	}
+	if k < len(s) && class[s[k]]&cDigit != 0 {
+		return true
+	}
+	if !day {
+		return false
+	}
+	e := k
+	for e < len(s) && class[s[e]]&cAlpha != 0 {
+		e++
+	}
+	return isName(s[k:e], months)
+}
+
+// isName reports whether w is one of names, abbreviated to three letters
+// ("Jun") or in full ("June").
+func isName(w string, names []string) bool {
+	if len(w) < 3 {
+		return false
+	}
+	for _, n := range names {
+		if w == n || w == n[:3] {
+			return true
+		}
+	}
+	return false
+}
+
+// tlds are the top-level labels that make a dotted word a host name. The
+// list is short on purpose: the generic and the most common country
+// domains, and the private suffixes fleets use. Labels such as "go",
+// "py", "info" or "io" would mask file and class names ("main.go",
+// "logging.info", "java.io").
+var tlds = []string{"com", "net", "org", "edu", "gov", "mil", "uk", "de", "fr", "nl", "jp", "cn",
+	"ru", "hk", "au", "ca", "br", "es", "se", "ch", "kr", "tw", "eu", "biz",
+	"local", "internal", "lan", "localdomain", "arpa"}
+
+// tld reports whether label can end a host name of dots+1 labels: one
+// of tlds, or, after at least two dots, any two lower-case letters (a
+// country domain: "wsi.edu.pl"). Two letters after a single dot are too
+// often a file or module name ("util.js", "log.py") to count.
+func tld(label string, dots int) bool {
+	if slices.Contains(tlds, strings.ToLower(label)) {
+		return true
+	}
+	return dots >= 2 && len(label) == 2 && label[0] >= 'a' && label[0] <= 'z' && label[1] >= 'a' && label[1] <= 'z'
+}
+
+// hostEnd returns the end of the host name at s[i], with an optional
+// port, or -1: dot-separated labels of letters, digits and '-', the last
+// one in tlds ("proxy.cse.cuhk.edu.hk:5070", "db-3.internal",
+// "shop.example.net"). A host names an instance, like an address, and
+// customers' site names are hosts.
+func hostEnd(s string, i int) int {
+	j, start, dots := i, i, 0
+scan:
+	for j < len(s) && j-i <= maxDomain {
+		c := s[j]
+		switch {
+		case class[c]&cAlnum != 0 || c == '-':
+		case c == '.' && j > start && j+1 < len(s) && class[s[j+1]]&cAlnum != 0:
+			dots++
+			start = j + 1
+		default:
+			break scan
+		}
+		j++
+	}
+	if dots == 0 || j-i > maxDomain || !tld(s[start:j], dots) {
+		return -1
+	}
+	j = portEnd(s, j)
+	if !rightBoundary(s, j) {
+		return -1
+	}
+	return j
+}
+
+// portEnd returns the end of the optional ":port" at s[j] after an address
+// or host name: j itself when there is none.
+func portEnd(s string, j int) int {
 	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
 		j++
 		for j < len(s) && class[s[j]]&cDigit != 0 {
 			j++
 		}
-	}
-	if !rightBoundary(s, j) {
-		return -1
 	}
 	return j
 }

@@ -85,6 +85,33 @@ var maskCases = []struct {
 	{"source position", "main.go:42:7: undefined", "main.go:<*>:<*>: undefined"},
 	{"index", "index out of range [5] with length 3", "index out of range [<*>] with length <*>"},
 
+	// Host names
+	{"host with port", "proxy.cse.cuhk.edu.hk:5070 open through proxy", "<*> open through proxy"},
+	{"customer site", "upstream request timeout after 3000ms to origin shop-acme.example.net", "upstream request timeout after <*>ms to origin <*>"},
+	{"internal host", "dial db-3.internal failed", "dial <*> failed"},
+	{"country domain after two dots", "rhost=biblioteka.wsi.edu.pl", "rhost=<*>"},
+	{"host in parentheses", "connection from 1.2.3.4 (dsl-static.touchtelindia.net) at", "connection from <*> (<*>) at"},
+	{"file name kept", "open config.yml and main.go", "open config.yml and main.go"},
+	{"module name kept", "logging.info called from util.js", "logging.info called from util.js"},
+	{"java class kept", "at com.android.server.wm.WindowStateAnimator.destroySurface", "at com.android.server.wm.WindowStateAnimator.destroySurface"},
+	{"sentence end kept", "see the docs.", "see the docs."},
+
+	// Dates
+	{"syslog date", "connection from 10.0.0.1 () at Sun Jul  3 10:05:25 2005", "connection from <*> () at <*> <*> <*> <*> <*>"},
+	{"rfc 1123 date", "expires Mon, 02 Jan 2006 15:04:05 GMT", "expires <*>, <*> <*> <*> <*> GMT"},
+	{"full month name", "since June 3", "since <*> <*>"},
+	{"weekday before month", "on Wednesday March 4", "on <*> <*> <*>"},
+	{"month in prose kept", "May not be null", "May not be null"},
+	{"weekday in prose kept", "Sun microsystems", "Sun microsystems"},
+	{"month glued to a word kept", "Junk 12", "Junk <*>"},
+	{"month inside a word kept", "xJun 12", "xJun <*>"},
+
+	// Request lines
+	{"quoted request line keeps the method", `10.1.1.1 "GET /v2/abc/servers HTTP/1.1" status: 200`, `<*> "GET <*> HTTP/<*>" status: <*>`},
+	{"request line query masked", `"POST /login?next=/a/b HTTP/2.0" 302`, `"POST <*> HTTP/<*>" <*>`},
+	{"method alone is a quoted value", `verb "GET" unknown`, "verb <*> unknown"},
+	{"lower-case method is a quoted value", `"get /a/b HTTP/1.1"`, "<*>"},
+
 	// Text handling
 	{"empty", "", ""},
 	{"only space", " \t\n ", ""},
@@ -153,7 +180,7 @@ func FuzzMask(f *testing.F) {
 	}
 	for _, s := range []string{
 		"'", `"\`, "::", "[::", "[1::2]:", "0x", "a@b.c", "a@b.cc.<*>", "/a/", "//a/b", "http://",
-		"'a'<*>", `"a\\"b"`, "'a'\u00a0", "/a/\u00a0b", "1.2.3.4.5", "::ffff:1.2.3", "<*><*>", "\xf0\x9f", "1:2:3:4:5:6:7:8:9",
+		"a.b.com<*>", "a.b.cd:", "x.<*>.com", "-a.com", "a..com", "a.com.", "'a'<*>", `"a\\"b"`, "'a'\u00a0", "/a/\u00a0b", "1.2.3.4.5", "::ffff:1.2.3", "<*><*>", "\xf0\x9f", "1:2:3:4:5:6:7:8:9",
 	} {
 		f.Add(s)
 	}
