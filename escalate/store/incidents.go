@@ -123,8 +123,8 @@ func (s *Store) Enqueue(ctx context.Context, ms ...escalate.Message) error {
 }
 
 func enqueue(ctx context.Context, tx *sql.Tx, m escalate.Message) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at, lane)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt), int(m.Lane()))
 	if err != nil {
 		return fmt.Errorf("queue %s %s for %s: %w", m.Channel, m.Action, m.IncidentID, err)
 	}
@@ -167,10 +167,20 @@ func (s *Store) Events(ctx context.Context, incidentID string) ([]escalate.Event
 }
 
 // Due returns pending messages whose next attempt is due at now, oldest
-// first.
+// first, whatever their lane.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]escalate.Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error
+	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error
 		FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`, ms(now), limit)
+}
+
+// DueIn returns one lane's pending messages due at now, oldest first.
+func (s *Store) DueIn(ctx context.Context, lane escalate.Lane, now time.Time, limit int) ([]escalate.Message, error) {
+	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error
+		FROM outbox WHERE state = 'pending' AND lane = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?`, int(lane), ms(now), limit)
+}
+
+func (s *Store) due(ctx context.Context, q string, args ...any) ([]escalate.Message, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -195,6 +205,16 @@ func (s *Store) NextDue(ctx context.Context) (at time.Time, ok bool, err error) 
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM outbox WHERE state = 'pending'`).Scan(&v); err != nil {
 		return time.Time{}, false, fmt.Errorf("read outbox: %w", err)
+	}
+	return fromNullMS(v), v.Valid, nil
+}
+
+// NextDueIn is when one lane's earliest pending message is due; ok is
+// false when the lane is empty.
+func (s *Store) NextDueIn(ctx context.Context, lane escalate.Lane) (at time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM outbox WHERE state = 'pending' AND lane = ?`, int(lane)).Scan(&v); err != nil {
+		return time.Time{}, false, fmt.Errorf("read outbox lane %s: %w", lane, err)
 	}
 	return fromNullMS(v), v.Valid, nil
 }

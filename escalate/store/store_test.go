@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -190,22 +193,32 @@ func TestIncidentByKey(t *testing.T) {
 	}
 }
 
+// atVersion creates a store in dir as culprit wrote it at schema version
+// v, by applying only the first v migrations.
+func atVersion(t *testing.T, dir string, v int, setup ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range append(append([]string{}, migrations[:v]...), setup...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestMigratesSchema1: a store written by the first schema opens and gains
 // the key index, keeping its data.
 func TestMigratesSchema1(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	atVersion(t, dir, 1, `INSERT INTO incidents (id, key, service, status, opened_at, body) VALUES ('inc-1', 'k', 'edge', 'open', 0, '{"id":"inc-1","key":"k"}')`)
 	s := open(t, dir)
-	if err := s.Apply(ctx, []escalate.Change{{Incident: escalate.Incident{ID: "inc-1", Key: "k", Service: "edge", Status: escalate.StatusOpen, OpenedAt: t0}}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DROP INDEX incidents_key", "PRAGMA user_version = 1"} {
-		if _, err := s.db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	s = open(t, dir)
 	var v, n int
 	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
 		t.Fatalf("schema %d (%v), want %d", v, err, len(migrations))
@@ -215,5 +228,21 @@ func TestMigratesSchema1(t *testing.T) {
 	}
 	if in, err := s.IncidentByKey(ctx, "k"); err != nil || in.ID != "inc-1" {
 		t.Fatalf("data lost in migration: %v %v", in.ID, err)
+	}
+}
+
+// TestMigratesOutboxLanes: messages pending when culprit is upgraded land
+// in the lane their kind belongs to.
+func TestMigratesOutboxLanes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	atVersion(t, dir, 2, `INSERT INTO outbox (channel, action, body, created_at, next_at) VALUES
+		('pagerduty', 'change', '{}', 0, 0), ('slack', 'post', '{}', 0, 0), ('pagerduty', 'trigger', '{}', 0, 0)`)
+	s := open(t, dir)
+	for lane, want := range map[escalate.Lane]string{escalate.LanePage: "trigger", escalate.LaneSlack: "post", escalate.LaneChange: "change"} {
+		due, err := s.DueIn(ctx, lane, t0, 10)
+		if err != nil || len(due) != 1 || due[0].Action != want {
+			t.Errorf("lane %s after migration: %+v (%v), want one %s", lane, due, err, want)
+		}
 	}
 }
