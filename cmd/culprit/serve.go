@@ -178,7 +178,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	)
 	if sl.SigningSecret.IsSet() || sl.AppToken.IsSet() {
 		bridge := slackBridge{s}
-		s.slack, err = slack.New(slack.Config{SigningSecret: sl.SigningSecret.Reveal(), Correlator: bridge, Pager: bridge, Recorder: bridge,
+		s.slack, err = slack.New(slack.Config{SigningSecret: sl.SigningSecret.Reveal(), Correlator: bridge, Pager: bridge, Recorder: bridge, Replays: st,
 			BaseContext: ctx, InChannel: sl.InChannel, Now: now, Logger: log.With("component", "slack")})
 		if err != nil {
 			return fail(fmt.Errorf("slack: %w", err))

@@ -50,7 +50,9 @@ func (r *recorder) Deliver(ctx context.Context, m escalate.Message) (bool, error
 
 type notifierFunc func(context.Context, escalate.Message) (bool, error)
 
-func (f notifierFunc) Deliver(ctx context.Context, m escalate.Message) (bool, error) { return f(ctx, m) }
+func (f notifierFunc) Deliver(ctx context.Context, m escalate.Message) (bool, error) {
+	return f(ctx, m)
+}
 
 // deployBatch queues n change events as one big deploy batch does.
 func deployBatch(t *testing.T, s *store.Store, n int) {

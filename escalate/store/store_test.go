@@ -246,3 +246,27 @@ func TestMigratesOutboxLanes(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstSeenExpires: a key is a replay until its window ends, then new.
+func TestFirstSeenExpires(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	s, err := Open(ctx, t.TempDir(), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	until := t0.Add(5 * time.Minute)
+	for i, want := range []bool{true, false} {
+		if first, err := s.FirstSeen(ctx, "slack", "abcd", until); err != nil || first != want {
+			t.Fatalf("call %d: first=%v err=%v, want %v", i+1, first, err, want)
+		}
+	}
+	if first, _ := s.FirstSeen(ctx, "github", "abcd", until); !first {
+		t.Fatal("the same key from another source was taken for a replay")
+	}
+	now = until
+	if first, err := s.FirstSeen(ctx, "slack", "abcd", until.Add(5*time.Minute)); err != nil || !first {
+		t.Fatalf("after the window: first=%v err=%v, want new again", first, err)
+	}
+}
