@@ -107,6 +107,9 @@ type Message struct {
 	NextAt    time.Time       `json:"next_at"`
 	Attempts  int             `json:"attempts"`
 	LastError string          `json:"last_error,omitempty"`
+	// InDoubt says an earlier attempt started and its outcome was never
+	// recorded (culprit died mid-delivery): the vendor may have it.
+	InDoubt bool `json:"in_doubt,omitempty"`
 }
 
 // Message actions.

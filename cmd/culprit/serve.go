@@ -126,7 +126,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}}
 	sl := cfg.Slack
 	if sl.Channel != "" {
-		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL,
+		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL, Logger: log.With("component", "slack-notifier"),
 			PublicURL: cfg.Intake.PublicURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
 		if err != nil {
 			return fail(fmt.Errorf("slack: %w", err))

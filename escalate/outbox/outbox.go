@@ -29,6 +29,10 @@ type Queue interface {
 	Dead(ctx context.Context, m escalate.Message, at time.Time, reason string, ev *escalate.Event) error
 	// Retry schedules the next attempt.
 	Retry(ctx context.Context, m escalate.Message, next time.Time, reason string) error
+	// Attempting durably records that an attempt starts, before the
+	// vendor is called, so a crash mid-delivery leaves the message
+	// InDoubt rather than looking untried.
+	Attempting(ctx context.Context, m escalate.Message) error
 	// NextDueIn is when one lane's earliest pending message is due.
 	NextDueIn(ctx context.Context, lane escalate.Lane) (time.Time, bool, error)
 }
@@ -215,6 +219,9 @@ func (w *Worker) deliver(ctx context.Context, m escalate.Message) (ok, moved boo
 		w.sent.WithLabelValues(string(m.Channel), m.Action, "dead").Inc()
 		log.Error("outbox: dead letter", "reason", reason)
 		return false, true, w.cfg.Queue.Dead(ctx, m, w.cfg.Now(), reason, failedEvent(m, w.cfg.Now(), reason))
+	}
+	if err := w.cfg.Queue.Attempting(ctx, m); err != nil {
+		return false, false, err
 	}
 	retry, derr := n.Deliver(ctx, m)
 	now := w.cfg.Now()

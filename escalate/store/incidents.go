@@ -169,13 +169,13 @@ func (s *Store) Events(ctx context.Context, incidentID string) ([]escalate.Event
 // Due returns pending messages whose next attempt is due at now, oldest
 // first, whatever their lane.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]escalate.Message, error) {
-	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error
+	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error, started > attempts
 		FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`, ms(now), limit)
 }
 
 // DueIn returns one lane's pending messages due at now, oldest first.
 func (s *Store) DueIn(ctx context.Context, lane escalate.Lane, now time.Time, limit int) ([]escalate.Message, error) {
-	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error
+	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error, started > attempts
 		FROM outbox WHERE state = 'pending' AND lane = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?`, int(lane), ms(now), limit)
 }
 
@@ -190,7 +190,7 @@ func (s *Store) due(ctx context.Context, q string, args ...any) ([]escalate.Mess
 		var m escalate.Message
 		var ch, body string
 		var created, next int64
-		if err := rows.Scan(&m.ID, &ch, &m.Action, &m.IncidentID, &m.Key, &m.Service, &body, &created, &next, &m.Attempts, &m.LastError); err != nil {
+		if err := rows.Scan(&m.ID, &ch, &m.Action, &m.IncidentID, &m.Key, &m.Service, &body, &created, &next, &m.Attempts, &m.LastError, &m.InDoubt); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		m.Channel, m.Body, m.CreatedAt, m.NextAt = escalate.Channel(ch), json.RawMessage(body), fromMS(created), fromMS(next)
@@ -256,6 +256,17 @@ func (s *Store) finish(ctx context.Context, id int64, state string, at time.Time
 	})
 	if err != nil {
 		return fmt.Errorf("mark outbox message %d %s: %w", id, state, err)
+	}
+	return nil
+}
+
+// Attempting records that an attempt at m is about to start. It commits
+// before the vendor is called, so if culprit dies before the outcome is
+// recorded, the message comes back InDoubt and its notifier can look for
+// what the vendor already has instead of sending it again.
+func (s *Store) Attempting(ctx context.Context, m escalate.Message) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET started = attempts + 1 WHERE id = ? AND state = 'pending'`, m.ID); err != nil {
+		return fmt.Errorf("record attempt at outbox message %d: %w", m.ID, err)
 	}
 	return nil
 }

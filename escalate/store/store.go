@@ -175,6 +175,9 @@ CREATE INDEX replays_expires ON replays(expires_at);
 CREATE INDEX deliveries_at ON deliveries(at);
 CREATE INDEX timeline_at ON timeline(at);
 `,
+	// 4: attempts started, so an attempt cut short by a crash (started
+	// but never recorded) is known to be in doubt after the restart.
+	`ALTER TABLE outbox ADD COLUMN started INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the migrations newer than the database's user_version,

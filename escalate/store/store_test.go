@@ -270,3 +270,38 @@ func TestFirstSeenExpires(t *testing.T) {
 		t.Fatalf("after the window: first=%v err=%v, want new again", first, err)
 	}
 }
+
+// TestAttemptInDoubt: an attempt recorded as started but never finished
+// (culprit killed mid-delivery) brings the message back InDoubt; one whose
+// outcome was recorded does not.
+func TestAttemptInDoubt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	if err := s.Enqueue(ctx, escalate.Message{Channel: escalate.ChannelSlack, Action: escalate.Post, Body: json.RawMessage(`{}`), CreatedAt: t0, NextAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.DueIn(ctx, escalate.LaneSlack, t0, 10)
+	if len(due) != 1 || due[0].InDoubt {
+		t.Fatalf("fresh message: %+v, want one not in doubt", due)
+	}
+	if err := s.Attempting(ctx, due[0]); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir) // the restart after kill -9
+	due, _ = s.DueIn(ctx, escalate.LaneSlack, t0, 10)
+	if len(due) != 1 || !due[0].InDoubt {
+		t.Fatalf("after a started attempt and a restart: %+v, want it in doubt", due)
+	}
+	if err := s.Attempting(ctx, due[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Retry(ctx, due[0], t0, "503"); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = s.DueIn(ctx, escalate.LaneSlack, t0, 10)
+	if len(due) != 1 || due[0].InDoubt || due[0].Attempts != 1 {
+		t.Fatalf("after a recorded failure: %+v, want attempts 1, not in doubt", due)
+	}
+}
