@@ -122,9 +122,16 @@ func (s *Store) Enqueue(ctx context.Context, ms ...escalate.Message) error {
 	})
 }
 
+// enqueue adds one message. A change event is keyed by its deploy id and
+// queued once: if the outbox already holds one for that deploy (pending,
+// delivered or dead, until retention prunes it), the deploy reached
+// culprit twice and the second is not forwarded.
 func enqueue(ctx context.Context, tx *sql.Tx, m escalate.Message) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at, lane)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt), int(m.Lane()))
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE ? != 'change' OR ? = '' OR NOT EXISTS (SELECT 1 FROM outbox WHERE action = 'change' AND key = ? AND channel = ?)`,
+		string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt), int(m.Lane()),
+		m.Action, m.Key, m.Key, string(m.Channel))
 	if err != nil {
 		return fmt.Errorf("queue %s %s for %s: %w", m.Channel, m.Action, m.IncidentID, err)
 	}

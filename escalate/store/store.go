@@ -178,6 +178,8 @@ CREATE INDEX timeline_at ON timeline(at);
 	// 4: attempts started, so an attempt cut short by a crash (started
 	// but never recorded) is known to be in doubt after the restart.
 	`ALTER TABLE outbox ADD COLUMN started INTEGER NOT NULL DEFAULT 0;`,
+	// 5: change events are queued once per deploy id.
+	`CREATE INDEX outbox_key ON outbox(action, key);`,
 }
 
 // migrate applies the migrations newer than the database's user_version,

@@ -305,3 +305,30 @@ func TestAttemptInDoubt(t *testing.T) {
 		t.Fatalf("after a recorded failure: %+v, want attempts 1, not in doubt", due)
 	}
 }
+
+// TestChangeEventQueuedOncePerDeploy: the deploy id is the change event's
+// key, checked before a second one is queued, even after the first was
+// delivered.
+func TestChangeEventQueuedOncePerDeploy(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	change := func(key string) escalate.Message {
+		return escalate.Message{Channel: escalate.ChannelPagerDuty, Action: escalate.ChangeEvent, Key: key, Body: json.RawMessage(`{}`), CreatedAt: t0, NextAt: t0}
+	}
+	if err := s.Enqueue(ctx, change("dep-1"), change("dep-1"), change("dep-2")); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.DueIn(ctx, escalate.LaneChange, t0, 10)
+	if len(due) != 2 {
+		t.Fatalf("%d change events queued for two deploys, want 2", len(due))
+	}
+	if err := s.Delivered(ctx, due[0], t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, change(due[0].Key)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Depth(ctx); d != 1 {
+		t.Fatalf("depth %d after re-queueing a delivered deploy's change event, want 1", d)
+	}
+}
