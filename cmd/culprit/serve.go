@@ -86,8 +86,10 @@ type server struct {
 	poller   *zendesk.Poller
 	slack    *slack.App // nil without a Slack app configured
 	evidence *evidence.Handler
-	handler  http.Handler
-	started  time.Time
+	// heartbeat is nil without heartbeat.url.
+	heartbeat *daemon.Heartbeat
+	handler   http.Handler
+	started   time.Time
 }
 
 // assemble builds every part from the configuration, reporting all that
@@ -191,6 +193,13 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 			keys = append(keys, k.Reveal())
 		}
 		pdHook = pagerduty.NewWebhook(pagerduty.WebhookConfig{Secrets: keys, Sink: pdSink{s}, Now: now, Logger: log.With("component", "pagerduty-webhook")})
+	}
+	if hb := cfg.Heartbeat; hb.URL != "" {
+		s.heartbeat, err = daemon.NewHeartbeat(daemon.HeartbeatConfig{URL: hb.URL, Method: hb.Method, Timeout: hb.Timeout.D(),
+			Logger: log.With("component", "heartbeat"), Registerer: s.reg})
+		if err != nil {
+			return fail(err)
+		}
 	}
 	s.evidence, err = evidence.New(evidence.Config{Store: st, Links: s.findingLinks, Now: now, Logger: log.With("component", "evidence")})
 	if err != nil {
@@ -316,8 +325,15 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	})
 	wg.Go(func() {
 		sched := daemon.EvaluationSchedule(s.cfg.Evaluation.Interval.D(), s.cfg.Correlate.Bucket.D(), s.cfg.Sources.Elasticsearch.Lag.D())
-		daemon.Schedule(ctx, sched, s.now, s.log, s.eval.Evaluate)
+		eval := s.eval.Evaluate
+		if s.heartbeat != nil {
+			eval = s.heartbeat.After(eval)
+		}
+		daemon.Schedule(ctx, sched, s.now, s.log, eval)
 	})
+	if s.heartbeat != nil {
+		wg.Go(func() { s.heartbeat.Run(ctx) })
+	}
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
 	if s.poller != nil {
 		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
