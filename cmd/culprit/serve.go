@@ -26,6 +26,7 @@ import (
 	"github.com/culprithq/culprit/escalate/pagerduty"
 	"github.com/culprithq/culprit/escalate/slack"
 	"github.com/culprithq/culprit/escalate/store"
+	"github.com/culprithq/culprit/escalate/timeline"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/intake"
@@ -275,6 +276,29 @@ func (s *server) forwardDeploy(d correlate.Deploy) {
 	s.outbox.Kick()
 }
 
+// prune applies the retention settings now and every retention.interval
+// until ctx ends. after is the timer, injected like the outbox's.
+func (s *server) prune(ctx context.Context, after func(time.Duration) <-chan time.Time) {
+	r := s.cfg.Retention
+	keep := store.Retention{Deliveries: r.Deliveries.D(), Outbox: r.Outbox.D(), Incidents: r.Incidents.D(),
+		Deploys: r.Deploys.D(), Tickets: r.Tickets.D(), Span: timeline.Span}
+	for {
+		p, err := s.store.Prune(ctx, keep, s.now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("prune store", "err", err)
+		case err == nil:
+			s.log.Info("store pruned", "deliveries", p.Deliveries, "replays", p.Replays, "outbox", p.Outbox,
+				"incidents", p.Incidents, "events", p.Events, "deploys", p.Deploys, "tickets", p.Tickets)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-after(cmp.Or(r.Interval.D(), time.Hour)):
+		}
+	}
+}
+
 // links are the URLs a page carries: the evidence page and Kibana.
 func (s *server) links(in *escalate.Incident) pagerduty.Links {
 	l := pagerduty.Links{Evidence: s.publicURL("/incidents/" + in.ID), Chart: s.chartURL(in.ID)}
@@ -334,6 +358,7 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	if s.heartbeat != nil {
 		wg.Go(func() { s.heartbeat.Run(ctx) })
 	}
+	wg.Go(func() { s.prune(ctx, time.After) })
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
 	if s.poller != nil {
 		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
