@@ -70,7 +70,7 @@ var subcommands = map[string]subcommand{
 	"tcpd":  {"tcpd < go-test-v-output: the TCPD accuracy table (TestTCPDDefaults)", filter(formatTCPD)},
 	"bursty": {"bursty < go-test-v-output: the false alarms table (TestDetectBurstyBaselineRarelyFires, TestDetectStationaryNeverFires)",
 		filter(formatBursty)},
-	"intake": {"intake < go-test-bench-output: the intake load table (BenchmarkIntakeLoadSQLite)", filter(formatIntake)},
+	"intake":    {"intake < go-test-bench-output: the intake load table (BenchmarkIntakeLoadSQLite)", filter(formatIntake)},
 	"retention": {"retention < go-test-bench-output: the store size table (BenchmarkStoreQuarter)", filter(formatRetention)},
 	"es5m": {"es5m -warm FILE -cold FILE: the Elasticsearch benchmark table (BenchmarkCorrelateES outputs)",
 		func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
