@@ -144,3 +144,42 @@ func TestRunPageNotHeldByHungChangeLane(t *testing.T) {
 		t.Fatalf("deliveries %v, want one (hung) change event then the trigger", r.order)
 	}
 }
+
+// A trigger waiting out a retry holds back its incident's resolve: sent
+// first, the resolve would find no alert in PagerDuty and be dropped, and
+// the late trigger's alert would stay open.
+func TestResolveWaitsForItsRetriedTrigger(t *testing.T) {
+	ctx := context.Background()
+	var order []string
+	failed := false
+	n := notifierFunc(func(_ context.Context, m escalate.Message) (bool, error) {
+		if m.Action == escalate.Trigger && !failed {
+			failed = true
+			return true, transient{}
+		}
+		order = append(order, m.Action)
+		return false, nil
+	})
+	w, s, c, _ := setup(t, n)
+	err := s.Enqueue(ctx, escalate.Message{Channel: escalate.ChannelPagerDuty, Action: escalate.Resolve, IncidentID: "inc-1", Key: "k",
+		Body: json.RawMessage(`{}`), CreatedAt: t0, NextAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 0 {
+		t.Fatalf("delivered %v while the trigger waited to be retried, want nothing", order)
+	}
+	if at, ok, _ := s.NextDueIn(ctx, escalate.LanePage); !ok || !at.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("next due %v %v, want the trigger's retry at +10s (not the held resolve)", at, ok)
+	}
+	c.t = t0.Add(10 * time.Second)
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 2 || order[0] != escalate.Trigger || order[1] != escalate.Resolve {
+		t.Fatalf("delivered %v, want trigger then resolve", order)
+	}
+}

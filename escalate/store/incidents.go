@@ -181,10 +181,19 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]escalate.M
 }
 
 // DueIn returns one lane's pending messages due at now, oldest first.
+// Messages with one key to one channel go out in the order they were
+// queued: a trigger waiting out a retry holds back its incident's resolve,
+// which PagerDuty would otherwise drop (no open alert), leaving the late
+// trigger's alert open for ever.
 func (s *Store) DueIn(ctx context.Context, lane escalate.Lane, now time.Time, limit int) ([]escalate.Message, error) {
 	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error, started > attempts
-		FROM outbox WHERE state = 'pending' AND lane = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?`, int(lane), ms(now), limit)
+		FROM outbox WHERE state = 'pending' AND lane = ? AND next_at <= ? AND `+notBehind+` ORDER BY next_at, id LIMIT ?`, int(lane), ms(now), limit)
 }
+
+// notBehind holds an outbox row while an earlier one with its key and
+// channel is pending.
+const notBehind = `(key = '' OR NOT EXISTS (SELECT 1 FROM outbox e
+	WHERE e.key = outbox.key AND e.channel = outbox.channel AND e.state = 'pending' AND e.id < outbox.id))`
 
 func (s *Store) due(ctx context.Context, q string, args ...any) ([]escalate.Message, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
@@ -220,7 +229,7 @@ func (s *Store) NextDue(ctx context.Context) (at time.Time, ok bool, err error) 
 // false when the lane is empty.
 func (s *Store) NextDueIn(ctx context.Context, lane escalate.Lane) (at time.Time, ok bool, err error) {
 	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM outbox WHERE state = 'pending' AND lane = ?`, int(lane)).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM outbox WHERE state = 'pending' AND lane = ? AND `+notBehind, int(lane)).Scan(&v); err != nil {
 		return time.Time{}, false, fmt.Errorf("read outbox lane %s: %w", lane, err)
 	}
 	return fromNullMS(v), v.Valid, nil

@@ -180,6 +180,8 @@ CREATE INDEX timeline_at ON timeline(at);
 	`ALTER TABLE outbox ADD COLUMN started INTEGER NOT NULL DEFAULT 0;`,
 	// 5: change events are queued once per deploy id.
 	`CREATE INDEX outbox_key ON outbox(action, key);`,
+	// 6: messages with one key go out in order (see DueIn).
+	`CREATE INDEX outbox_key_order ON outbox(key, channel, state, id);`,
 }
 
 // migrate applies the migrations newer than the database's user_version,
