@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
@@ -106,6 +107,9 @@ type Message struct {
 	NextAt    time.Time       `json:"next_at"`
 	Attempts  int             `json:"attempts"`
 	LastError string          `json:"last_error,omitempty"`
+	// InDoubt says an earlier attempt started and its outcome was never
+	// recorded (culprit died mid-delivery): the vendor may have it.
+	InDoubt bool `json:"in_doubt,omitempty"`
 }
 
 // Message actions.
@@ -179,4 +183,48 @@ func IncidentKey(service, signature, deployID string) string {
 func incidentID(key string, opened time.Time) string {
 	h := sha256.Sum256([]byte(key + "\x00" + opened.UTC().Format(time.RFC3339Nano)))
 	return "inc-" + hex.EncodeToString(h[:5])
+}
+
+// Lane is a message's delivery class. The outbox delivers each lane on a
+// worker of its own, in this order when one worker must choose, so a
+// burst of one class never waits in front of a more urgent one: a deploy
+// batch of 15,000 change events must not hold back a page.
+type Lane int
+
+// Lanes, most urgent first.
+const (
+	// LanePage: PagerDuty triggers and resolves, which wake people.
+	LanePage Lane = iota
+	// LaneSlack: channel posts.
+	LaneSlack
+	// LaneChange: PagerDuty change events, context for responders.
+	LaneChange
+)
+
+// Lanes lists every lane, most urgent first.
+var Lanes = []Lane{LanePage, LaneSlack, LaneChange}
+
+// String names the lane for logs and metrics.
+func (l Lane) String() string {
+	switch l {
+	case LanePage:
+		return "page"
+	case LaneSlack:
+		return "slack"
+	case LaneChange:
+		return "change"
+	}
+	return fmt.Sprintf("lane(%d)", int(l))
+}
+
+// Lane is the class the message is delivered in. Anything unknown rides
+// with pages: delivering a message early is harmless, late is not.
+func (m Message) Lane() Lane {
+	switch {
+	case m.Action == ChangeEvent:
+		return LaneChange
+	case m.Channel == ChannelSlack:
+		return LaneSlack
+	}
+	return LanePage
 }

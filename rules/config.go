@@ -41,7 +41,9 @@ type Config struct {
 
 	// HTTP limits the listeners: timeouts, headers, connections and
 	// per-route concurrency.
-	HTTP HTTP `yaml:"http"`
+	HTTP      HTTP      `yaml:"http"`
+	Retention Retention `yaml:"retention"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
 }
 
 // Fields maps culprit's roles onto the log documents' field names. Dotted
@@ -187,6 +189,15 @@ func Default() Config {
 		Intake:        Intake{Listen: ":8080"},
 		Zendesk:       Zendesk{PollInterval: Duration(time.Minute)},
 		Kibana:        Kibana{DataView: "culprit-logs"},
+		Retention: Retention{
+			Interval:   Duration(time.Hour),
+			Deliveries: Duration(7 * 24 * time.Hour),
+			Outbox:     Duration(30 * 24 * time.Hour),
+			Incidents:  Duration(90 * 24 * time.Hour),
+			Deploys:    Duration(30 * 24 * time.Hour),
+			Tickets:    Duration(30 * 24 * time.Hour),
+		},
+		Heartbeat: Heartbeat{Method: "GET", Timeout: Duration(10 * time.Second)},
 	}
 }
 

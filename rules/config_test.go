@@ -38,6 +38,9 @@ func TestExample(t *testing.T) {
 		{"intake.listen", c.Intake.Listen, d.Intake.Listen},
 		{"zendesk.poll_interval", c.Zendesk.PollInterval, d.Zendesk.PollInterval},
 		{"kibana.data_view", c.Kibana.DataView, d.Kibana.DataView},
+		{"retention", c.Retention, d.Retention},
+		{"heartbeat.method", c.Heartbeat.Method, d.Heartbeat.Method},
+		{"heartbeat.timeout", c.Heartbeat.Timeout, d.Heartbeat.Timeout},
 		{"sources.elasticsearch.index", c.Sources.Elasticsearch.Index, d.Sources.Elasticsearch.Index},
 		{"sources.elasticsearch.timeout", c.Sources.Elasticsearch.Timeout, d.Sources.Elasticsearch.Timeout},
 		{"sources.elasticsearch.lag", c.Sources.Elasticsearch.Lag, d.Sources.Elasticsearch.Lag},
@@ -102,6 +105,18 @@ func TestParseErrors(t *testing.T) {
 		{"mapping expected", "pagerduty: [x]\n", []string{"line 1: pagerduty: must be a mapping of keys"}},
 		{"undecodable value is reported once", "correlate:\n  bucket: never\nevaluation:\n  interval: 1m\n", []string{
 			`line 2: correlate.bucket: invalid duration "never": use forms like 90s, 5m or 1h`,
+		}},
+		{"retention shorter than what culprit reads", "retention:\n  deliveries: 24h\n  deploys: 2h\n  tickets: -1h\n  interval: 0s\n", []string{
+			"line 2: retention.deliveries: 24h is shorter than 48h (PagerDuty's redelivery window); 0 keeps for ever",
+			"line 3: retention.deploys: 2h is shorter than 7h (evaluation.lookback + correlate.attribution_window, which evaluations read); 0 keeps for ever",
+			"line 4: retention.tickets: must not be negative (0 keeps for ever), got -1h",
+			"line 5: retention.interval: must be positive, got 0s",
+		}},
+		{"retention 0 keeps for ever", "retention:\n  deliveries: 0s\n  incidents: 0s\n", nil},
+		{"heartbeat", "heartbeat:\n  url: hc-ping.com/abc\n  method: PUT\n  timeout: 0s\n", []string{
+			`line 2: heartbeat.url: "hc-ping.com/abc" is not an http:// or https:// URL`,
+			`line 3: heartbeat.method: "PUT": use GET or POST`,
+			"line 4: heartbeat.timeout: must be positive, got 0s",
 		}},
 		{"interval shorter than bucket", "correlate: {bucket: 5m}\nevaluation: {interval: 1m}\n", []string{
 			"line 2: evaluation.interval: 1m is shorter than correlate.bucket (5m)",

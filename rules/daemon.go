@@ -163,6 +163,40 @@ type Store struct {
 	Dir string `yaml:"dir"`
 }
 
+// Retention bounds how long the store keeps what it no longer needs, so
+// the file does not grow for ever. 0 keeps that kind for ever. Replay-guard
+// rows need no setting: they go when their window ends.
+type Retention struct {
+	// Interval is how often pruning runs.
+	Interval Duration `yaml:"interval"`
+	// Deliveries is how long webhook delivery ids (GitHub, PagerDuty)
+	// are remembered; at least 48h, PagerDuty's redelivery window.
+	Deliveries Duration `yaml:"deliveries"`
+	// Outbox is how long delivered and dead-lettered messages are kept
+	// after they left the queue. Pending messages are never pruned.
+	Outbox Duration `yaml:"outbox"`
+	// Incidents is how long a resolved incident is kept after it
+	// resolved, with its timeline. Open incidents are never pruned.
+	Incidents Duration `yaml:"incidents"`
+	// Deploys and Tickets are how long received deploys and tickets are
+	// kept, except those inside a kept incident's evidence span, which
+	// stay as long as the incident.
+	Deploys Duration `yaml:"deploys"`
+	Tickets Duration `yaml:"tickets"`
+}
+
+// Heartbeat is culprit's dead man's switch: a request to URL after every
+// successful evaluation (healthchecks.io, Cronitor, Dead Man's Snitch), so
+// that a monitor outside notices when the beats stop: culprit dead, stuck
+// or blind to its logs. Empty URL sends nothing.
+type Heartbeat struct {
+	URL string `yaml:"url"`
+	// Method is GET or POST.
+	Method string `yaml:"method"`
+	// Timeout bounds one request.
+	Timeout Duration `yaml:"timeout"`
+}
+
 // Time is an RFC 3339 instant in YAML, such as 2026-11-20T00:00:00Z. A
 // zone is required: a silence must not shift with the server's zone.
 type Time struct{ time.Time }

@@ -57,6 +57,8 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.zendesk(c)
 	ck.kibana(c)
 	ck.slack(c)
+	ck.retention(c)
+	ck.heartbeat(c)
 	ck.inlineSecrets(c)
 	return ck.problems, ck.warnings
 }
@@ -466,6 +468,50 @@ func (ck *checker) slack(c *Config) {
 	}
 	if ck.loc.has("slack") && !sl.SigningSecret.IsSet() && !sl.AppToken.IsSet() {
 		ck.errf("slack.signing_secret", "required for /correlate over HTTP (or set slack.app_token for Socket Mode)")
+	}
+}
+
+// retention refuses settings that would prune what culprit still reads:
+// deploys and tickets inside an evaluation's window, delivery ids inside
+// PagerDuty's 48h redelivery window, incidents that could still reopen.
+func (ck *checker) retention(c *Config) {
+	r := c.Retention
+	if r.Interval.D() <= 0 {
+		ck.errf("retention.interval", "must be positive, got %s", short(r.Interval.D()))
+	}
+	need := c.Evaluation.Lookback.D() + c.Correlate.AttributionWindow.D()
+	for _, k := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+		why string
+	}{
+		{"deliveries", r.Deliveries.D(), 48 * time.Hour, "PagerDuty's redelivery window"},
+		{"outbox", r.Outbox.D(), 0, ""},
+		{"incidents", r.Incidents.D(), c.Evaluation.ReopenCooldown.D(), "evaluation.reopen_cooldown"},
+		{"deploys", r.Deploys.D(), need, "evaluation.lookback + correlate.attribution_window, which evaluations read"},
+		{"tickets", r.Tickets.D(), need, "evaluation.lookback + correlate.attribution_window, which evaluations read"},
+	} {
+		switch {
+		case k.v < 0:
+			ck.errf("retention."+k.key, "must not be negative (0 keeps for ever), got %s", short(k.v))
+		case k.v > 0 && k.v < k.min:
+			ck.errf("retention."+k.key, "%s is shorter than %s (%s); 0 keeps for ever", short(k.v), short(k.min), k.why)
+		}
+	}
+}
+
+func (ck *checker) heartbeat(c *Config) {
+	h := c.Heartbeat
+	if h.URL == "" {
+		return
+	}
+	ck.httpURL("heartbeat.url", h.URL)
+	if h.Method != "GET" && h.Method != "POST" {
+		ck.errf("heartbeat.method", "%q: use GET or POST", h.Method)
+	}
+	if h.Timeout.D() <= 0 {
+		ck.errf("heartbeat.timeout", "must be positive, got %s", short(h.Timeout.D()))
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/culprithq/culprit/escalate/pagerduty"
 	"github.com/culprithq/culprit/escalate/slack"
 	"github.com/culprithq/culprit/escalate/store"
+	"github.com/culprithq/culprit/escalate/timeline"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/intake"
@@ -88,9 +89,11 @@ type server struct {
 	slack    *slack.App // nil without a Slack app configured
 	evidence *evidence.Handler
 	classes  *routeClasses
-	handler  http.Handler
-	listener *listener.Server // set by Run before it reports ready
-	started  time.Time
+	// heartbeat is nil without heartbeat.url.
+	heartbeat *daemon.Heartbeat
+	handler   http.Handler
+	listener  *listener.Server // set by Run before it reports ready
+	started   time.Time
 }
 
 // assemble builds every part from the configuration, reporting all that
@@ -129,7 +132,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}}
 	sl := cfg.Slack
 	if sl.Channel != "" {
-		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL,
+		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL, Logger: log.With("component", "slack-notifier"),
 			PublicURL: cfg.Intake.PublicURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
 		if err != nil {
 			return fail(fmt.Errorf("slack: %w", err))
@@ -181,7 +184,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	)
 	if sl.SigningSecret.IsSet() || sl.AppToken.IsSet() {
 		bridge := slackBridge{s}
-		s.slack, err = slack.New(slack.Config{SigningSecret: sl.SigningSecret.Reveal(), Correlator: bridge, Pager: bridge, Recorder: bridge,
+		s.slack, err = slack.New(slack.Config{SigningSecret: sl.SigningSecret.Reveal(), Correlator: bridge, Pager: bridge, Recorder: bridge, Replays: st,
 			BaseContext: ctx, InChannel: sl.InChannel, Now: now, Logger: log.With("component", "slack")})
 		if err != nil {
 			return fail(fmt.Errorf("slack: %w", err))
@@ -194,6 +197,13 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 			keys = append(keys, k.Reveal())
 		}
 		pdHook = pagerduty.NewWebhook(pagerduty.WebhookConfig{Secrets: keys, Sink: pdSink{s}, Now: now, Logger: log.With("component", "pagerduty-webhook")})
+	}
+	if hb := cfg.Heartbeat; hb.URL != "" {
+		s.heartbeat, err = daemon.NewHeartbeat(daemon.HeartbeatConfig{URL: hb.URL, Method: hb.Method, Timeout: hb.Timeout.D(),
+			Logger: log.With("component", "heartbeat"), Registerer: s.reg})
+		if err != nil {
+			return fail(err)
+		}
 	}
 	s.evidence, err = evidence.New(evidence.Config{Store: st, Links: s.findingLinks, Now: now, Logger: log.With("component", "evidence")})
 	if err != nil {
@@ -272,6 +282,29 @@ func (s *server) forwardDeploy(d correlate.Deploy) {
 	s.outbox.Kick()
 }
 
+// prune applies the retention settings now and every retention.interval
+// until ctx ends. after is the timer, injected like the outbox's.
+func (s *server) prune(ctx context.Context, after func(time.Duration) <-chan time.Time) {
+	r := s.cfg.Retention
+	keep := store.Retention{Deliveries: r.Deliveries.D(), Outbox: r.Outbox.D(), Incidents: r.Incidents.D(),
+		Deploys: r.Deploys.D(), Tickets: r.Tickets.D(), Span: timeline.Span}
+	for {
+		p, err := s.store.Prune(ctx, keep, s.now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("prune store", "err", err)
+		case err == nil:
+			s.log.Info("store pruned", "deliveries", p.Deliveries, "replays", p.Replays, "outbox", p.Outbox,
+				"incidents", p.Incidents, "events", p.Events, "deploys", p.Deploys, "tickets", p.Tickets)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-after(cmp.Or(r.Interval.D(), time.Hour)):
+		}
+	}
+}
+
 // links are the URLs a page carries: the evidence page and Kibana.
 func (s *server) links(in *escalate.Incident) pagerduty.Links {
 	l := pagerduty.Links{Evidence: s.publicURL("/incidents/" + in.ID), Chart: s.chartURL(in.ID)}
@@ -327,8 +360,16 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	})
 	wg.Go(func() {
 		sched := daemon.EvaluationSchedule(s.cfg.Evaluation.Interval.D(), s.cfg.Correlate.Bucket.D(), s.cfg.Sources.Elasticsearch.Lag.D())
-		daemon.Schedule(ctx, sched, s.now, s.log, s.eval.Evaluate)
+		eval := s.eval.Evaluate
+		if s.heartbeat != nil {
+			eval = s.heartbeat.After(eval)
+		}
+		daemon.Schedule(ctx, sched, s.now, s.log, eval)
 	})
+	if s.heartbeat != nil {
+		wg.Go(func() { s.heartbeat.Run(ctx) })
+	}
+	wg.Go(func() { s.prune(ctx, time.After) })
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
 	if s.poller != nil {
 		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,16 +21,20 @@ import (
 
 // Queue is the durable outbox.
 type Queue interface {
-	// Due returns pending messages due at now.
-	Due(ctx context.Context, now time.Time, limit int) ([]escalate.Message, error)
+	// DueIn returns one lane's pending messages due at now, oldest first.
+	DueIn(ctx context.Context, lane escalate.Lane, now time.Time, limit int) ([]escalate.Message, error)
 	// Delivered and Dead end a message, writing ev (if any) to its
 	// incident's timeline in the same transaction.
 	Delivered(ctx context.Context, m escalate.Message, at time.Time, ev *escalate.Event) error
 	Dead(ctx context.Context, m escalate.Message, at time.Time, reason string, ev *escalate.Event) error
 	// Retry schedules the next attempt.
 	Retry(ctx context.Context, m escalate.Message, next time.Time, reason string) error
-	// NextDue is when the earliest pending message is due.
-	NextDue(ctx context.Context) (time.Time, bool, error)
+	// Attempting durably records that an attempt starts, before the
+	// vendor is called, so a crash mid-delivery leaves the message
+	// InDoubt rather than looking untried.
+	Attempting(ctx context.Context, m escalate.Message) error
+	// NextDueIn is when one lane's earliest pending message is due.
+	NextDueIn(ctx context.Context, lane escalate.Lane) (time.Time, bool, error)
 }
 
 // Notifier sends one message to its vendor. retry reports whether a
@@ -56,12 +61,18 @@ type Config struct {
 	GiveUpAfter time.Duration
 }
 
-// Worker delivers due messages.
+// Worker delivers due messages, one lane (escalate.Lane) per goroutine in
+// Run: a vendor that hangs or a deploy batch of thousands of change events
+// holds up only its own lane, never a page.
 type Worker struct {
 	cfg  Config
-	kick chan struct{}
+	kick map[escalate.Lane]chan struct{}
 	sent *prometheus.CounterVec
 }
+
+// batch is how many messages one lane takes per query. In Flush it is
+// also the most lower-lane messages a newly due page can wait behind.
+const batch = 20
 
 // New builds a worker.
 func New(cfg Config) (*Worker, error) {
@@ -83,7 +94,11 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.GiveUpAfter <= 0 {
 		cfg.GiveUpAfter = 24 * time.Hour
 	}
-	w := &Worker{cfg: cfg, kick: make(chan struct{}, 1),
+	kick := map[escalate.Lane]chan struct{}{}
+	for _, l := range escalate.Lanes {
+		kick[l] = make(chan struct{}, 1)
+	}
+	w := &Worker{cfg: cfg, kick: kick,
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "culprit_notifications_total",
 			Help: "Outbox delivery attempts by channel, action and result (delivered, retry, dead).",
@@ -99,64 +114,99 @@ func New(cfg Config) (*Worker, error) {
 
 // Kick wakes Run early: a message was just queued.
 func (w *Worker) Kick() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
+	for _, k := range w.kick {
+		select {
+		case k <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// Run delivers messages as they fall due until ctx ends. after is the
-// timer (time.After in production), injected so tests control time.
+// Run delivers messages as they fall due until ctx ends, each lane on its
+// own goroutine. after is the timer (time.After in production), injected
+// so tests control time.
 func (w *Worker) Run(ctx context.Context, after func(time.Duration) <-chan time.Time) error {
+	var wg sync.WaitGroup
+	for _, l := range escalate.Lanes {
+		wg.Go(func() { w.runLane(ctx, l, after) })
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (w *Worker) runLane(ctx context.Context, lane escalate.Lane, after func(time.Duration) <-chan time.Time) {
 	for {
-		if _, err := w.Flush(ctx); err != nil && ctx.Err() == nil {
-			w.cfg.Logger.Error("outbox flush failed", "err", err)
+		for {
+			n, _, err := w.flushLane(ctx, lane)
+			if err != nil && ctx.Err() == nil {
+				w.cfg.Logger.Error("outbox flush failed", "lane", lane.String(), "err", err)
+			}
+			if err != nil || n == 0 {
+				break
+			}
 		}
 		wait := time.Minute
-		if at, ok, err := w.cfg.Queue.NextDue(ctx); err == nil && ok {
+		if at, ok, err := w.cfg.Queue.NextDueIn(ctx, lane); err == nil && ok {
 			wait = min(wait, max(0, at.Sub(w.cfg.Now())))
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-w.kick:
+			return
+		case <-w.kick[lane]:
 		case <-after(wait):
 		}
 	}
 }
 
 // Flush attempts every message due now once, and returns how many were
-// delivered. It is what Run does on each wake-up, exposed so a caller
-// with its own clock can deliver synchronously.
+// delivered. It is what Run does on each wake-up, in one goroutine and in
+// lane order: after each batch it starts again from the most urgent lane,
+// so a page that falls due mid-way waits behind one batch at most. It is
+// exposed so a caller with its own clock can deliver synchronously.
 func (w *Worker) Flush(ctx context.Context) (int, error) {
 	delivered := 0
 	for {
-		now := w.cfg.Now()
-		due, err := w.cfg.Queue.Due(ctx, now, 100)
-		if err != nil {
-			return delivered, err
-		}
-		if len(due) == 0 {
-			return delivered, nil
-		}
-		progressed := false
-		for _, m := range due {
-			if ctx.Err() != nil {
-				return delivered, ctx.Err()
-			}
-			ok, moved, err := w.deliver(ctx, m)
+		moved := 0
+		for _, l := range escalate.Lanes {
+			n, ok, err := w.flushLane(ctx, l)
+			delivered += ok
 			if err != nil {
 				return delivered, err
 			}
-			if ok {
-				delivered++
+			if n > 0 {
+				moved = n
+				break
 			}
-			progressed = progressed || moved
 		}
-		if !progressed {
+		if moved == 0 {
 			return delivered, nil
 		}
 	}
+}
+
+// flushLane attempts one batch of a lane's due messages and reports how
+// many left the due set (moved) and how many of those were delivered.
+func (w *Worker) flushLane(ctx context.Context, lane escalate.Lane) (moved, delivered int, err error) {
+	due, err := w.cfg.Queue.DueIn(ctx, lane, w.cfg.Now(), batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, m := range due {
+		if ctx.Err() != nil {
+			return moved, delivered, ctx.Err()
+		}
+		ok, mv, err := w.deliver(ctx, m)
+		if err != nil {
+			return moved, delivered, err
+		}
+		if ok {
+			delivered++
+		}
+		if mv {
+			moved++
+		}
+	}
+	return moved, delivered, nil
 }
 
 // deliver makes one attempt. moved reports whether the message left the
@@ -169,6 +219,9 @@ func (w *Worker) deliver(ctx context.Context, m escalate.Message) (ok, moved boo
 		w.sent.WithLabelValues(string(m.Channel), m.Action, "dead").Inc()
 		log.Error("outbox: dead letter", "reason", reason)
 		return false, true, w.cfg.Queue.Dead(ctx, m, w.cfg.Now(), reason, failedEvent(m, w.cfg.Now(), reason))
+	}
+	if err := w.cfg.Queue.Attempting(ctx, m); err != nil {
+		return false, false, err
 	}
 	retry, derr := n.Deliver(ctx, m)
 	now := w.cfg.Now()

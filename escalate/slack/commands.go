@@ -66,6 +66,10 @@ func (a *App) verified(w http.ResponseWriter, r *http.Request) (url.Values, bool
 	case errors.Is(err, errTooLarge):
 		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
 		return nil, false
+	case errors.Is(err, errReplayUnknown):
+		a.log.Error("slack: cannot check for replay", "path", r.URL.Path, "err", err)
+		http.Error(w, errReplayUnknown.Error(), http.StatusServiceUnavailable)
+		return nil, false
 	case err != nil:
 		a.log.Warn("slack: rejected request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		http.Error(w, err.Error(), http.StatusUnauthorized)

@@ -110,22 +110,22 @@ func TestCommandsVerification(t *testing.T) {
 
 func TestReplaySetForgetsExpiredEntries(t *testing.T) {
 	now := friday
-	v := newVerifier(testSecret, func() time.Time { return now })
+	v := newVerifier(testSecret, func() time.Time { return now }, nil)
 	body := []byte("text=x")
 	h := slackfake.Sign(testSecret, friday, body)
-	if err := v.verify(h, body); err != nil {
+	if err := v.verify(context.Background(), h, body); err != nil {
 		t.Fatalf("first: %v", err)
 	}
 	// A fresh request later evicts the old entry once its window is over;
 	// the old one is then refused as expired, never accepted again.
 	now = friday.Add(MaxSkew + time.Minute)
-	if err := v.verify(slackfake.Sign(testSecret, now, body), body); err != nil {
+	if err := v.verify(context.Background(), slackfake.Sign(testSecret, now, body), body); err != nil {
 		t.Fatalf("second: %v", err)
 	}
 	if len(v.seen) != 1 {
 		t.Errorf("replay set holds %d entries, want 1 (the expired one dropped)", len(v.seen))
 	}
-	if err := v.verify(h, body); err != errExpired {
+	if err := v.verify(context.Background(), h, body); err != errExpired {
 		t.Errorf("old request again: %v, want errExpired", err)
 	}
 }

@@ -49,7 +49,7 @@ func TestManifests(t *testing.T) {
 			if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/correlate" {
 				t.Fatalf("slash commands %+v, want /correlate", m.Features.SlashCommands)
 			}
-			for _, s := range []string{"commands", "chat:write"} {
+			for _, s := range []string{"commands", "chat:write", "channels:history", "groups:history"} {
 				if !slices.Contains(m.OAuth.Scopes.Bot, s) {
 					t.Errorf("bot scopes %v lack %s", m.OAuth.Scopes.Bot, s)
 				}

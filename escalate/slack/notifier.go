@@ -1,12 +1,15 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +45,8 @@ type NotifierConfig struct {
 	HTTPClient *http.Client
 	// Timeout bounds one post; default 10s.
 	Timeout time.Duration
+	// Logger reports a failed look-up of an earlier post; nil discards.
+	Logger *slog.Logger
 }
 
 // Notifier posts outbox messages for the Slack channel with
@@ -56,6 +61,7 @@ type Notifier struct {
 	token   string
 	timeout time.Duration
 	now     func() time.Time
+	log     *slog.Logger
 }
 
 var _ interface {
@@ -122,6 +128,7 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 		token:   cfg.Token,
 		timeout: timeout,
 		now:     time.Now,
+		log:     cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 	}, nil
 }
 
@@ -144,7 +151,21 @@ func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool,
 	if in.ID == "" {
 		in.ID = m.IncidentID
 	}
-	var opts []slackgo.MsgOption
+	// A retry may follow an attempt Slack received but culprit never
+	// heard back from (a timeout, or culprit killed mid-delivery): look
+	// for the message first, so it is not posted twice.
+	if m.Attempts > 0 || m.InDoubt {
+		ts, err := n.posted(ctx, m)
+		if err == nil && ts != "" {
+			return false, nil
+		}
+		if err != nil {
+			n.log.Warn("slack: cannot look for an earlier post, posting again (at least once)",
+				"message", m.ID, "incident", m.IncidentID, "err", err)
+		}
+	}
+	opts := []slackgo.MsgOption{slackgo.MsgOptionMetadata(slackgo.SlackMetadata{EventType: metadataEvent,
+		EventPayload: map[string]any{"outbox_id": strconv.FormatInt(m.ID, 10), "incident_id": m.IncidentID, "action": m.Action}})}
 	if m.Action == escalate.Resolve {
 		text := fmt.Sprintf(":white_check_mark: Resolved: %s (incident %s)", escape(clip(incidentHeadline(&in), 500)), escape(in.ID))
 		opts = append(opts, slackgo.MsgOptionText(text, false))
@@ -153,6 +174,49 @@ func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool,
 		opts = append(opts, slackgo.MsgOptionText(FallbackText(a), false), slackgo.MsgOptionBlocks(Blocks(a)...))
 	}
 	return n.send(ctx, opts...)
+}
+
+// metadataEvent is the event type of the message metadata every outbox
+// post carries. With the outbox id in it, a retry can find the post in
+// the channel's history: chat.postMessage has no idempotency key.
+const metadataEvent = "culprit_outbox_message"
+
+// lookBack is how far before a message was queued its post is looked for
+// (clock skew between culprit and Slack), and maxLookupPages bounds the
+// history pages read.
+const (
+	lookBack       = 5 * time.Minute
+	maxLookupPages = 10
+)
+
+// posted finds the post of m in the channel's history by its metadata and
+// returns its ts, or "" when it is not there. It needs the
+// channels:history scope (groups:history for a private channel) and a
+// channel id: conversations.history does not take channel names.
+func (n *Notifier) posted(ctx context.Context, m escalate.Message) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	want := strconv.FormatInt(m.ID, 10)
+	p := &slackgo.GetConversationHistoryParameters{ChannelID: n.channel, Limit: 200, IncludeAllMetadata: true,
+		Oldest: fmt.Sprintf("%d.000000", m.CreatedAt.Add(-lookBack).Unix())}
+	for range maxLookupPages {
+		res, err := n.api.GetConversationHistoryContext(rctx, p)
+		if err != nil {
+			return "", fmt.Errorf("conversations.history of %s: %s", n.channel, n.redact(err.Error()))
+		}
+		for _, msg := range res.Messages {
+			md := msg.Metadata
+			if md.EventType == metadataEvent && fmt.Sprint(md.EventPayload["outbox_id"]) == want &&
+				fmt.Sprint(md.EventPayload["incident_id"]) == m.IncidentID {
+				return msg.Timestamp, nil
+			}
+		}
+		if !res.HasMore || res.ResponseMetaData.NextCursor == "" {
+			return "", nil
+		}
+		p.Cursor = res.ResponseMetaData.NextCursor
+	}
+	return "", fmt.Errorf("conversations.history of %s: more than %d pages since the message was queued", n.channel, maxLookupPages)
 }
 
 // answer turns an incident into the renderer's input.

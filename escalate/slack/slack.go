@@ -101,6 +101,10 @@ type Config struct {
 	Pager Pager
 	// Recorder is optional.
 	Recorder Recorder
+	// Replays, when set, remembers verified requests in durable storage,
+	// so a request captured before a restart cannot be replayed after
+	// it. Without it the replay set lives in memory only.
+	Replays ReplayGuard
 	// BaseContext is the parent of all background work; cancelling it
 	// stops correlations and posts. Default context.Background().
 	BaseContext context.Context
@@ -191,7 +195,7 @@ func New(cfg Config) (*App, error) {
 	log := cfg.Logger.With("component", "slack")
 	return &App{
 		cfg:    cfg,
-		verify: newVerifier(cfg.SigningSecret, cfg.Now),
+		verify: newVerifier(cfg.SigningSecret, cfg.Now, cfg.Replays),
 		post: &poster{client: cfg.HTTPClient, sleep: cfg.Sleep, attempts: cfg.MaxAttempts,
 			backoff: cfg.Backoff, maxBackoff: cfg.MaxBackoff, now: cfg.Now, log: log},
 		log:    log,

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -42,6 +43,7 @@ var (
 	errExpired        = errors.New("request timestamp outside the 5 minute window")
 	errBadSignature   = errors.New("invalid signature")
 	errReplayed       = errors.New("replayed request")
+	errReplayUnknown  = errors.New("replay guard unavailable")
 	errTooLarge       = errors.New("request body too large")
 	errNoSecret       = errors.New("slack over HTTP is not configured (no signing secret)")
 )
@@ -54,8 +56,9 @@ var (
 // signature is the same HMAC-SHA256 over "v0:<ts>:<body>", compared with
 // hmac.Equal (constant time).
 type verifier struct {
-	secret []byte
-	now    func() time.Time
+	secret  []byte
+	now     func() time.Time
+	replays ReplayGuard // nil: memory only
 
 	mu   sync.Mutex
 	seen map[string]time.Time // signature -> request timestamp
@@ -63,8 +66,19 @@ type verifier struct {
 	order []string
 }
 
-func newVerifier(secret string, now func() time.Time) *verifier {
-	return &verifier{secret: []byte(secret), now: now, seen: map[string]time.Time{}}
+// ReplayGuard is durable memory of verified requests. FirstSeen records
+// key for source until the given time and reports whether it was new (or
+// its earlier record had expired). An error means nothing is known; the
+// request is then refused rather than risk applying it twice.
+type ReplayGuard interface {
+	FirstSeen(ctx context.Context, source, key string, until time.Time) (bool, error)
+}
+
+// ReplaySource is the source name Slack requests are recorded under.
+const ReplaySource = "slack"
+
+func newVerifier(secret string, now func() time.Time, replays ReplayGuard) *verifier {
+	return &verifier{secret: []byte(secret), now: now, replays: replays, seen: map[string]time.Time{}}
 }
 
 // readAndVerify reads the whole (bounded) body and verifies it. The body
@@ -78,10 +92,10 @@ func (v *verifier) readAndVerify(r *http.Request) ([]byte, error) {
 	if len(body) > MaxBody {
 		return nil, errTooLarge
 	}
-	return body, v.verify(r.Header, body)
+	return body, v.verify(r.Context(), r.Header, body)
 }
 
-func (v *verifier) verify(h http.Header, body []byte) error {
+func (v *verifier) verify(ctx context.Context, h http.Header, body []byte) error {
 	if len(v.secret) == 0 {
 		// Socket Mode needs no signing secret; without one, an HMAC
 		// with an empty key would let anyone sign, so HTTP refuses all.
@@ -114,8 +128,21 @@ func (v *verifier) verify(h http.Header, body []byte) error {
 	if !hmac.Equal(got, mac.Sum(nil)) {
 		return errBadSignature
 	}
-	if !v.remember(hexSig+":"+tsRaw, at, now) {
+	// The key is the signature's bytes, not its text: hex is
+	// case-insensitive, so "v0=ab…" and "v0=AB…" are the same signature
+	// and must be the same replay.
+	key := hex.EncodeToString(got)
+	if !v.remember(key, at, now) {
 		return errReplayed
+	}
+	if v.replays != nil {
+		first, err := v.replays.FirstSeen(ctx, ReplaySource, key, at.Add(MaxSkew))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errReplayUnknown, err)
+		}
+		if !first {
+			return errReplayed
+		}
 	}
 	return nil
 }

@@ -122,9 +122,16 @@ func (s *Store) Enqueue(ctx context.Context, ms ...escalate.Message) error {
 	})
 }
 
+// enqueue adds one message. A change event is keyed by its deploy id and
+// queued once: if the outbox already holds one for that deploy (pending,
+// delivered or dead, until retention prunes it), the deploy reached
+// culprit twice and the second is not forwarded.
 func enqueue(ctx context.Context, tx *sql.Tx, m escalate.Message) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at, lane)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE ? != 'change' OR ? = '' OR NOT EXISTS (SELECT 1 FROM outbox WHERE action = 'change' AND key = ? AND channel = ?)`,
+		string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt), int(m.Lane()),
+		m.Action, m.Key, m.Key, string(m.Channel))
 	if err != nil {
 		return fmt.Errorf("queue %s %s for %s: %w", m.Channel, m.Action, m.IncidentID, err)
 	}
@@ -167,10 +174,29 @@ func (s *Store) Events(ctx context.Context, incidentID string) ([]escalate.Event
 }
 
 // Due returns pending messages whose next attempt is due at now, oldest
-// first.
+// first, whatever their lane.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]escalate.Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error
+	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error, started > attempts
 		FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`, ms(now), limit)
+}
+
+// DueIn returns one lane's pending messages due at now, oldest first.
+// Messages with one key to one channel go out in the order they were
+// queued: a trigger waiting out a retry holds back its incident's resolve,
+// which PagerDuty would otherwise drop (no open alert), leaving the late
+// trigger's alert open for ever.
+func (s *Store) DueIn(ctx context.Context, lane escalate.Lane, now time.Time, limit int) ([]escalate.Message, error) {
+	return s.due(ctx, `SELECT id, channel, action, incident_id, key, service, body, created_at, next_at, attempts, last_error, started > attempts
+		FROM outbox WHERE state = 'pending' AND lane = ? AND next_at <= ? AND `+notBehind+` ORDER BY next_at, id LIMIT ?`, int(lane), ms(now), limit)
+}
+
+// notBehind holds an outbox row while an earlier one with its key and
+// channel is pending.
+const notBehind = `(key = '' OR NOT EXISTS (SELECT 1 FROM outbox e
+	WHERE e.key = outbox.key AND e.channel = outbox.channel AND e.state = 'pending' AND e.id < outbox.id))`
+
+func (s *Store) due(ctx context.Context, q string, args ...any) ([]escalate.Message, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -180,7 +206,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]escalate.M
 		var m escalate.Message
 		var ch, body string
 		var created, next int64
-		if err := rows.Scan(&m.ID, &ch, &m.Action, &m.IncidentID, &m.Key, &m.Service, &body, &created, &next, &m.Attempts, &m.LastError); err != nil {
+		if err := rows.Scan(&m.ID, &ch, &m.Action, &m.IncidentID, &m.Key, &m.Service, &body, &created, &next, &m.Attempts, &m.LastError, &m.InDoubt); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		m.Channel, m.Body, m.CreatedAt, m.NextAt = escalate.Channel(ch), json.RawMessage(body), fromMS(created), fromMS(next)
@@ -195,6 +221,16 @@ func (s *Store) NextDue(ctx context.Context) (at time.Time, ok bool, err error) 
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM outbox WHERE state = 'pending'`).Scan(&v); err != nil {
 		return time.Time{}, false, fmt.Errorf("read outbox: %w", err)
+	}
+	return fromNullMS(v), v.Valid, nil
+}
+
+// NextDueIn is when one lane's earliest pending message is due; ok is
+// false when the lane is empty.
+func (s *Store) NextDueIn(ctx context.Context, lane escalate.Lane) (at time.Time, ok bool, err error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM outbox WHERE state = 'pending' AND lane = ? AND `+notBehind, int(lane)).Scan(&v); err != nil {
+		return time.Time{}, false, fmt.Errorf("read outbox lane %s: %w", lane, err)
 	}
 	return fromNullMS(v), v.Valid, nil
 }
@@ -236,6 +272,17 @@ func (s *Store) finish(ctx context.Context, id int64, state string, at time.Time
 	})
 	if err != nil {
 		return fmt.Errorf("mark outbox message %d %s: %w", id, state, err)
+	}
+	return nil
+}
+
+// Attempting records that an attempt at m is about to start. It commits
+// before the vendor is called, so if culprit dies before the outcome is
+// recorded, the message comes back InDoubt and its notifier can look for
+// what the vendor already has instead of sending it again.
+func (s *Store) Attempting(ctx context.Context, m escalate.Message) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET started = attempts + 1 WHERE id = ? AND state = 'pending'`, m.ID); err != nil {
+		return fmt.Errorf("record attempt at outbox message %d: %w", m.ID, err)
 	}
 	return nil
 }

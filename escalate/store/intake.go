@@ -203,3 +203,19 @@ func (s *Store) SetCursor(ctx context.Context, name, value string) error {
 	}
 	return nil
 }
+
+// FirstSeen records a verified request's key (a signature's bytes, a
+// webhook's event id) for source until the given time and reports whether
+// it was new. A key whose earlier record has expired counts as new again:
+// by then the sender's own freshness window refuses the old request, and
+// the row may already have been pruned.
+func (s *Store) FirstSeen(ctx context.Context, source, key string, until time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO replays (source, key, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT(source, key) DO UPDATE SET expires_at = excluded.expires_at WHERE replays.expires_at <= ?`,
+		source, key, ms(until), ms(s.now()))
+	if err != nil {
+		return false, fmt.Errorf("record %s request %q: %w", source, key, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

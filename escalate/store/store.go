@@ -157,6 +157,31 @@ CREATE INDEX timeline_incident ON timeline(incident_id, at);
 `,
 	// 2: PagerDuty's webhooks name an incident by its dedup key.
 	`CREATE INDEX incidents_key ON incidents(key, opened_at);`,
+	// 3: delivery lanes (escalate.Lane), so each class is claimed on its
+	// own and a deploy batch cannot queue in front of a page; replay
+	// guards that outlive a restart; indexes retention prunes by.
+	`
+ALTER TABLE outbox ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+UPDATE outbox SET lane = CASE WHEN action = 'change' THEN 2 WHEN channel = 'slack' THEN 1 ELSE 0 END;
+CREATE INDEX outbox_lane_due ON outbox(state, lane, next_at);
+CREATE INDEX outbox_done ON outbox(state, done_at);
+CREATE TABLE replays (
+	source     TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (source, key)
+);
+CREATE INDEX replays_expires ON replays(expires_at);
+CREATE INDEX deliveries_at ON deliveries(at);
+CREATE INDEX timeline_at ON timeline(at);
+`,
+	// 4: attempts started, so an attempt cut short by a crash (started
+	// but never recorded) is known to be in doubt after the restart.
+	`ALTER TABLE outbox ADD COLUMN started INTEGER NOT NULL DEFAULT 0;`,
+	// 5: change events are queued once per deploy id.
+	`CREATE INDEX outbox_key ON outbox(action, key);`,
+	// 6: messages with one key go out in order (see DueIn).
+	`CREATE INDEX outbox_key_order ON outbox(key, channel, state, id);`,
 }
 
 // migrate applies the migrations newer than the database's user_version,

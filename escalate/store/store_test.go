@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -190,22 +193,32 @@ func TestIncidentByKey(t *testing.T) {
 	}
 }
 
+// atVersion creates a store in dir as culprit wrote it at schema version
+// v, by applying only the first v migrations.
+func atVersion(t *testing.T, dir string, v int, setup ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range append(append([]string{}, migrations[:v]...), setup...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestMigratesSchema1: a store written by the first schema opens and gains
 // the key index, keeping its data.
 func TestMigratesSchema1(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	atVersion(t, dir, 1, `INSERT INTO incidents (id, key, service, status, opened_at, body) VALUES ('inc-1', 'k', 'edge', 'open', 0, '{"id":"inc-1","key":"k"}')`)
 	s := open(t, dir)
-	if err := s.Apply(ctx, []escalate.Change{{Incident: escalate.Incident{ID: "inc-1", Key: "k", Service: "edge", Status: escalate.StatusOpen, OpenedAt: t0}}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DROP INDEX incidents_key", "PRAGMA user_version = 1"} {
-		if _, err := s.db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	s = open(t, dir)
 	var v, n int
 	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
 		t.Fatalf("schema %d (%v), want %d", v, err, len(migrations))
@@ -215,5 +228,107 @@ func TestMigratesSchema1(t *testing.T) {
 	}
 	if in, err := s.IncidentByKey(ctx, "k"); err != nil || in.ID != "inc-1" {
 		t.Fatalf("data lost in migration: %v %v", in.ID, err)
+	}
+}
+
+// TestMigratesOutboxLanes: messages pending when culprit is upgraded land
+// in the lane their kind belongs to.
+func TestMigratesOutboxLanes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	atVersion(t, dir, 2, `INSERT INTO outbox (channel, action, body, created_at, next_at) VALUES
+		('pagerduty', 'change', '{}', 0, 0), ('slack', 'post', '{}', 0, 0), ('pagerduty', 'trigger', '{}', 0, 0)`)
+	s := open(t, dir)
+	for lane, want := range map[escalate.Lane]string{escalate.LanePage: "trigger", escalate.LaneSlack: "post", escalate.LaneChange: "change"} {
+		due, err := s.DueIn(ctx, lane, t0, 10)
+		if err != nil || len(due) != 1 || due[0].Action != want {
+			t.Errorf("lane %s after migration: %+v (%v), want one %s", lane, due, err, want)
+		}
+	}
+}
+
+// TestFirstSeenExpires: a key is a replay until its window ends, then new.
+func TestFirstSeenExpires(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	s, err := Open(ctx, t.TempDir(), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	until := t0.Add(5 * time.Minute)
+	for i, want := range []bool{true, false} {
+		if first, err := s.FirstSeen(ctx, "slack", "abcd", until); err != nil || first != want {
+			t.Fatalf("call %d: first=%v err=%v, want %v", i+1, first, err, want)
+		}
+	}
+	if first, _ := s.FirstSeen(ctx, "github", "abcd", until); !first {
+		t.Fatal("the same key from another source was taken for a replay")
+	}
+	now = until
+	if first, err := s.FirstSeen(ctx, "slack", "abcd", until.Add(5*time.Minute)); err != nil || !first {
+		t.Fatalf("after the window: first=%v err=%v, want new again", first, err)
+	}
+}
+
+// TestAttemptInDoubt: an attempt recorded as started but never finished
+// (culprit killed mid-delivery) brings the message back InDoubt; one whose
+// outcome was recorded does not.
+func TestAttemptInDoubt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	if err := s.Enqueue(ctx, escalate.Message{Channel: escalate.ChannelSlack, Action: escalate.Post, Body: json.RawMessage(`{}`), CreatedAt: t0, NextAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.DueIn(ctx, escalate.LaneSlack, t0, 10)
+	if len(due) != 1 || due[0].InDoubt {
+		t.Fatalf("fresh message: %+v, want one not in doubt", due)
+	}
+	if err := s.Attempting(ctx, due[0]); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir) // the restart after kill -9
+	due, _ = s.DueIn(ctx, escalate.LaneSlack, t0, 10)
+	if len(due) != 1 || !due[0].InDoubt {
+		t.Fatalf("after a started attempt and a restart: %+v, want it in doubt", due)
+	}
+	if err := s.Attempting(ctx, due[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Retry(ctx, due[0], t0, "503"); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = s.DueIn(ctx, escalate.LaneSlack, t0, 10)
+	if len(due) != 1 || due[0].InDoubt || due[0].Attempts != 1 {
+		t.Fatalf("after a recorded failure: %+v, want attempts 1, not in doubt", due)
+	}
+}
+
+// TestChangeEventQueuedOncePerDeploy: the deploy id is the change event's
+// key, checked before a second one is queued, even after the first was
+// delivered.
+func TestChangeEventQueuedOncePerDeploy(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	change := func(key string) escalate.Message {
+		return escalate.Message{Channel: escalate.ChannelPagerDuty, Action: escalate.ChangeEvent, Key: key, Body: json.RawMessage(`{}`), CreatedAt: t0, NextAt: t0}
+	}
+	if err := s.Enqueue(ctx, change("dep-1"), change("dep-1"), change("dep-2")); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.DueIn(ctx, escalate.LaneChange, t0, 10)
+	if len(due) != 2 {
+		t.Fatalf("%d change events queued for two deploys, want 2", len(due))
+	}
+	if err := s.Delivered(ctx, due[0], t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, change(due[0].Key)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Depth(ctx); d != 1 {
+		t.Fatalf("depth %d after re-queueing a delivered deploy's change event, want 1", d)
 	}
 }

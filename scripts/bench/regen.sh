@@ -19,6 +19,7 @@
 #   es5m        5.2M documents in its own Elasticsearch on port 9201          ~20 min
 #   intake      intake under load, 60 s                                     ~1 min
 #   slowload    1,000 slow clients against the daemon, 30 s                 ~2 min
+#   retention   store size over 90 simulated days, pruned and not          ~3 min
 #   e2e         detection delay of the end-to-end run, seeds $E2E_SEEDS      ~2 min
 #   ruptures    scripts/bench/run-ruptures.sh (SHAPES, SEEDS, ... pass through) ~2 min
 #   elastalert  scripts/bench/run-elastalert.sh (ES, RUNS, ... pass through)  ~6 min
@@ -49,7 +50,7 @@ doc=${BENCH_DOC:-BENCHMARKS.md}
 plots=${BENCH_PLOTS:-docs/bench}
 bd=$bench/benchdoc
 
-all_steps=(micro big tcpd loghub bursty es5m intake slowload e2e ruptures elastalert corpus)
+all_steps=(micro big tcpd loghub bursty es5m intake retention slowload e2e ruptures elastalert corpus)
 
 die() { echo "regen: $*" >&2; exit 2; }
 
@@ -189,6 +190,13 @@ step_slowload() {
 	run "$cmd" "$raw/slowload.txt"
 	"$bd" slowload <"$raw/slowload.txt" >"$raw/slowload.md"
 	emit slowload "$cmd" "$raw/slowload.md"
+}
+
+step_retention() {
+	local cmd="go test -run '^\$' -bench StoreQuarter -benchtime 1x -timeout 30m ./escalate/store/"
+	run "$cmd" "$raw/retention.txt"
+	"$bd" retention <"$raw/retention.txt" >"$raw/retention.md"
+	emit retention "$cmd" "$raw/retention.md"
 }
 
 # The run of TestServeFridayES (cmd/culprit/serve_e2e_test.go, e2eSim and

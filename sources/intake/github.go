@@ -115,7 +115,17 @@ func (s *server) handleGitHub() http.Handler {
 			s.storeFailed(w, r, "record github delivery", err)
 			return
 		}
-		if !first {
+		// X-GitHub-Delivery is not signed: a captured delivery replayed
+		// under a new id still carries its signature. That is recorded too,
+		// by its bytes (lower-case hex of the verified value), so re-casing
+		// the hex is the same replay.
+		sig := strings.ToLower(strings.TrimPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256="))
+		firstSig, err := s.cfg.Deliveries.FirstDelivery(r.Context(), "github-signature", sig)
+		if err != nil {
+			s.storeFailed(w, r, "record github delivery", err)
+			return
+		}
+		if !first || !firstSig {
 			s.log.Info("intake: duplicate github delivery ignored", slog.String("delivery", delivery))
 			writeJSON(w, http.StatusOK, statusResponse{Status: "duplicate delivery"})
 			return

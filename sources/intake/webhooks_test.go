@@ -108,6 +108,11 @@ func TestGitHubWebhook(t *testing.T) {
 			// A replay of a later, validly signed status under a seen id.
 			{success, ghHeaders("deployment_status", "d1", ghSign(testGitHubSecret, success)), 200, "duplicate delivery"},
 		}, []correlate.Deploy{base}},
+		{"replay under a new delivery id, its signature re-cased", []step{
+			{pending, ghHeaders("deployment_status", "d1", ghSign(testGitHubSecret, pending)), 201, `"id":"github-145988746"`},
+			{success, ghHeaders("deployment_status", "d2", ghSign(testGitHubSecret, success)), 200, `"created":false`},
+			{success, ghHeaders("deployment_status", "d3", "sha256="+strings.ToUpper(ghSign(testGitHubSecret, success)[len("sha256="):])), 200, "duplicate delivery"},
+		}, []correlate.Deploy{finished}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

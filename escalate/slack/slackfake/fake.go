@@ -49,6 +49,10 @@ const BotToken = "xoxb-test-token"
 const (
 	KindResponse    = "response"
 	KindPostMessage = "chat.postMessage"
+	// KindHistory is conversations.history, which the fake answers from
+	// the chat.postMessage posts it accepted; it is recorded in
+	// Lookups, not Posts, so counting posts counts messages.
+	KindHistory = "conversations.history"
 )
 
 // Reply scripts how the fake answers one request. The zero Reply is a
@@ -105,6 +109,11 @@ type Post struct {
 	// Problems lists schema violations; a request with problems is
 	// refused as Slack would refuse it.
 	Problems []string
+	// Metadata is chat.postMessage's message metadata (JSON), nil if none.
+	Metadata json.RawMessage
+	// TS is the message timestamp the fake answered, for accepted
+	// chat.postMessage posts.
+	TS string
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -117,6 +126,10 @@ type Server struct {
 	def     Reply
 	script  []Reply
 	posts   []Post
+	lookups int
+	stamp   int
+	// historyError, when set, refuses every conversations.history.
+	historyError string
 }
 
 // New starts a fake that is closed when the test ends.
@@ -162,6 +175,87 @@ func (s *Server) SetDefault(r Reply) {
 	s.def = r
 }
 
+// SetHistoryError makes conversations.history answer with a Slack error
+// code, as a token without channels:history gets "missing_scope".
+func (s *Server) SetHistoryError(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.historyError = code
+}
+
+// Lookups counts conversations.history requests.
+func (s *Server) Lookups() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookups
+}
+
+// Delivered returns the chat.postMessage posts the fake accepted: the
+// messages a channel would show.
+func (s *Server) Delivered() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Post
+	for _, p := range s.posts {
+		if p.Kind == KindPostMessage && p.Status == http.StatusOK && p.Error == "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// history answers conversations.history with the accepted posts to the
+// channel, newest first, with their metadata when asked for it.
+func (s *Server) history(w http.ResponseWriter, r *http.Request, body []byte) {
+	form, _ := url.ParseQuery(string(body))
+	s.mu.Lock()
+	s.lookups++
+	token, code := s.token, s.historyError
+	s.mu.Unlock()
+	presented := form.Get("token")
+	if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		presented = b
+	}
+	switch {
+	case code != "":
+	case presented == "":
+		code = "not_authed"
+	case !hmac.Equal([]byte(presented), []byte(token)):
+		code = "invalid_auth"
+	case form.Get("channel") == "":
+		code = "channel_not_found"
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if code != "" {
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": code})
+		return
+	}
+	oldest, _ := strconv.ParseFloat(cmpOr(form.Get("oldest"), "0"), 64)
+	withMeta := form.Get("include_all_metadata") == "1"
+	var msgs []map[string]any
+	delivered := s.Delivered()
+	for i := len(delivered) - 1; i >= 0; i-- {
+		p := delivered[i]
+		ts, _ := strconv.ParseFloat(p.TS, 64)
+		if p.Channel != form.Get("channel") || ts < oldest {
+			continue
+		}
+		m := map[string]any{"type": "message", "ts": p.TS, "text": p.Text}
+		if withMeta && len(p.Metadata) > 0 {
+			m["metadata"] = p.Metadata
+		}
+		msgs = append(msgs, m)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": msgs, "has_more": false})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 // Posts returns every request received, in order.
 func (s *Server) Posts() []Post {
 	s.mu.Lock()
@@ -196,8 +290,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	p := Post{Kind: r.URL.Path, Body: body, ContentType: mt}
+	if r.Method == http.MethodPost && r.URL.Path == APIPath+KindHistory {
+		s.history(w, r, body)
+		return
+	}
 
 	s.mu.Lock()
+	s.stamp++
+	// Message timestamps are the wall clock, as Slack's are, made unique
+	// by a request counter in the microseconds.
+	p.TS = fmt.Sprintf("%d.%06d", time.Now().Unix(), s.stamp%1000000)
 	reply := s.def
 	if len(s.script) > 0 {
 		reply, s.script = s.script[0], s.script[1:]
@@ -227,6 +329,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		answer = func() { http.NotFound(w, r); p.Status = http.StatusNotFound }
 	}
 	answer()
+	if p.Kind != KindPostMessage || p.Status != http.StatusOK || p.Error != "" {
+		p.TS = ""
+	}
 
 	s.mu.Lock()
 	p.Seq = len(s.posts) + 1
@@ -291,7 +396,7 @@ func answerAPI(w http.ResponseWriter, p *Post, reply Reply) (int, string) {
 		return http.StatusOK, code
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"ok": true, "channel": p.Channel, "ts": fmt.Sprintf("1700000000.%06d", len(p.Body)),
+		"ok": true, "channel": p.Channel, "ts": p.TS,
 		"message": map[string]any{"type": "message", "text": p.Text},
 	})
 	return http.StatusOK, ""
@@ -346,9 +451,10 @@ func checkPostMessage(p *Post, h http.Header, want string) {
 	switch p.ContentType {
 	case "application/json":
 		var doc struct {
-			Channel string          `json:"channel"`
-			Text    string          `json:"text"`
-			Blocks  json.RawMessage `json:"blocks"`
+			Channel  string          `json:"channel"`
+			Text     string          `json:"text"`
+			Blocks   json.RawMessage `json:"blocks"`
+			Metadata json.RawMessage `json:"metadata"`
 		}
 		if err := json.Unmarshal(p.Body, &doc); err != nil {
 			p.Problems = append(p.Problems, "invalid_arguments: body is not a JSON object")
@@ -357,7 +463,7 @@ func checkPostMessage(p *Post, h http.Header, want string) {
 		// JSON bodies must authenticate with the header: Slack ignores a
 		// token field in them.
 		presented = bearer
-		p.Channel, p.Text = doc.Channel, doc.Text
+		p.Channel, p.Text, p.Metadata = doc.Channel, doc.Text, doc.Metadata
 		if len(doc.Blocks) > 0 && string(doc.Blocks) != "null" {
 			p.Blocks = doc.Blocks
 		}
@@ -376,6 +482,9 @@ func checkPostMessage(p *Post, h http.Header, want string) {
 		p.Channel, p.Text = form.Get("channel"), form.Get("text")
 		if b := form.Get("blocks"); b != "" {
 			p.Blocks = json.RawMessage(b)
+		}
+		if m := form.Get("metadata"); m != "" {
+			p.Metadata = json.RawMessage(m)
 		}
 	default:
 		p.Problems = append(p.Problems, fmt.Sprintf("invalid_arguments: content type %q, want application/json or application/x-www-form-urlencoded", p.ContentType))

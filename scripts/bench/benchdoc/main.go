@@ -70,9 +70,10 @@ var subcommands = map[string]subcommand{
 	"tcpd":  {"tcpd < go-test-v-output: the TCPD accuracy table (TestTCPDDefaults)", filter(formatTCPD)},
 	"bursty": {"bursty < go-test-v-output: the false alarms table (TestDetectBurstyBaselineRarelyFires, TestDetectStationaryNeverFires)",
 		filter(formatBursty)},
-	"intake":   {"intake < go-test-bench-output: the intake load table (BenchmarkIntakeLoadSQLite)", filter(formatIntake)},
-	"slowload": {"slowload < go-test-bench-output: the slow-connection table (BenchmarkServeSlowClients)", filter(formatSlowLoad)},
-	"loghub":   {"loghub < run.sh-output: the loghub-2k Grouping Accuracy table (../shared/bench/loghub/run.sh)", filter(formatLoghub)},
+	"intake":    {"intake < go-test-bench-output: the intake load table (BenchmarkIntakeLoadSQLite)", filter(formatIntake)},
+	"slowload":  {"slowload < go-test-bench-output: the slow-connection table (BenchmarkServeSlowClients)", filter(formatSlowLoad)},
+	"loghub":    {"loghub < run.sh-output: the loghub-2k Grouping Accuracy table (../shared/bench/loghub/run.sh)", filter(formatLoghub)},
+	"retention": {"retention < go-test-bench-output: the store size table (BenchmarkStoreQuarter)", filter(formatRetention)},
 	"es5m": {"es5m -warm FILE -cold FILE: the Elasticsearch benchmark table (BenchmarkCorrelateES outputs)",
 		func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return cmdES5M(args, stdout, stderr)

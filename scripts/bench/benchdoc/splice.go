@@ -16,7 +16,7 @@ import (
 // fragment regen.sh writes. A marker naming anything else is a typo that
 // would otherwise leave a region silently stale, so it is an error.
 var regionNames = []string{
-	"micro", "big", "tcpd", "bursty", "es5m", "es5m-requests", "intake", "e2e",
+	"micro", "big", "tcpd", "bursty", "es5m", "es5m-requests", "intake", "retention", "e2e",
 	"ruptures", "elastalert", "corpus", "slowload", "loghub",
 }
 

@@ -568,3 +568,31 @@ func formatSlowLoad(in io.Reader, out io.Writer) error {
 	_, err = io.WriteString(out, strings.TrimSuffix(b.String(), "\n"))
 	return err
 }
+
+// formatRetention reads BenchmarkStoreQuarter output: the store's size
+// after 30, 60 and 90 simulated days, pruned with the default retention
+// and never pruned.
+func formatRetention(in io.Reader, out io.Writer) error {
+	rs, err := parseGoBench(in)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("| retention | day 30 | day 60 | day 90 |\n| --- | --- | --- | --- |\n")
+	label := map[string]string{"StoreQuarter/prune": "defaults, pruned", "StoreQuarter/none": "never pruned"}
+	n := 0
+	for _, r := range rs {
+		l, ok := label[r.Name]
+		if !ok {
+			continue
+		}
+		n++
+		m := r.Metrics
+		fmt.Fprintf(&b, "| %s | %.0f MB | %.0f MB | %.0f MB |\n", l, m["day30-MB"], m["day60-MB"], m["day90-MB"])
+	}
+	if n == 0 {
+		return fmt.Errorf("no BenchmarkStoreQuarter result in the input")
+	}
+	_, err = io.WriteString(out, b.String())
+	return err
+}

@@ -298,3 +298,12 @@ func TestFormatSlowLoad(t *testing.T) {
 		{"skipped", "--- SKIP: BenchmarkServeSlowClients\n", nil, "no BenchmarkServeSlowClients result"},
 	})
 }
+
+func TestFormatRetention(t *testing.T) {
+	out := "BenchmarkStoreQuarter/prune-2 \t       1\t62772635831 ns/op\t        77.24 day30-MB\t       103.3 day60-MB\t       127.7 day90-MB\n" +
+		"BenchmarkStoreQuarter/none-2  \t       1\t60000000000 ns/op\t        80.00 day30-MB\t       160.1 day60-MB\t       240.4 day90-MB\n"
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatRetention(in, out) }, []formatCase{
+		{"both", out, []string{"| defaults, pruned | 77 MB | 103 MB | 128 MB |", "| never pruned | 80 MB | 160 MB | 240 MB |"}, ""},
+		{"skipped", "--- SKIP: BenchmarkStoreQuarter\n", nil, "no BenchmarkStoreQuarter result"},
+	})
+}
