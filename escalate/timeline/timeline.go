@@ -266,15 +266,7 @@ func relevantDeploys(in escalate.Incident, deploys []correlate.Deploy) []labelle
 }
 
 // saysRollback reports whether a deploy's own words call it a rollback.
-func saysRollback(d correlate.Deploy) bool {
-	s := strings.ToLower(d.ID + " " + d.Description)
-	for _, w := range []string{"rollback", "roll back", "roll-back", "rolled back", "revert"} {
-		if strings.Contains(s, w) {
-			return true
-		}
-	}
-	return false
-}
+func saysRollback(d correlate.Deploy) bool { return correlate.SaysRollback(d) }
 
 // incidentEnd is when the incident stopped: resolved, else last seen, else
 // recovered. Zero when none is known, meaning "still going".
