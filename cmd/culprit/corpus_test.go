@@ -37,6 +37,9 @@ import (
 //   - CULPRIT_CORPUS_SEEDS: seeds of the incident runs, "1..7" (default),
 //     "1,2,5", or "none" for quiet days only; every shape but quiet runs
 //     once per seed.
+//   - CULPRIT_CORPUS_SHAPES: the incident shapes to run, comma-separated
+//     ("quick_increase,late_leak"); default every shape. For iterating on
+//     a few shapes; a corpus for BENCHMARKS.md runs them all.
 //   - CULPRIT_CORPUS_PEAK: the fleet's requests a minute at the diurnal
 //     peak, default 6000.
 //   - CULPRIT_CORPUS_QUIET_DAYS: consecutive days of quiet traffic, one
@@ -70,6 +73,7 @@ const corpusQuietSeed0 = 1001
 
 type corpusOptions struct {
 	Seeds      []int64       `json:"seeds"`
+	Shapes     []string      `json:"shapes,omitempty"`
 	PeakPerMin float64       `json:"peak_per_min"`
 	QuietDays  int           `json:"quiet_days"`
 	Warmup     time.Duration `json:"warmup_ns"`
@@ -85,6 +89,15 @@ func corpusOptionsFromEnv(t *testing.T) corpusOptions {
 	if v := os.Getenv("CULPRIT_CORPUS_SEEDS"); v != "" {
 		if o.Seeds, err = parseSeeds(v); err != nil {
 			t.Fatalf("CULPRIT_CORPUS_SEEDS: %v", err)
+		}
+	}
+	if v := os.Getenv("CULPRIT_CORPUS_SHAPES"); v != "" {
+		for f := range strings.SplitSeq(v, ",") {
+			sh := strings.TrimSpace(f)
+			if !slices.Contains(simulate.Shapes(), simulate.Shape(sh)) || sh == string(simulate.ShapeQuiet) {
+				t.Fatalf("CULPRIT_CORPUS_SHAPES: %q is not an incident shape (known: %v)", sh, simulate.Shapes())
+			}
+			o.Shapes = append(o.Shapes, sh)
 		}
 	}
 	if v := os.Getenv("CULPRIT_CORPUS_PEAK"); v != "" {
@@ -252,7 +265,7 @@ func TestCorpus(t *testing.T) {
 	}
 	var plans []plan
 	for _, shape := range simulate.Shapes() {
-		if shape == simulate.ShapeQuiet {
+		if shape == simulate.ShapeQuiet || (len(o.Shapes) > 0 && !slices.Contains(o.Shapes, string(shape))) {
 			continue
 		}
 		for _, seed := range o.Seeds {
@@ -299,8 +312,12 @@ func TestCorpus(t *testing.T) {
 
 	sum := summarize(runs)
 	elapsed := time.Since(wall)
-	command := fmt.Sprintf("CULPRIT_CORPUS=1 CULPRIT_CORPUS_SEEDS=%s CULPRIT_CORPUS_PEAK=%g CULPRIT_CORPUS_QUIET_DAYS=%d go test -count=1 -run TestCorpus -v -timeout 3h ./cmd/culprit/",
-		seedsString(o.Seeds), o.PeakPerMin, o.QuietDays)
+	shapes := ""
+	if len(o.Shapes) > 0 {
+		shapes = "CULPRIT_CORPUS_SHAPES=" + strings.Join(o.Shapes, ",") + " "
+	}
+	command := fmt.Sprintf("CULPRIT_CORPUS=1 %sCULPRIT_CORPUS_SEEDS=%s CULPRIT_CORPUS_PEAK=%g CULPRIT_CORPUS_QUIET_DAYS=%d go test -count=1 -run TestCorpus -v -timeout 3h ./cmd/culprit/",
+		shapes, seedsString(o.Seeds), o.PeakPerMin, o.QuietDays)
 	out := struct {
 		Command     string         `json:"command"`
 		WallSeconds float64        `json:"wall_seconds"`
