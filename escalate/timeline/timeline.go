@@ -251,6 +251,8 @@ func relevantDeploys(in escalate.Incident, deploys []correlate.Deploy) []labelle
 			out = append(out, labelled{d, labelSuspect})
 		case d.Service != in.Service || in.Onset.IsZero() || d.StartedAt.Before(from) || (!to.IsZero() && d.StartedAt.After(to)):
 			continue
+		case in.Finding != nil && in.Finding.Recovery != nil && in.Finding.Recovery.Rollback && d.ID == in.Finding.Recovery.DeployID:
+			out = append(out, labelled{d, labelRollback})
 		case d.StartedAt.After(pivot) && (saysRollback(d) || (primary != nil && d.Service == primary.Service && prevVersion != "" && d.Version == prevVersion)):
 			out = append(out, labelled{d, labelRollback})
 		case d.StartedAt.After(pivot):
