@@ -102,8 +102,9 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		out = append(out, Suspect{
 			ID: d.ID, Service: d.Service, Version: d.Version,
 			StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, URL: d.URL,
-			Score:   math.Round(math.Min(score, 1)*100) / 100,
-			Reasons: reasons,
+			Score:       math.Round(math.Min(score, 1)*100) / 100,
+			Reasons:     reasons,
+			rolloutTied: align >= evModerate || rate >= evModerate,
 		})
 	}
 	sort.SliceStable(out, func(a, b int) bool {

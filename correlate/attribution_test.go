@@ -85,6 +85,9 @@ func TestAttribute(t *testing.T) {
 		// the onset (bucket 240) earlier; 0 for none.
 		latest int
 		kind   Kind
+		// untied: the first suspect is tied by its recovery alone, so
+		// its rollout must not date the onset.
+		untied bool
 	}
 	tests := []attrCase{
 		{
@@ -168,7 +171,7 @@ func TestAttribute(t *testing.T) {
 				return 1 // the burst the CUSUM dated the onset from
 			}
 			return 0
-		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, ""})
+		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false})
 	}
 	for _, kind := range []Kind{KindNewError, KindErrorIncrease} {
 		// A rollout over 200..218 that finished before an increase at
@@ -266,6 +269,7 @@ func TestAttribute(t *testing.T) {
 			version: always("v2"),
 			want:    []string{"dep-v2"},
 			kind:    KindNewError,
+			untied:  true,
 		},
 	)
 	for _, tc := range tests {
@@ -286,6 +290,9 @@ func TestAttribute(t *testing.T) {
 				if len(s.Reasons) == 0 {
 					t.Errorf("%s: no reasons", s.ID)
 				}
+			}
+			if len(got) > 0 && got[0].rolloutTied == tc.untied {
+				t.Errorf("%s: rolloutTied = %t, want %t", got[0].ID, got[0].rolloutTied, !tc.untied)
 			}
 			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("suspects = %v, want %v; details %+v", ids, tc.want, got)

@@ -256,8 +256,10 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 		Baseline: scaled(c.requests, ep.baseRate),
 	}
 	f.SuspectedDeploys = attribute(f, w.Start(ep.boundary), sc, in.Deploys, w, L, cfg)
-	if len(f.SuspectedDeploys) > 0 {
+	if len(f.SuspectedDeploys) > 0 && f.SuspectedDeploys[0].rolloutTied {
 		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
+	}
+	if len(f.SuspectedDeploys) > 0 {
 		for _, d := range in.Deploys {
 			if d.ID == f.SuspectedDeploys[0].ID {
 				f.Recovery = recoveryFor(f, d, in.Deploys, sc, w, L)

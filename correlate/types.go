@@ -316,6 +316,11 @@ type Suspect struct {
 	URL        string    `json:"url,omitempty"`
 	Score      float64   `json:"score"`
 	Reasons    []string  `json:"reasons"`
+	// rolloutTied says the errors followed the rollout host by host (or
+	// concentrated on the version while it rolled out): only then does the
+	// rollout date the onset. A version tied to the errors by its
+	// recovery alone may have run for half an hour before they began.
+	rolloutTied bool
 }
 
 // TicketRef is a ticket linked to a finding.
