@@ -23,8 +23,11 @@ const (
 //
 // Timing only makes a deploy eligible; it never implicates one. A deploy is
 // suspected when the data tie it to the errors: errors appear on each host
-// only after that host received the version (rollout alignment), or they
-// concentrate on the deployed version (version split). A deploy that merely
+// only after that host received the version (rollout alignment), they
+// concentrate on the deployed version (version split), the version fails
+// more often per request than the one it replaced while the change began
+// during its rollout (version rate), or the errors stopped on each host as
+// a later deploy took the version away (recovery alignment). A deploy that merely
 // happened to be nearest in time is not blamed, because on a busy fleet one
 // always is.
 //
@@ -63,18 +66,25 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		if why != "" {
 			reasons = append(reasons, why)
 		}
-		split := evNone
+		split, rate, rec := evNone, evNone, evNone
 		if d.Service == f.Service {
-			var whyV string
-			split, whyV = versionSplit(d, sc)
-			if whyV != "" {
-				reasons = append(reasons, whyV)
+			var why string
+			if split, why = versionSplit(d, sc); why != "" {
+				reasons = append(reasons, why)
+			}
+			if rate, why = versionRate(f, latest, d, sc, w, endIdx, deploys); why != "" {
+				reasons = append(reasons, why)
+			}
+			if r, ok := replacement(d, deploys); ok {
+				if rec, why, _ = recoveryAlignment(d, r, sc, w, L); why != "" {
+					reasons = append(reasons, why)
+				}
 			}
 		}
 		if align == evAgainst || split == evAgainst {
 			continue
 		}
-		if align < evModerate && split < evModerate {
+		if max(align, split, rate, rec) < evModerate {
 			continue
 		}
 		score := 0.0
@@ -84,14 +94,17 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		}
 		score += map[evidence]float64{evStrong: 0.45, evModerate: 0.25}[align]
 		score += map[evidence]float64{evStrong: 0.3, evModerate: 0.15}[split]
+		score += map[evidence]float64{evModerate: 0.2}[rate]
+		score += map[evidence]float64{evStrong: 0.35, evModerate: 0.2}[rec]
 		mins := math.Max(lead.Minutes(), 0)
 		score += 0.1 * math.Exp(-mins/30)
 		reasons = append(reasons, timingReason(lead, start))
 		out = append(out, Suspect{
 			ID: d.ID, Service: d.Service, Version: d.Version,
 			StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, URL: d.URL,
-			Score:   math.Round(math.Min(score, 1)*100) / 100,
-			Reasons: reasons,
+			Score:       math.Round(math.Min(score, 1)*100) / 100,
+			Reasons:     reasons,
+			rolloutTied: align >= evModerate || rate >= evModerate,
 		})
 	}
 	sort.SliceStable(out, func(a, b int) bool {
@@ -154,10 +167,8 @@ func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, st
 	if len(d.Hosts) == 0 || len(sc.HostRequests) == 0 || from < 0 {
 		return evNone, ""
 	}
-	at := make(map[string]time.Time, len(d.Hosts))
 	overlap := 0
 	for _, h := range d.Hosts {
-		at[h.Name] = h.At
 		if _, ok := sc.HostRequests[h.Name]; ok {
 			overlap++
 		}
@@ -165,13 +176,56 @@ func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, st
 	if overlap == 0 {
 		return evNone, ""
 	}
+	s := splitByRollout(d, sc, w, from, to, nil)
+	if s.expUn < 3 || s.varUn <= 0 {
+		return evNone, ""
+	}
+	// One-sided: fewer errors on hosts without the version than chance.
+	z := (s.obsUn + 0.5 - s.expUn) / math.Sqrt(s.varUn)
+	p := clampP(0.5 * math.Erfc(-z/math.Sqrt2))
+	desc := fmt.Sprintf("in the minutes when some hosts ran %s and others did not, %d of %d errors fell on hosts without it where %.0f were expected if it were unrelated (p=%.2g)",
+		versionName(d), int64(s.obsUn), int64(s.total), s.expUn, p)
+	switch {
+	case s.obsUn >= s.expUn:
+		return evAgainst, ""
+	case p < 1e-3 && s.obsUn <= s.expUn/3:
+		return evStrong, "rollout alignment: " + desc
+	case p < 0.05:
+		return evModerate, "partial rollout alignment: " + desc
+	}
+	return evNone, ""
+}
+
+// rolloutSplit is a rollout's errors split, bucket by bucket, between hosts
+// that had received the deploy by the bucket's start (updated) and hosts
+// that had not by its end (not updated), pooled over the buckets where both
+// groups served. exp and var are the counts expected, and their variance,
+// if the errors of each bucket fell on the groups in proportion to their
+// requests.
+type rolloutSplit struct {
+	obsUn, expUn, varUn float64
+	obsUp, expUp, varUp float64
+	total               float64
+}
+
+// splitByRollout stratifies [from, to) by bucket for d's rollout. eligible,
+// when not nil, limits the hosts compared: a replacement deploy is judged
+// only on the hosts that ran the version it replaced.
+func splitByRollout(d Deploy, sc *Scope, w Window, from, to int, eligible func(host string) bool) rolloutSplit {
+	at := make(map[string]time.Time, len(d.Hosts))
+	for _, h := range d.Hosts {
+		at[h.Name] = h.At
+	}
 	n := w.Len()
 	eExp, eUn := make([]float64, n), make([]float64, n)
 	rExp, rUn := make([]float64, n), make([]float64, n)
 	for host, reqs := range sc.HostRequests {
+		if eligible != nil && !eligible(host) {
+			continue
+		}
 		errs := sc.HostErrors[host]
 		got, updated := at[host]
-		for i := from; i < to && i < len(reqs); i++ {
+		for i := max(from, 0); i < to && i < len(reqs) && i < n; i++ {
 			b0 := w.Start(i)
 			var e float64
 			if i < len(errs) {
@@ -187,35 +241,22 @@ func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, st
 			}
 		}
 	}
-	var obsUn, expUn, varUn, total float64
-	for i := from; i < to; i++ {
+	var s rolloutSplit
+	for i := max(from, 0); i < to && i < n; i++ {
 		e, r := eExp[i]+eUn[i], rExp[i]+rUn[i]
 		if e == 0 || rExp[i] == 0 || rUn[i] == 0 {
 			continue
 		}
 		q := rUn[i] / r
-		obsUn += eUn[i]
-		expUn += e * q
-		varUn += e * q * (1 - q)
-		total += e
+		s.obsUn += eUn[i]
+		s.expUn += e * q
+		s.varUn += e * q * (1 - q)
+		s.obsUp += eExp[i]
+		s.expUp += e * (1 - q)
+		s.total += e
 	}
-	if expUn < 3 || varUn <= 0 {
-		return evNone, ""
-	}
-	// One-sided: fewer errors on hosts without the version than chance.
-	z := (obsUn + 0.5 - expUn) / math.Sqrt(varUn)
-	p := clampP(0.5 * math.Erfc(-z/math.Sqrt2))
-	desc := fmt.Sprintf("in the minutes when some hosts ran %s and others did not, %d of %d errors fell on hosts without it where %.0f were expected if it were unrelated (p=%.2g)",
-		versionName(d), int64(obsUn), int64(total), expUn, p)
-	switch {
-	case obsUn >= expUn:
-		return evAgainst, ""
-	case p < 1e-3 && obsUn <= expUn/3:
-		return evStrong, "rollout alignment: " + desc
-	case p < 0.05:
-		return evModerate, "partial rollout alignment: " + desc
-	}
-	return evNone, ""
+	s.varUp = s.varUn
+	return s
 }
 
 // versionSplit asks whether the errors concentrate on the deployed version

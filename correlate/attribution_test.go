@@ -49,6 +49,18 @@ func fleet(w Window, errAt func(host, bucket int) float64, version func(host, bu
 	return sc
 }
 
+// seriesOf sums a fleet's host series into the finding's own series.
+func seriesOf(w Window, sc *Scope) *FindingChart {
+	c := &FindingChart{Start: w.From, StepSec: w.Step.Seconds(), Errors: make([]float64, w.Len()), Requests: make([]float64, w.Len())}
+	for h, reqs := range sc.HostRequests {
+		for i := range reqs {
+			c.Requests[i] += reqs[i]
+			c.Errors[i] += sc.HostErrors[h][i]
+		}
+	}
+	return c
+}
+
 func TestAttribute(t *testing.T) {
 	w, _ := NewWindow(t0, t0.Add(6*time.Hour), time.Minute)
 	onset := w.Start(240)
@@ -73,6 +85,9 @@ func TestAttribute(t *testing.T) {
 		// the onset (bucket 240) earlier; 0 for none.
 		latest int
 		kind   Kind
+		// untied: the first suspect is tied by its recovery alone, so
+		// its rollout must not date the onset.
+		untied bool
 	}
 	tests := []attrCase{
 		{
@@ -156,7 +171,7 @@ func TestAttribute(t *testing.T) {
 				return 1 // the burst the CUSUM dated the onset from
 			}
 			return 0
-		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, ""})
+		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false})
 	}
 	for _, kind := range []Kind{KindNewError, KindErrorIncrease} {
 		// A rollout over 200..218 that finished before an increase at
@@ -178,10 +193,89 @@ func TestAttribute(t *testing.T) {
 			return 0
 		}, version: func(h, i int) string { return "v5" }, want: want, kind: kind})
 	}
+	// A 3-minute rollout: every host has v2 within 3 buckets of 240.
+	short := func(svc, ver string, start int, prefix string) Deploy {
+		d := Deploy{ID: "dep-" + ver, Service: svc, Version: ver, StartedAt: w.Start(start), FinishedAt: w.Start(start + 3)}
+		for h := range 10 {
+			d.Hosts = append(d.Hosts, HostRollout{Name: fmt.Sprintf("%s%d", prefix, h), At: w.Start(start).Add(time.Duration(h) * 18 * time.Second)})
+		}
+		return d
+	}
+	shortUpdated := func(start int) func(h, i int) bool {
+		return func(h, i int) bool { return !w.Start(start).Add(time.Duration(h) * 18 * time.Second).After(w.Start(i)) }
+	}
+	// background is an existing class: one error per host every ten
+	// minutes, staggered across hosts.
+	background := func(h, i int) float64 {
+		if (i+h)%10 == 0 {
+			return 1
+		}
+		return 0
+	}
+	always := func(v string) func(h, i int) string { return func(h, i int) string { return v } }
+	tests = append(tests,
+		attrCase{
+			name:    "short rollout, existing class 10x on the new version only: version rate against the predecessor's own rate",
+			deploys: []Deploy{short("edge", "v2", 240, "h")},
+			errAt: func(h, i int) float64 {
+				if shortUpdated(240)(h, i) {
+					return 1
+				}
+				return background(h, i)
+			},
+			version: always("v2"),
+			want:    []string{"dep-v2"},
+			kind:    KindErrorIncrease,
+		},
+		attrCase{
+			name:    "outage that starts 20 min after a short rollout finished does not look aligned",
+			deploys: []Deploy{short("edge", "v2", 220, "h")},
+			errAt: func(h, i int) float64 {
+				if i >= 240 {
+					return 1
+				}
+				return background(h, i)
+			},
+			version: always("v2"),
+			want:    nil,
+			kind:    KindErrorIncrease,
+		},
+		attrCase{
+			name:    "decoy deploy of another service 3 min before the onset is not blamed",
+			deploys: []Deploy{short("api", "v7", 237, "a")},
+			errAt: func(h, i int) float64 {
+				if i >= 240 {
+					return 1
+				}
+				return background(h, i)
+			},
+			version: always("v1"),
+			want:    nil,
+			kind:    KindErrorIncrease,
+		},
+		attrCase{
+			name: "leak after the rollout ended stops host by host as the replacement lands",
+			deploys: []Deploy{short("edge", "v2", 200, "h"), func() Deploy {
+				d := rollout("edge", "v3", 280, 10)
+				d.Description = "Roll back v2"
+				return d
+			}()},
+			errAt: func(h, i int) float64 {
+				if i >= 240 && !updated(280)(h, i) {
+					return 2
+				}
+				return 0
+			},
+			version: always("v2"),
+			want:    []string{"dep-v2"},
+			kind:    KindNewError,
+			untied:  true,
+		},
+	)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := fleet(w, tc.errAt, tc.version)
-			f := Finding{Service: "edge", Onset: onset, Kind: tc.kind}
+			f := Finding{Service: "edge", Onset: onset, Kind: tc.kind, Series: seriesOf(w, sc)}
 			latest := f.Onset
 			if tc.latest > 0 {
 				latest = w.Start(tc.latest)
@@ -196,6 +290,9 @@ func TestAttribute(t *testing.T) {
 				if len(s.Reasons) == 0 {
 					t.Errorf("%s: no reasons", s.ID)
 				}
+			}
+			if len(got) > 0 && got[0].rolloutTied == tc.untied {
+				t.Errorf("%s: rolloutTied = %t, want %t", got[0].ID, got[0].rolloutTied, !tc.untied)
 			}
 			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("suspects = %v, want %v; details %+v", ids, tc.want, got)

@@ -246,11 +246,8 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
 	f.Samples = sc.Samples
-	f.SuspectedDeploys = attribute(f, w.Start(ep.boundary), sc, in.Deploys, w, L, cfg)
-	if len(f.SuspectedDeploys) > 0 {
-		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
-	}
-	f.Tickets = linkTickets(f, sc, in.Tickets, to)
+	// The series goes in first: attribution reads the replaced version's
+	// own rate before a rollout from it.
 	f.Series = &FindingChart{
 		Start:    w.From,
 		StepSec:  w.Step.Seconds(),
@@ -258,6 +255,19 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 		Requests: c.requests,
 		Baseline: scaled(c.requests, ep.baseRate),
 	}
+	f.SuspectedDeploys = attribute(f, w.Start(ep.boundary), sc, in.Deploys, w, L, cfg)
+	if len(f.SuspectedDeploys) > 0 && f.SuspectedDeploys[0].rolloutTied {
+		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
+	}
+	if len(f.SuspectedDeploys) > 0 {
+		for _, d := range in.Deploys {
+			if d.ID == f.SuspectedDeploys[0].ID {
+				f.Recovery = recoveryFor(f, d, in.Deploys, sc, w, L)
+				break
+			}
+		}
+	}
+	f.Tickets = linkTickets(f, sc, in.Tickets, to)
 	carriers, excess := excessCustomers(sc, ep.baseRate)
 	held := sustain{blocks: c.blocks, bucket: w.Step}
 	f.Severity, f.SeverityReasons = grade(f, carriers, excess, held, cfg)

@@ -223,24 +223,27 @@ func (s Severity) Rank() int {
 // Finding is one explained change. Its JSON form is culprit's stable output
 // contract (`culprit correlate --format json`).
 type Finding struct {
-	ID               string        `json:"id"`
-	Service          string        `json:"service"`
-	Kind             Kind          `json:"kind"`
-	Signature        string        `json:"signature"`
-	Examples         []string      `json:"examples"`
-	Onset            time.Time     `json:"onset"`
-	Detected         time.Time     `json:"detected"`
-	Recovered        *time.Time    `json:"recovered"`
-	Severity         Severity      `json:"severity"`
-	SeverityReasons  []string      `json:"severity_reasons"`
-	Headline         string        `json:"headline"`
-	Frequency        Frequency     `json:"frequency"`
-	Significance     Significance  `json:"significance"`
-	Scope            ScopeSummary  `json:"scope"`
-	SuspectedDeploys []Suspect     `json:"suspected_deploys"`
-	Tickets          []TicketRef   `json:"tickets"`
-	Samples          []Sample      `json:"samples,omitempty"`
-	Series           *FindingChart `json:"series,omitempty"`
+	ID               string       `json:"id"`
+	Service          string       `json:"service"`
+	Kind             Kind         `json:"kind"`
+	Signature        string       `json:"signature"`
+	Examples         []string     `json:"examples"`
+	Onset            time.Time    `json:"onset"`
+	Detected         time.Time    `json:"detected"`
+	Recovered        *time.Time   `json:"recovered"`
+	Severity         Severity     `json:"severity"`
+	SeverityReasons  []string     `json:"severity_reasons"`
+	Headline         string       `json:"headline"`
+	Frequency        Frequency    `json:"frequency"`
+	Significance     Significance `json:"significance"`
+	Scope            ScopeSummary `json:"scope"`
+	SuspectedDeploys []Suspect    `json:"suspected_deploys"`
+	// Recovery names the deploy (often a rollback) whose arrival ended the
+	// errors of the first suspect's version; nil when none did.
+	Recovery *Recovery     `json:"recovery,omitempty"`
+	Tickets  []TicketRef   `json:"tickets"`
+	Samples  []Sample      `json:"samples,omitempty"`
+	Series   *FindingChart `json:"series,omitempty"`
 	// Links point at the evidence elsewhere (a Kibana Discover search, a
 	// dashboard). The correlator leaves them empty: whoever knows where the
 	// data lives adds them.
@@ -313,6 +316,11 @@ type Suspect struct {
 	URL        string    `json:"url,omitempty"`
 	Score      float64   `json:"score"`
 	Reasons    []string  `json:"reasons"`
+	// rolloutTied says the errors followed the rollout host by host (or
+	// concentrated on the version while it rolled out): only then does the
+	// rollout date the onset. A version tied to the errors by its
+	// recovery alone may have run for half an hour before they began.
+	rolloutTied bool
 }
 
 // TicketRef is a ticket linked to a finding.

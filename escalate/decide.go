@@ -242,8 +242,13 @@ func resolve(in *Incident, ch *Change, now time.Time, why string) {
 		rec = *in.Finding.Recovered
 	}
 	in.Status, in.Recovered, in.ResolvedAt = StatusResolved, rec, now
+	text := "errors back at baseline"
+	if in.Finding != nil && in.Finding.Recovery != nil {
+		// The deploy that ended it is what the review asks first.
+		text += "; " + in.Finding.Recovery.Sentence(in.Finding.Recovered)
+	}
 	ch.Events = append(ch.Events,
-		Event{At: rec, Kind: EventRecovered, Text: "errors back at baseline"},
+		Event{At: rec, Kind: EventRecovered, Text: text},
 		Event{At: now, Kind: EventResolved, Text: "resolved: " + why})
 	if in.Paged() {
 		ch.Messages = append(ch.Messages, message(ChannelPagerDuty, Resolve, in, now))

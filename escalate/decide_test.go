@@ -306,3 +306,25 @@ func TestAsked(t *testing.T) {
 		t.Fatalf("recovered finding recorded %s, want resolved", in.Status)
 	}
 }
+
+// TestResolveNamesTheRollback: the recovered event says which deploy ended
+// the errors, so the timeline and the resolve read "… after rollback X".
+func TestResolveNamesTheRollback(t *testing.T) {
+	f := finding(correlate.SeverityPage, t0, "dep-1")
+	r := t0.Add(73 * time.Minute)
+	f.Recovered = &r
+	f.Recovery = &correlate.Recovery{DeployID: "dep-e5fb72", Service: "edge-router", Version: "2.41.4", Rollback: true, ReachedAffected: t0.Add(70 * time.Minute)}
+	changes := Decide(nil, Evaluation{Now: t0.Add(2 * time.Hour), Findings: []correlate.Finding{f}, HasData: always}, policy{action: ActionPage}, Settings{})
+	var got string
+	for _, ch := range changes {
+		for _, e := range ch.Events {
+			if e.Kind == EventRecovered {
+				got = e.Text
+			}
+		}
+	}
+	want := "errors back at baseline; recovered 17:13 UTC, 3 min after rollback dep-e5fb72 (edge-router 2.41.4) reached the last affected host"
+	if got != want {
+		t.Errorf("recovered event %q, want %q", got, want)
+	}
+}

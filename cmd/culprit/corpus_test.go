@@ -37,6 +37,9 @@ import (
 //   - CULPRIT_CORPUS_SEEDS: seeds of the incident runs, "1..7" (default),
 //     "1,2,5", or "none" for quiet days only; every shape but quiet runs
 //     once per seed.
+//   - CULPRIT_CORPUS_SHAPES: the incident shapes to run, comma-separated
+//     ("quick_increase,late_leak"); default every shape. For iterating on
+//     a few shapes; a corpus for BENCHMARKS.md runs them all.
 //   - CULPRIT_CORPUS_PEAK: the fleet's requests a minute at the diurnal
 //     peak, default 6000.
 //   - CULPRIT_CORPUS_QUIET_DAYS: consecutive days of quiet traffic, one
@@ -70,6 +73,7 @@ const corpusQuietSeed0 = 1001
 
 type corpusOptions struct {
 	Seeds      []int64       `json:"seeds"`
+	Shapes     []string      `json:"shapes,omitempty"`
 	PeakPerMin float64       `json:"peak_per_min"`
 	QuietDays  int           `json:"quiet_days"`
 	Warmup     time.Duration `json:"warmup_ns"`
@@ -85,6 +89,15 @@ func corpusOptionsFromEnv(t *testing.T) corpusOptions {
 	if v := os.Getenv("CULPRIT_CORPUS_SEEDS"); v != "" {
 		if o.Seeds, err = parseSeeds(v); err != nil {
 			t.Fatalf("CULPRIT_CORPUS_SEEDS: %v", err)
+		}
+	}
+	if v := os.Getenv("CULPRIT_CORPUS_SHAPES"); v != "" {
+		for f := range strings.SplitSeq(v, ",") {
+			sh := strings.TrimSpace(f)
+			if !slices.Contains(simulate.Shapes(), simulate.Shape(sh)) || sh == string(simulate.ShapeQuiet) {
+				t.Fatalf("CULPRIT_CORPUS_SHAPES: %q is not an incident shape (known: %v)", sh, simulate.Shapes())
+			}
+			o.Shapes = append(o.Shapes, sh)
 		}
 	}
 	if v := os.Getenv("CULPRIT_CORPUS_PEAK"); v != "" {
@@ -212,6 +225,12 @@ type corpusRun struct {
 	DelaySeconds  *float64   `json:"delay_seconds,omitempty"`
 	Suspect       string     `json:"suspect,omitempty"`
 	AttributionOK *bool      `json:"attribution_ok,omitempty"`
+	// FinalOK scores the paged incident's last evidence instead of the
+	// page's: a leak that begins after its rollout ended is tied to the
+	// version only when the rollback takes it away host by host, after
+	// the page, and the page update and the review carry that.
+	FinalSuspect string `json:"final_suspect,omitempty"`
+	FinalOK      *bool  `json:"final_attribution_ok,omitempty"`
 	// BlamedDeploy is a page on a truth without a deploy to blame that
 	// blamed one anyway.
 	BlamedDeploy bool     `json:"blamed_deploy,omitempty"`
@@ -252,7 +271,7 @@ func TestCorpus(t *testing.T) {
 	}
 	var plans []plan
 	for _, shape := range simulate.Shapes() {
-		if shape == simulate.ShapeQuiet {
+		if shape == simulate.ShapeQuiet || (len(o.Shapes) > 0 && !slices.Contains(o.Shapes, string(shape))) {
 			continue
 		}
 		for _, seed := range o.Seeds {
@@ -299,8 +318,12 @@ func TestCorpus(t *testing.T) {
 
 	sum := summarize(runs)
 	elapsed := time.Since(wall)
-	command := fmt.Sprintf("CULPRIT_CORPUS=1 CULPRIT_CORPUS_SEEDS=%s CULPRIT_CORPUS_PEAK=%g CULPRIT_CORPUS_QUIET_DAYS=%d go test -count=1 -run TestCorpus -v -timeout 3h ./cmd/culprit/",
-		seedsString(o.Seeds), o.PeakPerMin, o.QuietDays)
+	shapes := ""
+	if len(o.Shapes) > 0 {
+		shapes = "CULPRIT_CORPUS_SHAPES=" + strings.Join(o.Shapes, ",") + " "
+	}
+	command := fmt.Sprintf("CULPRIT_CORPUS=1 %sCULPRIT_CORPUS_SEEDS=%s CULPRIT_CORPUS_PEAK=%g CULPRIT_CORPUS_QUIET_DAYS=%d go test -count=1 -run TestCorpus -v -timeout 3h ./cmd/culprit/",
+		shapes, seedsString(o.Seeds), o.PeakPerMin, o.QuietDays)
 	out := struct {
 		Command     string         `json:"command"`
 		WallSeconds float64        `json:"wall_seconds"`
@@ -473,6 +496,15 @@ func scoreCorpusRun(truth simulate.Truth, rep *backtestReport, start time.Time) 
 	if truth.SuspectDeployID != "" {
 		ok := r.Suspect == truth.SuspectDeployID
 		r.AttributionOK = &ok
+		for _, in := range rep.Incidents {
+			if in.Key == first.Key && in.finding != nil {
+				if len(in.finding.SuspectedDeploys) > 0 {
+					r.FinalSuspect = in.finding.SuspectedDeploys[0].ID
+				}
+				fok := r.FinalSuspect == truth.SuspectDeployID
+				r.FinalOK = &fok
+			}
+		}
 	} else {
 		r.BlamedDeploy = r.Suspect != ""
 	}
@@ -506,6 +538,9 @@ func (r corpusRun) verdict() string {
 		if r.AttributionOK != nil {
 			parts = append(parts, fmt.Sprintf("suspect %s (ok %t)", cmp.Or(r.Suspect, "none"), *r.AttributionOK))
 		}
+		if r.FinalOK != nil {
+			parts = append(parts, fmt.Sprintf("at the end %s (ok %t)", cmp.Or(r.FinalSuspect, "none"), *r.FinalOK))
+		}
 		if r.ScopeTop2 != nil {
 			parts = append(parts, fmt.Sprintf("scope %v (top1 %t, top2 %t)", r.Scope, *r.ScopeTop1, *r.ScopeTop2))
 		}
@@ -535,6 +570,8 @@ type corpusLine struct {
 	P90DelayS      *float64 `json:"p90_delay_seconds,omitempty"`
 	AttributionN   int      `json:"attribution_n"`
 	AttributionOK  int      `json:"attribution_ok"`
+	FinalN         int      `json:"final_attribution_n"`
+	FinalOK        int      `json:"final_attribution_ok"`
 	ScopeN         int      `json:"scope_n"`
 	ScopeTop1      int      `json:"scope_top1"`
 	ScopeTop2      int      `json:"scope_top2"`
@@ -600,6 +637,12 @@ func corpusSummary(group string, runs []corpusRun) corpusLine {
 		}
 		l.Detected++
 		delays = append(delays, *r.DelaySeconds)
+		if r.FinalOK != nil {
+			l.FinalN++
+			if *r.FinalOK {
+				l.FinalOK++
+			}
+		}
 		if r.AttributionOK != nil {
 			l.AttributionN++
 			if *r.AttributionOK {
@@ -676,12 +719,12 @@ func corpusMarkdown(command string, elapsed time.Duration, o corpusOptions, look
 	}
 	fmt.Fprintf(&b, "%d incident runs (seeds %s, 6 h, onset 4 h), %d quiet days; peak %g requests/min; lookback %s; ingestion lag %s; %d runs side by side; wall time %s.\n\n",
 		inc, seedsString(o.Seeds), quiet, o.PeakPerMin, lookback, lag, o.Parallel, elapsed.Round(time.Second))
-	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | scope top-1 | scope top-2 | scope top-1 w/o version | false pages | judged hours | false pages / week |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | false pages | judged hours | false pages / week |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range sum {
-		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
+		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
 			ratioOrDash(l.Recall), secondsOrDash(l.MedianDelayS), secondsOrDash(l.P90DelayS),
-			fracOrDash(l.AttributionOK, l.AttributionN), fracOrDash(l.ScopeTop1, l.ScopeN), fracOrDash(l.ScopeTop2, l.ScopeN),
+			fracOrDash(l.AttributionOK, l.AttributionN), fracOrDash(l.FinalOK, l.FinalN), fracOrDash(l.ScopeTop1, l.ScopeN), fracOrDash(l.ScopeTop2, l.ScopeN),
 			fracOrDash(l.ScopeTop1Dim, l.ScopeN), l.FalsePages, l.Hours, l.FalsePerWeek)
 	}
 	for _, l := range sum {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,6 +201,22 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(head, "; 0 related tickets") {
 		t.Errorf("demo headline links no tickets: %s", head)
+	}
+	// The story ends with the rollback: the report must say it ended it.
+	var deploys []correlate.Deploy
+	if b, err := os.ReadFile(filepath.Join(dir, "deploys.json")); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &deploys); err != nil {
+		t.Fatal(err)
+	}
+	rollback := ""
+	for _, d := range deploys {
+		if correlate.SaysRollback(d) {
+			rollback = d.ID
+		}
+	}
+	if rollback == "" || !regexp.MustCompile(`Recovery +recovered \d\d:\d\d UTC, .*rollback `+rollback).MatchString(out) {
+		t.Errorf("demo report does not tie the recovery to rollback %q:\n%s", rollback, out)
 	}
 	for _, f := range []string{"logs.ndjson.gz", "deploys.json", "tickets.json", "report.json", "report.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {

@@ -331,7 +331,12 @@ func ratePlot(f *correlate.Finding, deploys []correlate.Deploy, size Size) (*plo
 	}
 	if f.Recovered != nil && !f.Recovered.Before(r.from) && !f.Recovered.After(r.to) {
 		ov.markers = append(ov.markers, marker{x: unix(*f.Recovered), style: draw.LineStyle{Color: colText, Width: 1.2, Dashes: []vg.Length{4, 3}}})
-		ov.labels = append(ov.labels, label{x: unix(*f.Recovered), text: "recovered", essential: true})
+		text := "recovered"
+		if r := f.Recovery; r != nil {
+			// The legend ties the fall to the deploy that caused it.
+			text = "recovered: " + map[bool]string{true: "rollback ", false: "deploy "}[r.Rollback] + r.DeployID
+		}
+		ov.labels = append(ov.labels, label{x: unix(*f.Recovered), text: text, essential: true})
 	}
 	for _, s := range sp {
 		if !s.suspect {

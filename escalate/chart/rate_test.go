@@ -133,6 +133,13 @@ func TestRateAnnotations(t *testing.T) {
 			absent:  []string{"recovered"},
 		},
 		{
+			name: "a recovery the finding ties to a rollback names it",
+			mutate: func(a *rateArgs) {
+				a.f.Recovery = &correlate.Recovery{DeployID: "dep-e5fb72", Service: "edge-router", Version: "3.7.9", Rollback: true}
+			},
+			present: []string{"recovered: rollback dep-e5fb72"},
+		},
+		{
 			name: "onset outside the window has no onset label",
 			mutate: func(a *rateArgs) {
 				a.f.Onset = at(-10, 0)

@@ -311,6 +311,13 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 	if f.Recovered != nil {
 		putTime(d, "recovered", *f.Recovered)
 	}
+	if r := f.Recovery; r != nil {
+		d["recovery"] = map[string]any{
+			"deploy_id": clip(r.DeployID, maxShort),
+			"rollback":  r.Rollback,
+			"summary":   clip(r.Sentence(f.Recovered), lim.text),
+		}
+	}
 
 	fr := f.Frequency
 	d["frequency"] = map[string]any{

@@ -524,3 +524,15 @@ func TestClip(t *testing.T) {
 		})
 	}
 }
+
+func TestTriggerNamesTheRecovery(t *testing.T) {
+	f := fridayFinding()
+	f.Recovery = &correlate.Recovery{DeployID: "dep-e5fb72", Service: "edge-router", Version: "3.7.9", Rollback: true, ReachedAffected: t0.Add(92 * time.Minute)}
+	d := received(t, deliver(t, Trigger(routingKey, "inc-1", f, fridayLinks)))
+	for path, want := range map[string]any{"deploy_id": "dep-e5fb72", "rollback": true,
+		"summary": "recovered 17:35 UTC, 3 min after rollback dep-e5fb72 (edge-router 3.7.9) reached the last affected host"} {
+		if g := at(t, d, "recovery", path); fmt.Sprint(g) != fmt.Sprint(want) {
+			t.Errorf("custom_details.recovery.%s = %v, want %v", path, g, want)
+		}
+	}
+}

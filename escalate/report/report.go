@@ -103,6 +103,12 @@ func finding(w *errWriter, f correlate.Finding) {
 			}
 		}
 	}
+	if r := f.Recovery; r != nil {
+		row("Recovery", "%s", r.Sentence(f.Recovered))
+		for _, why := range r.Reasons {
+			more("   - %s", why)
+		}
+	}
 	if len(f.Tickets) > 0 {
 		for i, t := range f.Tickets {
 			label := ""

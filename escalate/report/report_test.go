@@ -165,3 +165,23 @@ func TestLinks(t *testing.T) {
 		})
 	}
 }
+
+func TestTextNamesTheRecovery(t *testing.T) {
+	r := sample()
+	rec := t0.Add(73 * time.Minute)
+	r.Findings[0].Recovered = &rec
+	r.Findings[0].Recovery = &correlate.Recovery{DeployID: "dep-e5fb72", Service: "edge-router", Version: "2.41.4", Rollback: true,
+		ReachedAffected: t0.Add(70 * time.Minute), Reasons: []string{"recovery alignment: errors stopped host by host"}}
+	var b bytes.Buffer
+	if err := Text(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Recovery      recovered 17:13 UTC, 3 min after rollback dep-e5fb72 (edge-router 2.41.4) reached the last affected host",
+		"- recovery alignment: errors stopped host by host",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -253,7 +253,9 @@ func contextElements(f correlate.Finding) []slackgo.MixedElement {
 	if !f.Onset.IsZero() {
 		facts = append(facts, "onset "+stamp(f.Onset))
 	}
-	if f.Recovered != nil {
+	if f.Recovered != nil && f.Recovery != nil {
+		facts = append(facts, escape(clip(f.Recovery.Sentence(f.Recovered), 200)))
+	} else if f.Recovered != nil {
 		facts = append(facts, "recovered "+stamp(*f.Recovered))
 	} else {
 		facts = append(facts, "not recovered")

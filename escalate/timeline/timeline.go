@@ -251,6 +251,8 @@ func relevantDeploys(in escalate.Incident, deploys []correlate.Deploy) []labelle
 			out = append(out, labelled{d, labelSuspect})
 		case d.Service != in.Service || in.Onset.IsZero() || d.StartedAt.Before(from) || (!to.IsZero() && d.StartedAt.After(to)):
 			continue
+		case in.Finding != nil && in.Finding.Recovery != nil && in.Finding.Recovery.Rollback && d.ID == in.Finding.Recovery.DeployID:
+			out = append(out, labelled{d, labelRollback})
 		case d.StartedAt.After(pivot) && (saysRollback(d) || (primary != nil && d.Service == primary.Service && prevVersion != "" && d.Version == prevVersion)):
 			out = append(out, labelled{d, labelRollback})
 		case d.StartedAt.After(pivot):
@@ -266,15 +268,7 @@ func relevantDeploys(in escalate.Incident, deploys []correlate.Deploy) []labelle
 }
 
 // saysRollback reports whether a deploy's own words call it a rollback.
-func saysRollback(d correlate.Deploy) bool {
-	s := strings.ToLower(d.ID + " " + d.Description)
-	for _, w := range []string{"rollback", "roll back", "roll-back", "rolled back", "revert"} {
-		if strings.Contains(s, w) {
-			return true
-		}
-	}
-	return false
-}
+func saysRollback(d correlate.Deploy) bool { return correlate.SaysRollback(d) }
 
 // incidentEnd is when the incident stopped: resolved, else last seen, else
 // recovered. Zero when none is known, meaning "still going".

@@ -108,6 +108,10 @@ func TestBuildChoosesDeploys(t *testing.T) {
 	open.Status, open.ResolvedAt, open.LastSeen, open.Recovered = escalate.StatusOpen, time.Time{}, time.Time{}, time.Time{}
 	noSuspect := in
 	noSuspect.Finding = &correlate.Finding{Headline: "x"}
+	recovered := in
+	rf := *in.Finding
+	rf.Recovery = &correlate.Recovery{DeployID: "dep-rb2", Service: "edge-router", Version: "3.7.2", Rollback: true}
+	recovered.Finding = &rf
 
 	cases := []struct {
 		name    string
@@ -151,6 +155,9 @@ func TestBuildChoosesDeploys(t *testing.T) {
 		{"an open incident shows deploys until now", open,
 			[]correlate.Deploy{prior, suspect, d("dep-late", "edge-router", "3.8.1", at(23, 0), "")},
 			[]string{"dep-1a2b suspect deploy", "dep-late later deploy"}},
+		{"the deploy the finding's recovery names as a rollback is a rollback", recovered,
+			[]correlate.Deploy{prior, suspect, d("dep-rb2", "edge-router", "3.7.2", at(17, 10), "")},
+			[]string{"dep-1a2b suspect deploy", "dep-rb2 rollback"}},
 		{"without a suspect a rollback is known by its words", noSuspect,
 			[]correlate.Deploy{prior, d("dep-rb", "edge-router", "3.7.4", at(17, 10), "roll back 3.8.0")},
 			[]string{"dep-rb rollback"}},

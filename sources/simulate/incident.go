@@ -33,6 +33,15 @@ type incident struct {
 	status   int
 	msg      func(r *rand.Rand, q *request) string
 
+	// leakFrom, when set, is when a deploy-caused incident's errors begin
+	// (a leak that starts after the rollout); its ramp counts from then.
+	leakFrom int64
+	// burst is one customer's burst of the incident's class in
+	// [burstFrom, burstTo), whatever the version, at probability burstP.
+	burst              *customer
+	burstFrom, burstTo int64
+	burstP             float64
+
 	// surge is the customers whose traffic jumps, by factor.
 	surge       []*customer
 	surgeFactor []float64
@@ -115,11 +124,31 @@ func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy
 			tags:     []string{"functions", "502", "errors"},
 			priority: "high",
 		}
-	case ShapeIncrease:
-		addBad(deployBad, svcAPI, int64(10+ir.IntN(11))*minute, ir.IntN(2) == 0, "Move site queries to the new ORM layer", nil)
+	case ShapeIncrease, ShapeQuickIncrease, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy:
+		dur, batches := int64(10+ir.IntN(11))*minute, ir.IntN(2) == 0
+		if cfg.Shape != ShapeIncrease {
+			dur, batches = int64(2+ir.IntN(4))*minute, false
+		}
+		addBad(deployBad, svcAPI, dur, batches, "Move site queries to the new ORM layer", nil)
 		deadline, err := findClass(inc.svc, "deadline")
 		if err != nil {
 			return nil, nil, err
+		}
+		switch cfg.Shape {
+		case ShapeDecoyIncrease:
+			svc := []int{svcEdge, svcFunctions, svcDashboard}[ir.IntN(3)]
+			plans = dropHarmless(plans, svc, onset-35*minute, onset+35*minute)
+			own = append(own, &plannedDeploy{kind: deployHarmless, svc: svc, start: onset - int64(1+ir.IntN(4))*minute, dur: int64(2+ir.IntN(4)) * minute,
+				desc: harmlessChanges[svc][ir.IntN(len(harmlessChanges[svc]))]})
+		case ShapeBurstBeforeDeploy:
+			// A big customer's own burst: enough to move a CUSUM's onset.
+			inc.burst = f.byRank[1+ir.IntN(5)]
+			inc.burstFrom = onset - int64(4+ir.IntN(5))*minute
+			inc.burstTo = inc.burstFrom + 3*minute
+			inc.burstP = 0.3
+		case ShapeSecondDeploy:
+			own = append(own, &plannedDeploy{kind: deployHarmless, svc: svcAPI, start: onset - 15*minute, dur: int64(2+ir.IntN(4)) * minute,
+				desc: harmlessChanges[svcAPI][ir.IntN(len(harmlessChanges[svcAPI]))]})
 		}
 		inc.p = (increaseFactor - 1) * deadline.base
 		inc.status = deadline.status
@@ -161,6 +190,33 @@ func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy
 		addBad(deployBad, svcAPI, int64(15+ir.IntN(11))*minute, ir.IntN(2) == 0, "Reuse database connections across requests in the deploys handler", nil)
 		inc.p = slowRampMaxP
 		inc.ramp = slowRampLength.Milliseconds()
+		inc.status = 503
+		inc.msg = func(r *rand.Rand, q *request) string {
+			return "connection pool exhausted: 64/64 connections to db-" + strconv.Itoa(1+r.IntN(12)) +
+				" busy, waited " + strconv.Itoa(2000+r.IntN(1000)) + "ms"
+		}
+		inc.truth.Kind = correlate.KindNewError
+		inc.truth.MessageContains = "connection pool exhausted"
+		inc.truth.ExpectPage = true
+		inc.tickets = ticketSpec{
+			prob:     0.1,
+			subjects: []string{"API getting slower and failing", "Intermittent 503 from the API"},
+			tags:     []string{"api", "503"},
+			priority: "normal",
+		}
+	case ShapeLateLeak:
+		dur := int64(2+ir.IntN(4)) * minute
+		addBad(deployBad, svcAPI, dur, false, "Cache prepared statements per connection", nil)
+		// The leak starts after the rollout's last host (at most 15 s of
+		// jitter past dur) and ends when a rollback replaces the version.
+		inc.leakFrom = onset + dur + 15000 + int64(10+ir.IntN(11))*minute
+		if inc.rollback == nil {
+			inc.rollback = &plannedDeploy{kind: deployRollback, svc: svcAPI, start: inc.leakFrom + int64(40+ir.IntN(21))*minute, dur: int64(4+ir.IntN(4)) * minute,
+				desc: "Roll back: revert \"Cache prepared statements per connection\""}
+			own = append(own, inc.rollback)
+		}
+		inc.p = slowRampMaxP
+		inc.ramp = (30 * time.Minute).Milliseconds()
 		inc.status = 503
 		inc.msg = func(r *rand.Rand, q *request) string {
 			return "connection pool exhausted: 64/64 connections to db-" + strconv.Itoa(1+r.IntN(12)) +
@@ -281,6 +337,9 @@ func (inc *incident) truthTimes(end int64) {
 				first = min(first, inc.bad.at[i])
 			}
 		}
+		if inc.leakFrom > 0 {
+			first = max(first, inc.leakFrom)
+		}
 		inc.truth.Onset = time.UnixMilli(first).UTC()
 		if inc.rollback != nil {
 			for i, h := range inc.rollback.hosts {
@@ -357,6 +416,17 @@ func (inc *incident) inject(r *rand.Rand, q *request, d *Doc) bool {
 	if inc.msg == nil || q.svc != inc.svc {
 		return false
 	}
+	if inc.burst != nil && q.cust == inc.burst && q.ms >= inc.burstFrom && q.ms < inc.burstTo {
+		// The burst is the customer's own trouble, not the incident: it
+		// is background to the truth (not Injected), only shaped to
+		// mislead.
+		if r.Float64() < inc.burstP {
+			d.Error = inc.msg(r, q)
+			d.Status = inc.status
+			d.Outcome = "failure"
+		}
+		return false
+	}
 	if inc.hosts != nil && !inc.hosts[q.host] {
 		return false
 	}
@@ -371,11 +441,11 @@ func (inc *incident) inject(r *rand.Rand, q *request, d *Doc) bool {
 	}
 	p := inc.p
 	if inc.bad != nil {
-		if q.deploy != inc.bad.index {
+		if q.deploy != inc.bad.index || q.ms < inc.leakFrom {
 			return false
 		}
 		if inc.ramp > 0 {
-			p *= min(1, float64(q.ms-q.since)/float64(inc.ramp))
+			p *= min(1, float64(q.ms-max(q.since, inc.leakFrom))/float64(inc.ramp))
 		}
 	} else if q.ms < inc.from || q.ms >= inc.to {
 		return false

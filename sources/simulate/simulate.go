@@ -65,13 +65,34 @@ const (
 	// ShapeTrafficSurge is a few customers going viral: errors rise with the
 	// traffic but their share does not.
 	ShapeTrafficSurge Shape = "traffic_surge"
+
+	// The harder deploy shapes: each is one step away from the ones above,
+	// where a nearest-deploy or share-only attributor goes wrong.
+
+	// ShapeQuickIncrease is ShapeIncrease rolled out in 2–5 minutes: too
+	// few minutes in which both versions serve to compare them there.
+	ShapeQuickIncrease Shape = "quick_increase"
+	// ShapeLateLeak is an api deploy rolled out in 2–5 minutes whose leak
+	// only starts 10–20 minutes after the rollout ended, grows, and stops
+	// host by host when a rollback replaces the version.
+	ShapeLateLeak Shape = "late_leak"
+	// ShapeDecoyIncrease is ShapeQuickIncrease with another service's
+	// deploy landing 1–4 minutes before it.
+	ShapeDecoyIncrease Shape = "decoy_increase"
+	// ShapeBurstBeforeDeploy is ShapeQuickIncrease with one customer's
+	// burst of the same class 4–8 minutes before the deploy.
+	ShapeBurstBeforeDeploy Shape = "burst_before_deploy"
+	// ShapeSecondDeploy is ShapeQuickIncrease shipped 15 minutes after a
+	// harmless deploy of the same service.
+	ShapeSecondDeploy Shape = "second_deploy"
 )
 
 // deployCaused reports whether a deploy causes the shape's incident, and
 // so whether a rollback can end it.
 func (s Shape) deployCaused() bool {
 	switch s {
-	case ShapeFriday, ShapeIncrease, ShapeCanary, ShapeSlowRamp:
+	case ShapeFriday, ShapeIncrease, ShapeCanary, ShapeSlowRamp,
+		ShapeQuickIncrease, ShapeLateLeak, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy:
 		return true
 	}
 	return false
@@ -82,6 +103,7 @@ func Shapes() []Shape {
 	return []Shape{
 		ShapeQuiet, ShapeFriday, ShapeIncrease, ShapeCanary, ShapeSlowRamp,
 		ShapeRegionOutage, ShapeSingleCustomer, ShapeTicketSurge, ShapeTrafficSurge,
+		ShapeQuickIncrease, ShapeLateLeak, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy,
 	}
 }
 

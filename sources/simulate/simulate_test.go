@@ -87,7 +87,7 @@ func TestShapes(t *testing.T) {
 		}
 		seen[s] = true
 	}
-	if len(seen) != 9 || !slices.Equal(Shapes(), Shapes()) {
+	if len(seen) != 14 || !slices.Equal(Shapes(), Shapes()) {
 		t.Errorf("Shapes() = %v", Shapes())
 	}
 }
@@ -311,7 +311,7 @@ func TestTruths(t *testing.T) {
 				if tr.Kind != "" || tr.ExpectPage || tr.InjectedErrors != 0 {
 					t.Errorf("truth %+v", tr)
 				}
-			case ShapeFriday, ShapeIncrease, ShapeSlowRamp:
+			case ShapeFriday, ShapeIncrease, ShapeSlowRamp, ShapeQuickIncrease, ShapeLateLeak, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy:
 				if tr.SuspectDeployID == "" || !tr.ExpectPage || tr.AffectedCustomers < 20 {
 					t.Errorf("truth %+v", tr)
 				}
@@ -360,11 +360,11 @@ func run0(s Shape) string {
 	switch s {
 	case ShapeFriday:
 		return "function invocation failed"
-	case ShapeIncrease:
+	case ShapeIncrease, ShapeQuickIncrease, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy:
 		return "context deadline exceeded"
 	case ShapeCanary:
 		return "index out of range"
-	case ShapeSlowRamp:
+	case ShapeSlowRamp, ShapeLateLeak:
 		return "connection pool exhausted"
 	case ShapeRegionOutage:
 		return "no healthy upstream"
@@ -376,7 +376,7 @@ func run0(s Shape) string {
 
 func serviceOf(s Shape) string {
 	switch s {
-	case ShapeIncrease, ShapeCanary, ShapeSlowRamp:
+	case ShapeIncrease, ShapeCanary, ShapeSlowRamp, ShapeQuickIncrease, ShapeLateLeak, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy:
 		return "api"
 	}
 	return "edge-router"
@@ -797,5 +797,71 @@ func BenchmarkWriteFiles(b *testing.B) {
 		if _, err := WriteFiles(context.Background(), dir, demoConfig); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHarderShapes checks what makes each harder deploy shape hard.
+func TestHarderShapes(t *testing.T) {
+	for _, shape := range []Shape{ShapeQuickIncrease, ShapeLateLeak, ShapeDecoyIncrease, ShapeBurstBeforeDeploy, ShapeSecondDeploy} {
+		t.Run(string(shape), func(t *testing.T) {
+			t.Parallel()
+			burstOrgs := map[string]int{}
+			var run *Run
+			onset := DefaultStart.Add(4 * time.Hour)
+			run = generate(t, Config{Seed: 7, Shape: shape}, func(d *Doc) {
+				if !d.Injected && strings.Contains(d.Error, run0(shape)) && d.Time.Before(onset) && d.Time.After(onset.Add(-10*time.Minute)) {
+					burstOrgs[d.Org]++
+				}
+			})
+			tr := run.Truth
+			var bad correlate.Deploy
+			for _, d := range run.Deploys {
+				if d.ID == tr.SuspectDeployID {
+					bad = d
+				}
+			}
+			last := bad.Hosts[len(bad.Hosts)-1].At
+			if roll := last.Sub(bad.StartedAt); roll < 90*time.Second || roll > 5*time.Minute+15*time.Second {
+				t.Errorf("suspect rolled out in %s, want 2–5 min", roll)
+			}
+			switch shape {
+			case ShapeLateLeak:
+				if gap := tr.Onset.Sub(last); gap < 10*time.Minute || gap > 21*time.Minute {
+					t.Errorf("leak began %s after the rollout's last host, want 10–20 min", gap)
+				}
+				rollback := false
+				for _, d := range run.Deploys {
+					rollback = rollback || (d.Service == bad.Service && d.StartedAt.After(tr.Onset) && correlate.SaysRollback(d))
+				}
+				if !rollback || tr.Recovered == nil {
+					t.Errorf("no rollback ending the leak: recovered %v", tr.Recovered)
+				}
+			case ShapeDecoyIncrease:
+				near := false
+				for _, d := range run.Deploys {
+					lead := bad.StartedAt.Sub(d.StartedAt)
+					near = near || (d.Service != bad.Service && lead >= time.Minute && lead <= 4*time.Minute)
+				}
+				if !near {
+					t.Error("no other service's deploy 1–4 min before the suspect")
+				}
+			case ShapeBurstBeforeDeploy:
+				top, all := 0, 0
+				for _, n := range burstOrgs {
+					top, all = max(top, n), all+n
+				}
+				if top < 10 || top < all*3/4 {
+					t.Errorf("class errors in the 10 min before the deploy by customer: %v; want one customer's burst", burstOrgs)
+				}
+			case ShapeSecondDeploy:
+				first := false
+				for _, d := range run.Deploys {
+					first = first || (d.Service == bad.Service && d.ID != bad.ID && bad.StartedAt.Sub(d.StartedAt) == 15*time.Minute)
+				}
+				if !first {
+					t.Error("no harmless deploy of the same service 15 min before the suspect")
+				}
+			}
+		})
 	}
 }
