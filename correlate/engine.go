@@ -250,7 +250,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	if len(f.SuspectedDeploys) > 0 {
 		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
 	}
-	f.Tickets = linkTickets(f, sc, in.Tickets, to)
+	f.Tickets, f.OtherTickets = linkTickets(f, sc, in.Tickets, to, cfg.Products[c.service])
 	f.Series = &FindingChart{
 		Start:    w.From,
 		StepSec:  w.Step.Seconds(),
