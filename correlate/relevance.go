@@ -65,6 +65,10 @@ var wordSynonyms = map[string]string{
 	"limit": "limit", "quota": "limit",
 	"pool":  "pool",
 	"panic": "crash",
+	// places, as customers say them and as cloud regions are named
+	"europe": "europe", "european": "europe", "eu": "europe", "emea": "europe",
+	"asia": "asia", "asian": "asia", "apac": "asia",
+	"australia": "australia", "australian": "australia",
 }
 
 // complaints are the words of any failure. They show a ticket is a
@@ -92,11 +96,48 @@ var noise = map[string]bool{
 	"id": true, "null": true, "nil": true, "true": true, "fals": true, "go": true, "goroutin": true,
 	"every": true, "other": true, "more": true, "than": true, "about": true, "also": true, "only": true,
 	"customer": true, "visitor": true, "user": true, "random": true, "sometim": true, "keep": true,
+	"out": true, "up": true, "off": true, "over": true, "under": true, "new": true, "old": true,
+}
+
+// Words most of the support queue uses before the onset ("site", the
+// company's own product) say nothing about which incident a ticket is
+// about. They are learnt from the tickets themselves, so that no list has
+// to know what a given company's customers write.
+const (
+	commonMinTickets = 5
+	commonShare      = 0.5
+)
+
+// commonConcepts are the concepts in more than commonShare of the tickets
+// filed before the onset, when there are enough of them to tell.
+func commonConcepts(tickets []Ticket, onset time.Time) map[string]bool {
+	df := map[string]int{}
+	n := 0
+	for _, t := range tickets {
+		if !t.CreatedAt.Before(onset) || excludedTicket(t) {
+			continue
+		}
+		n++
+		for c := range readText(t.Subject + "\n" + t.Description).concepts {
+			df[c]++
+		}
+	}
+	out := map[string]bool{}
+	if n < commonMinTickets {
+		return out
+	}
+	for c, k := range df {
+		if float64(k) > commonShare*float64(n) {
+			out[c] = true
+		}
+	}
+	return out
 }
 
 var (
-	codeRe = regexp.MustCompile(`^[45][0-9][0-9]$`)
-	pathRe = regexp.MustCompile(`/[a-z][a-z0-9._~-]*(?:/[a-z0-9._~-]+)*`)
+	codeRe   = regexp.MustCompile(`^[45][0-9][0-9]$`)
+	domainRe = regexp.MustCompile(`[a-z0-9_-]+(?:\.[a-z0-9_-]+)+(?::[0-9]+)?`)
+	pathRe   = regexp.MustCompile(`/[a-z][a-z0-9._~-]*(?:/[a-z0-9._~-]+)*`)
 )
 
 // stem is a small Porter-style suffix stripper: enough that "failing",
@@ -168,6 +209,9 @@ type ticketText struct {
 func readText(s string) ticketText {
 	low := strings.ToLower(s)
 	t := ticketText{concepts: map[string]bool{}, codes: map[string]bool{}, families: map[string]bool{}}
+	// Host and domain names are some customer's, never the topic: drop
+	// them before paths and words are read.
+	low = domainRe.ReplaceAllString(low, " ")
 	t.paths = pathRe.FindAllString(low, -1)
 	low = phraseSynonyms.Replace(low)
 	var words []string
@@ -179,11 +223,15 @@ func readText(s string) ticketText {
 		words = append(words, w)
 		switch {
 		case codeRe.MatchString(w):
+			// A status code is a complaint too: "returns 503" says
+			// something fails even when the finding's code is unknown.
 			t.codes[w] = true
 			t.families[w[:1]+"xx"] = true
+			t.complain = true
 			continue
 		case w == "4xx" || w == "5xx":
 			t.families[w] = true
+			t.complain = true
 			continue
 		}
 		c := concept(w)
@@ -213,6 +261,51 @@ type ticketTopic struct {
 	paths    []string          // the error's paths and their templated prefixes
 	names    map[string]string // concept or phrase of the service and its products -> shown name
 	quotes   []string          // runs of three or more literal words of the error, flattened
+	// endpoints are the words naming the paths that carry most errors:
+	// customers say "the deploys endpoint" for /api/v1/deploys.
+	endpoints map[string]string
+}
+
+// places are the continents cloud regions are named after, for regions
+// whose names run words together.
+var places = []string{"europe", "asia", "australia", "africa", "america"}
+
+// endpointWords are the distinctive words of the paths that carry at
+// least a tenth of the errors, at most five of them: a fleet-wide error
+// spread over every path names none.
+func endpointWords(paths map[string]float64) map[string]string {
+	var total float64
+	for _, n := range paths {
+		total += n
+	}
+	type pv struct {
+		p string
+		n float64
+	}
+	var top []pv
+	for p, n := range paths {
+		if total > 0 && n >= total/10 {
+			top = append(top, pv{p, n})
+		}
+	}
+	sort.Slice(top, func(a, b int) bool {
+		if top[a].n != top[b].n {
+			return top[a].n > top[b].n
+		}
+		return top[a].p < top[b].p
+	})
+	out := map[string]string{}
+	for _, t := range top[:min(5, len(top))] {
+		for _, seg := range strings.Split(strings.ToLower(t.p), "/") {
+			if len(seg) < 3 || strings.IndexFunc(seg, unicode.IsDigit) >= 0 || seg == "api" {
+				continue
+			}
+			if c := concept(seg); !noise[c] && !complaints[c] {
+				out[c] = seg
+			}
+		}
+	}
+	return out
 }
 
 // newTicketTopic gathers the finding's words: its signature and examples,
@@ -240,15 +333,24 @@ func newTicketTopic(f Finding, sc *Scope, products []string) ticketTopic {
 		// customer places them: "down in Europe".
 		for _, field := range []string{FieldRegion, FieldProvider} {
 			for v, n := range sc.Errors[field] {
-				if n > 0 && len(sc.Errors[field]) <= 2 {
-					for _, w := range strings.FieldsFunc(strings.ToLower(v), func(r rune) bool { return !unicode.IsLetter(r) }) {
-						if len(w) >= 3 {
-							tp.concepts[concept(w)] = w
-						}
+				if n <= 0 || len(sc.Errors[field]) > 2 {
+					continue
+				}
+				v = strings.ToLower(v)
+				for _, w := range strings.FieldsFunc(v, func(r rune) bool { return !unicode.IsLetter(r) }) {
+					if len(w) >= 3 {
+						tp.concepts[concept(w)] = w
+					}
+				}
+				// Cloud regions run words together ("westeurope").
+				for _, place := range places {
+					if strings.Contains(v, place) {
+						tp.concepts[concept(place)] = place
 					}
 				}
 			}
 		}
+		tp.endpoints = endpointWords(sc.Errors[FieldPath])
 	}
 	sort.Strings(tp.paths)
 	tp.paths = dedupe(tp.paths)
@@ -374,13 +476,28 @@ func (tp ticketTopic) score(t ticketText) relevance {
 		r.text += weightCue
 		r.cues = append(r.cues, "status "+strings.Join(codes, ", "))
 	}
+	pathHit := false
 	for _, p := range t.paths {
 		p = strings.TrimRight(p, "/.")
 		if p != "" && containsString(tp.paths, p) {
 			r.text += weightCue
 			r.cues = append(r.cues, "path "+p)
+			pathHit = true
 			break
 		}
+	}
+	// An endpoint's name is the same cue as its path, in words.
+	var endpoints []string
+	for c := range t.concepts {
+		if shown, ok := tp.endpoints[c]; ok && !seen[c] && !pathHit {
+			seen[c] = true
+			endpoints = append(endpoints, shown)
+		}
+	}
+	if len(endpoints) > 0 {
+		sort.Strings(endpoints)
+		r.text += weightCue
+		r.cues = append(r.cues, "endpoint "+strings.Join(endpoints, ", "))
 	}
 	var names []string
 	for key, shown := range tp.names {
@@ -423,6 +540,10 @@ func linkTickets(f Finding, sc *Scope, tickets []Ticket, until time.Time, produc
 		affected = sc.Errors[FieldCustomer]
 	}
 	tp := newTicketTopic(f, sc, products)
+	for c := range commonConcepts(tickets, f.Onset) {
+		delete(tp.concepts, c)
+		delete(tp.endpoints, c)
+	}
 	related = []TicketRef{}
 	for _, t := range tickets {
 		if t.CreatedAt.Before(f.Onset) || excludedTicket(t) {
