@@ -3,8 +3,10 @@ package simulate_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +97,13 @@ func relatedTickets(t *testing.T, cfg simulate.Config) (ticketScore, bool) {
 	return s, true
 }
 
+func ratio(n, of int) string {
+	if of == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f (%d/%d)", float64(n)/float64(of), n, of)
+}
+
 // relevancePeak keeps the runs cheap: a third of the default traffic
 // still hurts dozens of customers in a fleet-wide incident.
 const relevancePeak = 400
@@ -104,15 +113,32 @@ const relevancePeak = 400
 // from a grammar, from affected and unaffected customers, beside affected
 // customers' tickets about other things. The corpus benchmark reports the
 // same per shape through the daemon's evaluator; this is its cheap check.
+// CULPRIT_TICKETS_SEEDS (e.g. "1,2,3") changes the seeds, and
+// CULPRIT_TICKETS_OUT names a file for the per-shape table (make bench,
+// step tickets).
 func TestRelatedTicketsPrecisionRecall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates and correlates a dozen six-hour runs")
 	}
 	shapes := []simulate.Shape{simulate.ShapeFriday, simulate.ShapeIncrease, simulate.ShapeCanary, simulate.ShapeSlowRamp,
 		simulate.ShapeRegionOutage, simulate.ShapeSingleCustomer, simulate.ShapeTicketSurge}
+	seeds := []int64{1, 2}
+	if v := os.Getenv("CULPRIT_TICKETS_SEEDS"); v != "" {
+		seeds = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("CULPRIT_TICKETS_SEEDS %q: %q is not a seed", v, f)
+			}
+			seeds = append(seeds, n)
+		}
+	}
 	var total ticketScore
+	var table strings.Builder
+	table.WriteString("| shape | runs | related | about the incident | incident tickets | precision | recall | other tickets in the list |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, shape := range shapes {
-		for _, seed := range []int64{1, 2} {
+		var sh ticketScore
+		for _, seed := range seeds {
 			s, ok := relatedTickets(t, simulate.Config{Seed: seed, Shape: shape,
 				Start: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC), PeakPerMin: relevancePeak})
 			if !ok {
@@ -123,6 +149,10 @@ func TestRelatedTicketsPrecisionRecall(t *testing.T) {
 			total.related += s.related
 			total.correct += s.correct
 			total.truth += s.truth
+			sh.related += s.related
+			sh.correct += s.correct
+			sh.truth += s.truth
+			sh.background = append(sh.background, s.background...)
 			for _, b := range s.background {
 				t.Logf("  not about the incident: %s", b)
 			}
@@ -135,10 +165,20 @@ func TestRelatedTicketsPrecisionRecall(t *testing.T) {
 				t.Errorf("%s seed %d: related list holds tickets not about the incident: %v", shape, seed, s.background)
 			}
 		}
+		fmt.Fprintf(&table, "| %s | %d | %d | %d | %d | %s | %s | %d |\n", shape, len(seeds), sh.related, sh.correct, sh.truth,
+			ratio(sh.correct, sh.related), ratio(sh.correct, sh.truth), len(sh.background))
 	}
 	precision := float64(total.correct) / float64(max(1, total.related))
 	recall := float64(total.correct) / float64(max(1, total.truth))
 	t.Logf("precision %.3f (%d/%d), recall %.3f (%d/%d)", precision, total.correct, total.related, recall, total.correct, total.truth)
+	fmt.Fprintf(&table, "| all | %d | %d | %d | %d | %s | %s | %d |\n", len(seeds)*len(shapes), total.related, total.correct, total.truth,
+		ratio(total.correct, total.related), ratio(total.correct, total.truth), total.related-total.correct)
+	if out := os.Getenv("CULPRIT_TICKETS_OUT"); out != "" {
+		head := fmt.Sprintf("Seeds %v, 6 h runs from 12:00 UTC with the onset at 4 h, %d requests a minute at the peak; related tickets of the finding about the incident, correlated over the whole run.\n\n", seeds, relevancePeak)
+		if err := os.WriteFile(out, []byte(head+table.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if precision < 0.9 || recall < 0.9 {
 		t.Errorf("precision %.3f, recall %.3f: want both at least 0.9", precision, recall)
 	}
