@@ -408,11 +408,6 @@ func pathPrefixes(p string) []string {
 		}
 		out = append(out, "/"+strings.Join(segs[:i+1], "/"))
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	// The bare first segment of a deep path ("/api") is too broad on its
-	// own unless the path is that short.
 	return out
 }
 
@@ -428,17 +423,15 @@ func dedupe(s []string) []string {
 
 // relevance is one ticket's fit to a topic.
 type relevance struct {
-	text    float64  // from the ticket's words alone
-	cues    []string // what it mentions, for the reason
-	quoted  bool
-	complai bool
+	text      float64  // from the ticket's words alone
+	cues      []string // what it mentions, for the reason
+	complaint bool
 }
 
 func (tp ticketTopic) score(t ticketText) relevance {
 	var r relevance
 	for _, q := range tp.quotes {
 		if strings.Contains(t.flat, q) {
-			r.quoted = true
 			r.text += weightQuote
 			r.cues = append(r.cues, "quotes \""+strings.TrimSpace(q)+"\"")
 			break
@@ -518,7 +511,7 @@ func (tp ticketTopic) score(t ticketText) relevance {
 		r.cues = append(r.cues, "names "+strings.Join(names, ", "))
 	}
 	if t.complain {
-		r.complai = true
+		r.complaint = true
 		r.text += weightComplaint
 	}
 	return r
@@ -551,7 +544,7 @@ func linkTickets(f Finding, sc *Scope, tickets []Ticket, until time.Time, produc
 		}
 		isAffected := t.OrganizationID != 0 && affected[strconv.FormatInt(t.OrganizationID, 10)] > 0
 		r := tp.score(readText(t.Subject + "\n" + t.Description))
-		if r.text < relatedScore && !(isAffected && r.text >= relatedAffected && r.complai) {
+		if r.text < relatedScore && !(isAffected && r.text >= relatedAffected && r.complaint) {
 			if isAffected {
 				others = append(others, t.ID)
 			}
