@@ -335,27 +335,6 @@ func TestSummarizeScope(t *testing.T) {
 	}
 }
 
-func TestLinkTickets(t *testing.T) {
-	f := Finding{Service: "edge-router", Signature: "function invocation failed: fn-<*> returned <*> from upstream", Onset: t0}
-	sc := &Scope{Errors: map[string]map[string]float64{FieldCustomer: {"42": 3}}}
-	tickets := []Ticket{
-		{ID: 1, CreatedAt: t0.Add(-time.Minute), Subject: "Functions failing", OrganizationID: 42},
-		{ID: 2, CreatedAt: t0.Add(10 * time.Minute), Subject: "Something broke", OrganizationID: 42},
-		{ID: 3, CreatedAt: t0.Add(11 * time.Minute), Subject: "Function invocation keeps failing upstream", OrganizationID: 7},
-		{ID: 4, CreatedAt: t0.Add(12 * time.Minute), Subject: "Billing question", OrganizationID: 8},
-		{ID: 5, CreatedAt: t0.Add(13 * time.Minute), Subject: "is edge-router down?", OrganizationID: 9},
-		{ID: 6, CreatedAt: t0.Add(14 * time.Minute), Subject: "my functions time out", OrganizationID: 10},
-	}
-	got := linkTickets(f, sc, tickets, t0.Add(time.Hour))
-	var ids []int64
-	for _, r := range got {
-		ids = append(ids, r.ID)
-	}
-	if fmt.Sprint(ids) != "[2 3 5]" {
-		t.Errorf("linked %v, want [2 3 5] (affected org, signature words, service name)", ids)
-	}
-}
-
 func TestArticle(t *testing.T) {
 	for num, want := range map[string]string{"2": "a", "8": "an", "11": "an", "18": "an", "80": "an", "100": "a", "7": "a", "11000": "an", "180000": "a", "1100": "a", "18000": "an"} {
 		if got := article(num); got != want {

@@ -267,7 +267,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 			}
 		}
 	}
-	f.Tickets = linkTickets(f, sc, in.Tickets, to)
+	f.Tickets, f.OtherTickets = linkTickets(f, sc, in.Tickets, to, cfg.Products[c.service])
 	carriers, excess := excessCustomers(sc, ep.baseRate)
 	held := sustain{blocks: c.blocks, bucket: w.Step}
 	f.Severity, f.SeverityReasons = grade(f, carriers, excess, held, cfg)

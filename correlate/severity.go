@@ -199,6 +199,19 @@ func upperFirst(s string) string {
 }
 
 // Plural writes "1 customer", "3 customers".
+// OtherTicketsNote says how many tickets affected customers filed that are
+// not obviously related, the words every output uses for them: support
+// should know they exist without reading them as evidence.
+func OtherTicketsNote(n int) string {
+	if n == 1 {
+		return "1 more ticket from affected customers, not obviously related"
+	}
+	return fmt.Sprintf("%d more tickets from affected customers, not obviously related", n)
+}
+
+// OtherTicketsAnchor is the fragment of the evidence page that lists them.
+const OtherTicketsAnchor = "other-tickets"
+
 func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word

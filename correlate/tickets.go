@@ -1,101 +1,12 @@
 package correlate
 
 import (
-	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/culprithq/culprit/rules"
 )
-
-// linkTickets returns the tickets created after onset that belong to an
-// affected customer or talk about the failing signature or service. Tickets
-// corroborate a finding; they never make one.
-func linkTickets(f Finding, sc *Scope, tickets []Ticket, until time.Time) []TicketRef {
-	affected := sc.Errors[FieldCustomer]
-	words := signatureWords(f.Signature)
-	out := []TicketRef{}
-	for _, t := range tickets {
-		if t.CreatedAt.Before(f.Onset) {
-			continue
-		}
-		reason := ""
-		org := strconv.FormatInt(t.OrganizationID, 10)
-		text := strings.ToLower(t.Subject + " " + t.Description)
-		switch {
-		case t.OrganizationID != 0 && affected[org] > 0:
-			reason = fmt.Sprintf("organization %s is affected", org)
-		case matchesWords(text, words):
-			reason = "mentions the error"
-		case f.Service != "" && containsWord(text, strings.ToLower(f.Service)):
-			reason = "mentions " + f.Service
-		}
-		if reason == "" {
-			continue
-		}
-		out = append(out, TicketRef{ID: t.ID, Subject: t.Subject, CreatedAt: t.CreatedAt, OrganizationID: t.OrganizationID, Reason: reason})
-	}
-	sort.SliceStable(out, func(a, b int) bool { return out[a].CreatedAt.Before(out[b].CreatedAt) })
-	return out
-}
-
-var stopwords = map[string]bool{
-	"error": true, "failed": true, "with": true, "from": true, "after": true, "before": true,
-	"this": true, "that": true, "while": true, "when": true, "have": true, "unable": true,
-}
-
-// signatureWords are the distinctive literal words of a signature, the ones
-// a customer might repeat in a ticket.
-func signatureWords(sig string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, w := range strings.FieldsFunc(strings.ToLower(sig), func(r rune) bool { return !unicode.IsLetter(r) }) {
-		if len(w) < 4 || stopwords[w] || seen[w] {
-			continue
-		}
-		seen[w] = true
-		out = append(out, w)
-	}
-	return out
-}
-
-// matchesWords needs two distinct signature words, so that one common word
-// such as "timeout" does not link every ticket.
-func matchesWords(text string, words []string) bool {
-	n := 0
-	for _, w := range words {
-		if containsWord(text, w) {
-			n++
-			if n >= 2 {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func containsWord(text, w string) bool {
-	for i := 0; ; {
-		j := strings.Index(text[i:], w)
-		if j < 0 {
-			return false
-		}
-		j += i
-		before := j == 0 || !isWordByte(text[j-1])
-		after := j+len(w) == len(text) || !isWordByte(text[j+len(w)])
-		if before && after {
-			return true
-		}
-		i = j + 1
-	}
-}
-
-func isWordByte(b byte) bool {
-	return b == '_' || b == '-' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
-}
 
 // ticketCandidate tests ticket volume for a surge with the same machinery as
 // error series: counts against a flat exposure, a negative-binomial tail,
@@ -116,6 +27,9 @@ func ticketCandidate(tickets []Ticket, w Window, cfg rules.Correlate) (candidate
 	}
 	var in []Ticket
 	for _, t := range tickets {
+		if excludedTicket(t) {
+			continue
+		}
 		if i := tw.Index(t.CreatedAt); i >= 0 {
 			counts[i]++
 			in = append(in, t)
@@ -144,17 +58,19 @@ func ticketCandidate(tickets []Ticket, w Window, cfg rules.Correlate) (candidate
 			}
 		}
 		words := topicWords(surge)
-		// Volume buckets are coarse and a few unrelated tickets often
-		// cluster by chance just before a real surge; the first ticket on
-		// the surging topic dates it better than the bucket edge.
-		if first, ok := firstOnTopic(surge, words); ok {
-			from = first
-		}
+		// Volume buckets are coarse, and tickets on other subjects ("Upgrade
+		// to the Pro plan") keep arriving during a surge: only the tickets
+		// on the surging topic are counted, and the first of them dates it.
+		lead := words[:min(2, len(words))]
 		for _, t := range surge {
-			if !t.CreatedAt.Before(from) {
+			if onTopic(t, lead) {
 				c.tickets = append(c.tickets, t)
 			}
 		}
+		if len(c.tickets) == 0 {
+			c.tickets = surge
+		}
+		from = c.tickets[0].CreatedAt
 		c.ep.start = w.Index(w.From.Add(from.Sub(w.From).Truncate(w.Step)))
 		c.ep.end = max(c.ep.start+1, indexOrEnd(w, to))
 		c.signature = "ticket volume"
@@ -173,17 +89,20 @@ func indexOrEnd(w Window, t time.Time) int {
 	return w.Len()
 }
 
-// topicWords are the words a surge's tickets share most: what customers
-// are writing in about. A word counts once per ticket and must recur.
+// topicWords are the terms a surge's tickets share most: what customers
+// are writing in about. Terms are concepts (stems through the synonym
+// table, so "function" and "functions" are one) and status codes; words
+// that only say something failed are left out, since every surge has
+// them. A term counts once per ticket and must recur.
 func topicWords(ts []Ticket) []string {
 	freq := map[string]int{}
 	for _, t := range ts {
-		seen := map[string]bool{}
-		for _, w := range signatureWords(t.Subject) {
-			if !seen[w] {
-				freq[w]++
-				seen[w] = true
-			}
+		tt := readText(t.Subject)
+		for w := range tt.concepts {
+			freq[w]++
+		}
+		for w := range tt.codes {
+			freq[w]++
 		}
 	}
 	type kv struct {
@@ -209,22 +128,16 @@ func topicWords(ts []Ticket) []string {
 	return words
 }
 
-// firstOnTopic is the creation time of the first ticket whose subject has
-// one of the topic's two commonest words.
-func firstOnTopic(ts []Ticket, words []string) (time.Time, bool) {
-	if len(words) == 0 {
-		return time.Time{}, false
-	}
-	lead := words[:min(2, len(words))]
-	for _, t := range ts {
-		subj := strings.ToLower(t.Subject)
-		for _, w := range lead {
-			if containsWord(subj, w) {
-				return t.CreatedAt, true
-			}
+// onTopic says whether a ticket's subject or description has one of the
+// topic's lead terms.
+func onTopic(t Ticket, lead []string) bool {
+	tt := readText(t.Subject + "\n" + t.Description)
+	for _, w := range lead {
+		if tt.concepts[w] || tt.codes[w] {
+			return true
 		}
 	}
-	return time.Time{}, false
+	return false
 }
 
 func ticketExamples(ts []Ticket) []string {

@@ -240,10 +240,17 @@ type Finding struct {
 	SuspectedDeploys []Suspect    `json:"suspected_deploys"`
 	// Recovery names the deploy (often a rollback) whose arrival ended the
 	// errors of the first suspect's version; nil when none did.
-	Recovery *Recovery     `json:"recovery,omitempty"`
-	Tickets  []TicketRef   `json:"tickets"`
-	Samples  []Sample      `json:"samples,omitempty"`
-	Series   *FindingChart `json:"series,omitempty"`
+	Recovery *Recovery `json:"recovery,omitempty"`
+	// Tickets are the related tickets, best first: their text fits the
+	// finding. A customer being affected ranks a ticket higher but never
+	// makes it related on its own.
+	Tickets []TicketRef `json:"tickets"`
+	// OtherTickets are the ids of tickets filed since the onset by
+	// affected customers that are not obviously related: shown as a count,
+	// since support wants to know of them without reading them as evidence.
+	OtherTickets []int64       `json:"other_tickets,omitempty"`
+	Samples      []Sample      `json:"samples,omitempty"`
+	Series       *FindingChart `json:"series,omitempty"`
 	// Links point at the evidence elsewhere (a Kibana Discover search, a
 	// dashboard). The correlator leaves them empty: whoever knows where the
 	// data lives adds them.
@@ -330,6 +337,14 @@ type TicketRef struct {
 	CreatedAt      time.Time `json:"created_at"`
 	OrganizationID int64     `json:"organization_id"`
 	Reason         string    `json:"reason,omitempty"`
+	// Score ranks related tickets, highest first: how many independent
+	// cues of the finding the ticket's text has, plus a point when its
+	// customer is affected and half one when it was filed in the
+	// incident's wake.
+	Score float64 `json:"score,omitempty"`
+	// Affected is true when the ticket's organization has the finding's
+	// errors.
+	Affected bool `json:"affected,omitempty"`
 }
 
 // FindingChart carries the series behind a finding so that charts can be

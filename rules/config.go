@@ -112,6 +112,11 @@ type Correlate struct {
 	// classes and increases tied to a deploy are never held: they are
 	// what culprit exists to page fast. 0 turns the hold off.
 	SustainWithoutDeploy Duration `yaml:"sustain_without_deploy"`
+	// Products names, per service, the products customers know it by
+	// ("functions", "CDN"): tickets speak of products, logs of services,
+	// and a ticket naming the failing service's product is a cue that it
+	// is about the finding.
+	Products map[string][]string `yaml:"products"`
 }
 
 // Duration is a time.Duration written as "90s", "5m" or "1h" in YAML.

@@ -25,12 +25,15 @@ func TestExample(t *testing.T) {
 		t.Errorf("warnings: %v", warnings)
 	}
 	d := Default()
+	// Products have no default: the example shows the shape with names.
+	exampleCorrelate := c.Correlate
+	exampleCorrelate.Products = nil
 	same := []struct {
 		name      string
 		got, want any
 	}{
 		{"fields", c.Fields, d.Fields},
-		{"correlate", c.Correlate, d.Correlate},
+		{"correlate", exampleCorrelate, d.Correlate},
 		{"evaluation", c.Evaluation, d.Evaluation},
 		{"thresholds", c.Thresholds, d.Thresholds},
 		{"default_action", c.DefaultAction, d.DefaultAction},
@@ -51,7 +54,8 @@ func TestExample(t *testing.T) {
 		}
 	}
 	if c.Sources.Elasticsearch.URLs == nil || c.Kibana.URL == "" || c.Zendesk.URL == "" || c.Store.Dir == "" ||
-		len(c.Routes) == 0 || len(c.Silences) == 0 || len(c.Maintenance) == 0 || len(c.Services) == 0 {
+		len(c.Routes) == 0 || len(c.Silences) == 0 || len(c.Maintenance) == 0 || len(c.Services) == 0 ||
+		len(c.Correlate.Products["edge"]) == 0 {
 		t.Error("example.yml leaves a section out")
 	}
 }
@@ -102,6 +106,13 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"duplicate key", "store:\n  dir: /a\n  dir: /b\n", []string{"line 3: store.dir: duplicate key (first at line 2)"}},
 		{"list expected", "services: api\n", []string{"line 1: services: must be a list"}},
+		{"products per service", "correlate:\n  products:\n    edge: functions\n    api: [\"\"]\n", []string{
+			"line 3: correlate.products.edge: must be a list",
+			"line 4: correlate.products.api[0]: must not be empty",
+		}},
+		{"products not a mapping", "correlate:\n  products: [functions]\n", []string{
+			"line 2: correlate.products: must be a mapping of names",
+		}},
 		{"mapping expected", "pagerduty: [x]\n", []string{"line 1: pagerduty: must be a mapping of keys"}},
 		{"undecodable value is reported once", "correlate:\n  bucket: never\nevaluation:\n  interval: 1m\n", []string{
 			`line 2: correlate.bucket: invalid duration "never": use forms like 90s, 5m or 1h`,

@@ -2,9 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +101,13 @@ func (ck *checker) correlate(k Correlate) {
 	}
 	if k.MinRatio < 1 {
 		ck.errf("correlate.min_ratio", "must be at least 1, got %g", k.MinRatio)
+	}
+	for _, svc := range slices.Sorted(maps.Keys(k.Products)) {
+		for i, name := range k.Products[svc] {
+			if strings.TrimSpace(name) == "" {
+				ck.errf(fmt.Sprintf("correlate.products.%s[%d]", svc, i), "must not be empty")
+			}
+		}
 	}
 	if k.TicketBucket.D() < k.Bucket.D() {
 		ck.errf("correlate.ticket_bucket", "%s must not be shorter than correlate.bucket (%s)", short(k.TicketBucket.D()), short(k.Bucket.D()))

@@ -128,6 +128,19 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.lines[p] = item.Line
 			w.walk(item, t.Elem(), p)
 		}
+	case reflect.Map:
+		// Maps keyed by free-form names (products per service): any key,
+		// each value checked against the element type.
+		if n.Kind != yaml.MappingNode {
+			w.add(n.Line, path, "must be a mapping of names")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinPath(path, k.Value)
+			w.lines[p] = k.Line
+			w.walk(v, t.Elem(), p)
+		}
 	default:
 		w.leaf(n, t, path)
 	}

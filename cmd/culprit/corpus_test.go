@@ -56,10 +56,18 @@ import (
 //   - CULPRIT_CORPUS_OUT: the JSON results file; default corpus.json in a
 //     temporary directory. The summary tables go beside it, as .md.
 
-// corpusRouteConfig is rules.Default() plus one route that pages every
+// corpusRouteConfig is rules.Default() plus the fleet's product names and one route that pages every
 // finding graded page: the corpus asks "would it have paged". The routing
 // key is required by validation but never read: a backtest sends nothing.
 const corpusRouteConfig = `
+correlate:
+  # The product names the simulated fleet's customers use, as its
+  # operator would configure them: they only inform related tickets.
+  products:
+    edge-router: [CDN, serverless, edge functions]
+    api: [API, REST API]
+    functions: [functions, serverless]
+    dashboard: [dashboard, control panel]
 routes:
   - name: always
     action: page
@@ -241,6 +249,13 @@ type corpusRun struct {
 	// service.version: a bad deploy's version always concentrates its
 	// errors, and says nothing about who is hurt.
 	ScopeTop1Dim *bool `json:"scope_top1_without_version,omitempty"`
+
+	// Related tickets of the incident's findings against the truth's
+	// labels: how many were related, how many of those are about the
+	// incident, and how many tickets are.
+	TicketsRelated int `json:"tickets_related"`
+	TicketsCorrect int `json:"tickets_correct"`
+	TicketsTruth   int `json:"tickets_truth"`
 
 	TruthPages int              `json:"truth_pages"`
 	FalsePages []corpusPage     `json:"false_pages"`
@@ -456,6 +471,7 @@ func scoreCorpusRun(truth simulate.Truth, rep *backtestReport, start time.Time) 
 	if rep.Ticks > 0 {
 		r.Hours = rep.To.Sub(rep.From).Hours()
 	}
+	r.TicketsRelated, r.TicketsCorrect, r.TicketsTruth = scoreTickets(truth, rep)
 	var first *backtestMessage
 	for i, m := range rep.Messages {
 		if m.Channel != string(escalate.ChannelPagerDuty) || m.Action != escalate.Trigger {
@@ -529,6 +545,34 @@ func scoreCorpusRun(truth simulate.Truth, rep *backtestReport, start time.Time) 
 	return r
 }
 
+// scoreTickets compares the related tickets of the incidents about the
+// truth (their latest findings, united when the incident reopened) with
+// the truth's labels. A run without such an incident relates nothing,
+// and so misses every incident ticket.
+func scoreTickets(truth simulate.Truth, rep *backtestReport) (related, correct, labelled int) {
+	labelled = len(truth.IncidentTickets)
+	if truth.MessageContains == "" {
+		return 0, 0, labelled
+	}
+	seen := map[int64]bool{}
+	for _, in := range rep.Incidents {
+		if in.finding == nil || in.Service != truth.Service || !findingHas(in.finding, truth.MessageContains) {
+			continue
+		}
+		for _, t := range in.finding.Tickets {
+			if seen[t.ID] {
+				continue
+			}
+			seen[t.ID] = true
+			related++
+			if slices.Contains(truth.IncidentTickets, t.ID) {
+				correct++
+			}
+		}
+	}
+	return related, correct, labelled
+}
+
 func (r corpusRun) verdict() string {
 	var parts []string
 	switch {
@@ -578,6 +622,9 @@ type corpusLine struct {
 	ScopeTop1Dim   int      `json:"scope_top1_without_version"`
 	BlamedDeploy   int      `json:"blamed_deploy_without_cause"`
 	FalsePages     int      `json:"false_pages"`
+	TicketsRelated int      `json:"tickets_related"`
+	TicketsCorrect int      `json:"tickets_correct"`
+	TicketsTruth   int      `json:"tickets_truth"`
 	Hours          float64  `json:"hours"`
 	FalsePerWeek   float64  `json:"false_pages_per_week"`
 	MissedRuns     []string `json:"missed_runs,omitempty"`
@@ -620,6 +667,9 @@ func corpusSummary(group string, runs []corpusRun) corpusLine {
 		l.Hours += r.Hours
 		l.WallSecondsSum += r.GenSeconds + r.RunSeconds
 		l.FalsePages += len(r.FalsePages)
+		l.TicketsRelated += r.TicketsRelated
+		l.TicketsCorrect += r.TicketsCorrect
+		l.TicketsTruth += r.TicketsTruth
 		if len(r.FalsePages) > 0 {
 			l.FalsePageRuns = append(l.FalsePageRuns, fmt.Sprintf("%s×%d", r.Name, len(r.FalsePages)))
 		}
@@ -719,13 +769,14 @@ func corpusMarkdown(command string, elapsed time.Duration, o corpusOptions, look
 	}
 	fmt.Fprintf(&b, "%d incident runs (seeds %s, 6 h, onset 4 h), %d quiet days; peak %g requests/min; lookback %s; ingestion lag %s; %d runs side by side; wall time %s.\n\n",
 		inc, seedsString(o.Seeds), quiet, o.PeakPerMin, lookback, lag, o.Parallel, elapsed.Round(time.Second))
-	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | false pages | judged hours | false pages / week |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | false pages | judged hours | false pages / week | ticket precision | ticket recall |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range sum {
-		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
+		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f | %s | %s |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
 			ratioOrDash(l.Recall), secondsOrDash(l.MedianDelayS), secondsOrDash(l.P90DelayS),
 			fracOrDash(l.AttributionOK, l.AttributionN), fracOrDash(l.FinalOK, l.FinalN), fracOrDash(l.ScopeTop1, l.ScopeN), fracOrDash(l.ScopeTop2, l.ScopeN),
-			fracOrDash(l.ScopeTop1Dim, l.ScopeN), l.FalsePages, l.Hours, l.FalsePerWeek)
+			fracOrDash(l.ScopeTop1Dim, l.ScopeN), l.FalsePages, l.Hours, l.FalsePerWeek,
+			fracOrDash(l.TicketsCorrect, l.TicketsRelated), fracOrDash(l.TicketsCorrect, l.TicketsTruth))
 	}
 	for _, l := range sum {
 		if l.Group == "all" || l.Group == "incident runs" {
@@ -845,5 +896,27 @@ func TestScoreCorpusRun(t *testing.T) {
 					*r.ScopeTop1, *r.ScopeTop2, *r.ScopeTop1Dim, c.attribution, c.top1, c.top2, c.top1NoVersion)
 			}
 		})
+	}
+}
+
+func TestScoreTickets(t *testing.T) {
+	truth := simulate.Truth{Service: "edge-router", MessageContains: "function invocation failed", IncidentTickets: []int64{1, 2, 3, 4}}
+	about := &correlate.Finding{Signature: "function invocation failed: <*>", Tickets: []correlate.TicketRef{{ID: 1}, {ID: 2}, {ID: 9}}}
+	reopened := &correlate.Finding{Signature: "function invocation failed: <*>", Tickets: []correlate.TicketRef{{ID: 2}, {ID: 3}}}
+	other := &correlate.Finding{Signature: "no healthy upstream", Tickets: []correlate.TicketRef{{ID: 4}, {ID: 8}}}
+	rep := &backtestReport{Incidents: []backtestIncident{
+		{Service: "edge-router", finding: about},
+		{Service: "edge-router", finding: reopened},
+		{Service: "edge-router", finding: other},
+		{Service: "api", finding: &correlate.Finding{Signature: "function invocation failed", Tickets: []correlate.TicketRef{{ID: 4}}}},
+	}}
+	related, correct, labelled := scoreTickets(truth, rep)
+	// 1, 2, 9 and 3: the reopened incident's 2 counts once; other
+	// signatures and services are not the incident's.
+	if related != 4 || correct != 3 || labelled != 4 {
+		t.Errorf("scoreTickets = %d related, %d correct, %d labelled; want 4, 3, 4", related, correct, labelled)
+	}
+	if r, c, l := scoreTickets(simulate.Truth{Shape: simulate.ShapeQuiet}, rep); r != 0 || c != 0 || l != 0 {
+		t.Errorf("a quiet truth scores %d, %d, %d; want nothing", r, c, l)
 	}
 }

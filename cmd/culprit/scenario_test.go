@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,6 +218,36 @@ func TestDemo(t *testing.T) {
 	}
 	if rollback == "" || !regexp.MustCompile(`Recovery +recovered \d\d:\d\d UTC, .*rollback `+rollback).MatchString(out) {
 		t.Errorf("demo report does not tie the recovery to rollback %q:\n%s", rollback, out)
+	}
+	// The ticket surge counts only tickets on its topic: the Friday's
+	// functions, not an affected customer's "Upgrade to the Pro plan".
+	var rep correlate.Result
+	if b, err := os.ReadFile(filepath.Join(dir, "report.json")); err != nil {
+		t.Error(err)
+	} else if err := json.Unmarshal(b, &rep); err != nil {
+		t.Error(err)
+	}
+	surges := 0
+	for _, f := range rep.Findings {
+		if f.Kind != correlate.KindTicketSurge {
+			continue
+		}
+		surges++
+		about := 0
+		for _, tk := range f.Tickets {
+			if strings.Contains(tk.Subject, "Pro plan") {
+				t.Errorf("the surge counts %q", tk.Subject)
+			}
+			if slices.Contains(truth.IncidentTickets, tk.ID) {
+				about++
+			}
+		}
+		if about*10 < len(f.Tickets)*9 {
+			t.Errorf("%d of the surge's %d tickets are about the incident, want 90%%", about, len(f.Tickets))
+		}
+	}
+	if surges != 1 {
+		t.Errorf("%d ticket surges in the demo, want 1", surges)
 	}
 	for _, f := range []string{"logs.ndjson.gz", "deploys.json", "tickets.json", "report.json", "report.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {

@@ -112,6 +112,7 @@ func TestEvidencePage(t *testing.T) {
 		{"severity reason", "<li>new error class on 37 customers</li>"},
 		{"ticket", "<td>Functions return 502 since 4pm</td>"},
 		{"ticket org", "<td>10234</td>"},
+		{"other tickets", `<p id="other-tickets" class="muted">2 more tickets from affected customers, not obviously related: #117, #118.</p>`},
 		{"sample host", "<td>edge-aws-use1-01</td>"},
 		{"sample message", "<code>function invocation failed: fn-8812 returned 502 from upstream 10.0.3.7:8080</code>"},
 		{"sample time", `<time datetime="2026-11-20T16:02:41Z">2026-11-20 16:02:41 UTC</time>`},

@@ -153,7 +153,8 @@ func fixture() *fakeStore {
 				"99% of errors are on version 3.8.0, which serves 35% of requests",
 			},
 		}},
-		Tickets: []correlate.TicketRef{{ID: 101, Subject: "Functions return 502 since 4pm", CreatedAt: at(16, 20), OrganizationID: 10234, Reason: "affected organization"}},
+		Tickets:      []correlate.TicketRef{{ID: 101, Subject: "Functions return 502 since 4pm", CreatedAt: at(16, 20), OrganizationID: 10234, Reason: "affected organization"}},
+		OtherTickets: []int64{117, 118},
 		Samples: []correlate.Sample{
 			{Time: at(16, 2).Add(41 * time.Second), Host: "edge-aws-use1-01", Customer: "10234", Site: "shop-10234.example.net", Version: "3.8.0",
 				Message: "function invocation failed: fn-8812 returned 502 from upstream 10.0.3.7:8080"},

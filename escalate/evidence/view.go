@@ -136,8 +136,12 @@ type findingView struct {
 
 	Suspects []suspectView
 	Tickets  []ticketView
-	Examples []string
-	Samples  []sampleView
+	// Others are the ids of affected customers' tickets that are not
+	// obviously related, and OthersNote says how many.
+	Others     []int64
+	OthersNote string
+	Examples   []string
+	Samples    []sampleView
 }
 
 type freqRow struct{ When, Rate, Share string }
@@ -256,6 +260,9 @@ func newFindingView(in *escalate.Incident, deploys []correlate.Deploy, path stri
 			tv.Org = strconv.FormatInt(t.OrganizationID, 10)
 		}
 		fv.Tickets = append(fv.Tickets, tv)
+	}
+	if n := len(f.OtherTickets); n > 0 {
+		fv.Others, fv.OthersNote = f.OtherTickets, correlate.OtherTicketsNote(n)
 	}
 	for _, s := range f.Samples {
 		fv.Samples = append(fv.Samples, sampleView{

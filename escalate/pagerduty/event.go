@@ -82,7 +82,11 @@ func trigger(routingKey, key string, f *correlate.Finding, l Links, budget int) 
 		ev.ClientURL = l.Evidence
 	}
 	for i, lim := range levels {
-		ev.Payload.Details = details(f, lim, i > 0)
+		d := details(f, lim, i > 0)
+		if o, ok := d["other_tickets"].(map[string]any); ok && webURL(l.Evidence) {
+			o["url"] = l.Evidence + "#" + correlate.OtherTicketsAnchor
+		}
+		ev.Payload.Details = d
 		if size(ev) <= budget {
 			return ev
 		}
@@ -373,9 +377,15 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 		if t.Reason != "" {
 			m["reason"] = clip(t.Reason, lim.text)
 		}
+		if t.Score != 0 {
+			m["score"] = t.Score
+		}
 		tickets[i] = m
 	}
 	d["tickets"] = tickets
+	if n := len(f.OtherTickets); n > 0 {
+		d["other_tickets"] = map[string]any{"count": n, "note": correlate.OtherTicketsNote(n)}
+	}
 
 	examples := make([]string, take("examples", len(f.Examples), lim.examples))
 	for i := range examples {

@@ -58,8 +58,9 @@ func fridayFinding() *correlate.Finding {
 		}},
 		Tickets: []correlate.TicketRef{
 			{ID: 88121, Subject: "Functions returning 502 since 4pm", CreatedAt: t0.Add(9 * time.Minute), OrganizationID: 10234, Reason: "organization affected"},
-			{ID: 88130, Subject: "edge-router errors on resize endpoint", CreatedAt: t0.Add(14 * time.Minute), OrganizationID: 10301, Reason: "names the service"},
+			{ID: 88130, Subject: "edge-router errors on resize endpoint", CreatedAt: t0.Add(14 * time.Minute), OrganizationID: 10301, Reason: "names the service", Score: 2.5},
 		},
+		OtherTickets: []int64{88122, 88123, 88124},
 		Samples: []correlate.Sample{{
 			Time: t0.Add(4*time.Minute + 5*time.Second), Host: "edge-aws-use1-03", Customer: "10234",
 			Site: "shop-10234.example.net", Version: "3.8.0",

@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
 )
+
+// maxOtherIDs bounds the ids of not obviously related tickets a text
+// report lists: they are a pointer, not evidence.
+const maxOtherIDs = 10
 
 // JSON writes the result in culprit's stable JSON shape.
 func JSON(w io.Writer, r *correlate.Result) error {
@@ -119,6 +124,16 @@ func finding(w *errWriter, f correlate.Finding) {
 		}
 	} else if f.Kind != correlate.KindTicketSurge {
 		row("Tickets", "none linked")
+	}
+	if n := len(f.OtherTickets); n > 0 {
+		ids := make([]string, 0, min(n, maxOtherIDs))
+		for _, id := range f.OtherTickets[:min(n, maxOtherIDs)] {
+			ids = append(ids, "#"+strconv.FormatInt(id, 10))
+		}
+		if n > maxOtherIDs {
+			ids = append(ids, "…")
+		}
+		row("", "%s: %s", correlate.OtherTicketsNote(n), strings.Join(ids, " "))
 	}
 	for i, e := range f.Examples {
 		label := ""

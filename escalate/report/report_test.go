@@ -185,3 +185,47 @@ func TestTextNamesTheRecovery(t *testing.T) {
 		}
 	}
 }
+
+// Related tickets come ranked with their reasons; the affected customers'
+// other tickets come as a count with their ids, in text and JSON alike.
+func TestTicketsRankedWithOthers(t *testing.T) {
+	r := sample()
+	r.Findings[0].Tickets = []correlate.TicketRef{
+		{ID: 7, Subject: "Checkout broken - functions returning 502", CreatedAt: t0.Add(12 * time.Minute), OrganizationID: 9, Reason: "mentions function; status 502", Score: 3.5},
+		{ID: 5, Subject: "Our functions fail", CreatedAt: t0.Add(9 * time.Minute), OrganizationID: 42, Reason: "mentions function; organization 42 is affected", Score: 3, Affected: true},
+	}
+	r.Findings[0].OtherTickets = []int64{6, 8}
+	var b bytes.Buffer
+	if err := Text(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	first := strings.Index(text, "#7 16:12 org 9 \"Checkout broken - functions returning 502\" (mentions function; status 502)")
+	second := strings.Index(text, "#5 16:09 org 42 \"Our functions fail\" (mentions function; organization 42 is affected)")
+	if first < 0 || second < first {
+		t.Errorf("tickets not listed best first with reasons:\n%s", text)
+	}
+	if !strings.Contains(text, "2 more tickets from affected customers, not obviously related: #6 #8") {
+		t.Errorf("text lacks the other tickets:\n%s", text)
+	}
+	b.Reset()
+	if err := JSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Findings []struct {
+			Tickets      []map[string]any `json:"tickets"`
+			OtherTickets []int64          `json:"other_tickets"`
+		}
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := doc.Findings[0]
+	if f.Tickets[1]["score"] != 3.0 || f.Tickets[1]["affected"] != true || f.Tickets[0]["reason"] != "mentions function; status 502" {
+		t.Errorf("json tickets = %v", f.Tickets)
+	}
+	if !reflect.DeepEqual(f.OtherTickets, []int64{6, 8}) {
+		t.Errorf("json other_tickets = %v", f.OtherTickets)
+	}
+}

@@ -211,7 +211,8 @@ func fridayFinding() correlate.Finding {
 			URL:     "https://github.com/acme/edge-router/releases/tag/v3.8.0",
 			Reasons: []string{"errors began on each host within 1m of it receiving 3.8.0", "only version 3.8.0 produces the error", "onset 1m after the rollout started", "fourth reason not shown"},
 		}},
-		Tickets: []correlate.TicketRef{{ID: 4711, Subject: "Functions return 502 since 4pm", OrganizationID: 10234}},
+		Tickets:      []correlate.TicketRef{{ID: 4711, Subject: "Functions return 502 since 4pm", OrganizationID: 10234, Reason: "mentions function; status 502"}},
+		OtherTickets: []int64{4712, 4713},
 	}
 }
 

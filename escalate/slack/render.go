@@ -52,6 +52,7 @@ const (
 	maxReasons       = 3   // reasons shown for the top suspect
 	maxTickets       = 5   // tickets listed by subject
 	maxTicketSubject = 80  // runes of each subject
+	maxTicketReason  = 120 // runes of each ticket's reason
 	maxOtherSuspects = 5   // further suspects named by id
 	maxErrorText     = 1000
 )
@@ -136,7 +137,7 @@ func itemBlocks(it Item) []slackgo.Block {
 	}
 	out := []slackgo.Block{
 		slackgo.NewSectionBlock(mrkdwn(clipMrkdwn(title, MaxSectionText)), fields, nil),
-		slackgo.NewSectionBlock(mrkdwn(clipMrkdwn(suspectText(f)+"\n"+ticketText(f), MaxSectionText)), nil, nil),
+		slackgo.NewSectionBlock(mrkdwn(clipMrkdwn(suspectText(f)+"\n"+ticketText(f, it.EvidenceURL), MaxSectionText)), nil, nil),
 	}
 	if u, ok := httpURL(it.ChartURL, true); ok {
 		alt := fmt.Sprintf("Chart of %s errors per minute for %q around the onset at %s", orAll(f.Service), oneLine(f.Signature), f.Onset.UTC().Format("15:04 UTC"))
@@ -223,20 +224,35 @@ func suspectText(f correlate.Finding) string {
 	return b.String()
 }
 
-func ticketText(f correlate.Finding) string {
-	if len(f.Tickets) == 0 {
-		return "*Tickets:* none linked"
-	}
+// ticketText lists the related tickets best first, each with why it is
+// related, then the affected customers' other tickets as a count that
+// links to the evidence page's list of them.
+func ticketText(f correlate.Finding, evidenceURL string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*Tickets (%d):*", len(f.Tickets))
-	for _, t := range f.Tickets[:min(len(f.Tickets), maxTickets)] {
-		fmt.Fprintf(&b, "\n#%d “%s”", t.ID, escape(clip(oneLine(t.Subject), maxTicketSubject)))
-		if t.OrganizationID != 0 {
-			fmt.Fprintf(&b, " (org %d)", t.OrganizationID)
+	if len(f.Tickets) == 0 {
+		b.WriteString("*Tickets:* none linked")
+	} else {
+		fmt.Fprintf(&b, "*Tickets (%d):*", len(f.Tickets))
+		for _, t := range f.Tickets[:min(len(f.Tickets), maxTickets)] {
+			fmt.Fprintf(&b, "\n#%d “%s”", t.ID, escape(clip(oneLine(t.Subject), maxTicketSubject)))
+			if t.OrganizationID != 0 {
+				fmt.Fprintf(&b, " (org %d)", t.OrganizationID)
+			}
+			if t.Reason != "" {
+				fmt.Fprintf(&b, " _%s_", escape(clip(oneLine(t.Reason), maxTicketReason)))
+			}
+		}
+		if len(f.Tickets) > maxTickets {
+			fmt.Fprintf(&b, "\n…and %d more", len(f.Tickets)-maxTickets)
 		}
 	}
-	if len(f.Tickets) > maxTickets {
-		fmt.Fprintf(&b, "\n…and %d more", len(f.Tickets)-maxTickets)
+	if n := len(f.OtherTickets); n > 0 {
+		note := correlate.OtherTicketsNote(n)
+		if u, ok := httpURL(evidenceURL, false); ok {
+			fmt.Fprintf(&b, "\n<%s#%s|%s>", u, correlate.OtherTicketsAnchor, escape(note))
+		} else {
+			fmt.Fprintf(&b, "\n%s", escape(note))
+		}
 	}
 	return b.String()
 }

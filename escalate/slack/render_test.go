@@ -42,7 +42,8 @@ func TestBlocksFriday(t *testing.T) {
 		"12.4/min after onset (order 10^1)", "0.4% of requests (about 1 in 250, order 10^-3)",
 		"37 customers, 41 sites, 3 hosts", "`cloud.provider=aws` 100% of errors, 31% of requests",
 		"<https://github.com/acme/edge-router/releases/tag/v3.8.0|dep-1a2b> edge-router 3.8.0 (score 0.93)",
-		"only version 3.8.0 produces the error", "#4711 “Functions return 502 since 4pm” (org 10234)",
+		"only version 3.8.0 produces the error", "#4711 “Functions return 502 since 4pm” (org 10234) _mentions function; status 502_",
+		"<https://culprit.example.com/incidents/inc-4f2a9c01de#other-tickets|2 more tickets from affected customers, not obviously related>",
 		`"image_url":"https://culprit.example.com/charts/inc-4f2a9c01de.png"`,
 		"onset 2026-11-20 16:01 UTC", "page: 37 customers affected; new error class",
 	} {

@@ -23,6 +23,7 @@
 #   e2e         detection delay of the end-to-end run, seeds $E2E_SEEDS      ~2 min
 #   ruptures    scripts/bench/run-ruptures.sh (SHAPES, SEEDS, ... pass through) ~2 min
 #   elastalert  scripts/bench/run-elastalert.sh (ES, RUNS, ... pass through)  ~6 min
+#   tickets     related-ticket precision and recall per shape (TICKETS_SEEDS) ~3 min
 #   corpus      TestCorpus (CULPRIT_CORPUS_* pass through), 28 quiet days  ~1 h
 #
 # Environment:
@@ -31,6 +32,7 @@
 #   BENCH_PLOTS             directory for the PNG plots (default docs/bench)
 #   BENCH_COUNT             -count of the micro-benchmarks (default 3)
 #   E2E_SEEDS               seeds of the e2e step (default "1 2 3 4")
+#   TICKETS_SEEDS           seeds of the tickets step (default "1,2,3")
 #   BENCH_ES5M_PORT         port of the es5m cluster (default 9201)
 #   BENCH_ES5M_URL          use this cluster instead of starting one (its
 #                           bench5m-* indices are replaced, then deleted)
@@ -50,7 +52,7 @@ doc=${BENCH_DOC:-BENCHMARKS.md}
 plots=${BENCH_PLOTS:-docs/bench}
 bd=$bench/benchdoc
 
-all_steps=(micro big tcpd loghub bursty es5m intake retention slowload e2e ruptures elastalert corpus)
+all_steps=(micro big tcpd loghub bursty es5m intake retention slowload e2e ruptures elastalert tickets corpus)
 
 die() { echo "regen: $*" >&2; exit 2; }
 
@@ -247,6 +249,13 @@ step_elastalert() {
 	echo "+ $cmd" >&2
 	eval "$cmd" >"$raw/elastalert.md"
 	emit elastalert "$cmd" "$raw/elastalert.md"
+}
+
+step_tickets() {
+	local cmd
+	cmd="CULPRIT_TICKETS_SEEDS=${TICKETS_SEEDS:-1,2,3} go test -count=1 -run TestRelatedTicketsPrecisionRecall -v -timeout 30m ./sources/simulate/"
+	run "CULPRIT_TICKETS_OUT=$raw/tickets.md $cmd" "$raw/tickets.txt"
+	emit tickets "$cmd" "$raw/tickets.md"
 }
 
 step_corpus() {

@@ -18,6 +18,7 @@ const (
 	streamTickets
 	streamAttacks
 	streamIncidentPlan
+	streamTicketWords
 )
 
 func newRand(seed int64, stream uint64) *rand.Rand {

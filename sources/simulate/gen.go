@@ -374,10 +374,19 @@ func (s *sim) finish() *Run {
 		truth.SuspectDeployID = s.deploys[s.inc.bad.index].ID
 	}
 	tickets := append(s.tickets, incidentTickets(s.inc.tickets, s.f, s.ticketR, s.firstHit, s.hits, s.end)...)
+	tickets = append(tickets, voiceTickets(s.cfg.Shape, s.f, newRand(s.cfg.Seed, streamTicketWords),
+		s.start+s.cfg.Onset.Milliseconds(), s.firstHit, s.hits, s.end, s.inc)...)
+	numbered := numberTickets(s.ticketR, tickets)
+	truth.IncidentTickets = []int64{}
+	for i, t := range tickets { // sorted by numberTickets like numbered
+		if t.incident {
+			truth.IncidentTickets = append(truth.IncidentTickets, numbered[i].ID)
+		}
+	}
 	return &Run{
 		Config:  s.cfg,
 		Deploys: s.deploys,
-		Tickets: numberTickets(s.ticketR, tickets),
+		Tickets: numbered,
 		Truth:   truth,
 		Docs:    s.ndocs,
 	}

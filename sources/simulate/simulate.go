@@ -225,6 +225,11 @@ type Truth struct {
 	InjectedErrors int `json:"injected_errors"`
 	// ExpectPage says whether on-call should be woken.
 	ExpectPage bool `json:"expect_page"`
+	// IncidentTickets are the ids of the tickets about the incident, in
+	// whatever words: the labels that related-ticket precision and recall
+	// are measured against. Every other ticket, affected customer or
+	// not, is about something else.
+	IncidentTickets []int64 `json:"incident_tickets"`
 }
 
 // Run is what a generation produced besides the documents.

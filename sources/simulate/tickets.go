@@ -30,6 +30,9 @@ type pendingTicket struct {
 	status   string
 	via      string
 	tags     []string
+	// incident marks a ticket about the injected incident, for the
+	// truth's labels.
+	incident bool
 }
 
 type genericTicket struct {
@@ -116,6 +119,7 @@ func planSurgeTickets(f *fleet, r *rand.Rand, onset int64) []pendingTicket {
 			status:   "new",
 			via:      via(r),
 			tags:     []string{"email", "notifications"},
+			incident: true,
 		})
 	}
 	return out
@@ -150,6 +154,7 @@ func incidentTickets(spec ticketSpec, f *fleet, r *rand.Rand, first []int64, cou
 			status:   "new",
 			via:      via(r),
 			tags:     spec.tags,
+			incident: true,
 		})
 	}
 	return out

@@ -99,6 +99,7 @@ type Poller struct {
 	requests    *prometheus.CounterVec
 	stored      prometheus.Counter
 	skipped     prometheus.Counter
+	deleted     prometheus.Counter
 	lastSuccess prometheus.Gauge
 }
 
@@ -179,6 +180,10 @@ func (p *Poller) initMetrics(reg prometheus.Registerer) error {
 		Name: "culprit_zendesk_tickets_skipped_total",
 		Help: "Tickets of the Zendesk export that could not be decoded and were skipped.",
 	})
+	p.deleted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "culprit_zendesk_tickets_deleted_total",
+		Help: "Deleted (and so spam) tickets of the Zendesk export, dropped.",
+	})
 	p.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "culprit_zendesk_last_success_timestamp_seconds",
 		Help: "When a poll last reached the end of the Zendesk export.",
@@ -186,7 +191,7 @@ func (p *Poller) initMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{p.requests, p.stored, p.skipped, p.lastSuccess} {
+	for _, c := range []prometheus.Collector{p.requests, p.stored, p.skipped, p.deleted, p.lastSuccess} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("zendesk: register metrics: %w", err)
 		}
@@ -218,7 +223,11 @@ func (p *Poller) Poll(ctx context.Context) (n int, err error) {
 		return 0, fmt.Errorf("zendesk %s: read cursor: %w", p.host, err)
 	}
 	for pages := 1; ; pages++ {
-		q := url.Values{}
+		// Deleted tickets, spam among them, are no evidence of anything:
+		// the export leaves them out when asked, and decode drops any that
+		// still come (an export started before a deletion, a proxy that
+		// strips the parameter).
+		q := url.Values{"exclude_deleted": {"true"}}
 		if cursor == "" {
 			q.Set("start_time", strconv.FormatInt(p.startTime().Unix(), 10))
 		} else {
@@ -291,7 +300,17 @@ func (p *Poller) decode(raws []json.RawMessage) []correlate.Ticket {
 		byID[t.ID] = len(out)
 		out = append(out, t)
 	}
-	return out
+	// Deleted tickets (spam is deleted too) are dropped after the
+	// de-duplication, so that a later copy saying "deleted" wins.
+	kept := out[:0]
+	for _, t := range out {
+		if strings.EqualFold(t.Status, "deleted") {
+			p.deleted.Inc()
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept
 }
 
 // get requests one export page and classifies failures.

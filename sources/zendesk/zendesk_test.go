@@ -87,6 +87,10 @@ func newFake(t *testing.T, responses ...fakeResponse) *fakeZendesk {
 			t.Errorf("Authorization %q, want %q", got, wantAuth)
 		}
 		q := r.URL.Query()
+		if q.Get("exclude_deleted") != "true" {
+			t.Errorf("query %q lacks exclude_deleted=true", r.URL.RawQuery)
+		}
+		q.Del("exclude_deleted")
 		_, hasStart := q["start_time"]
 		_, hasCursor := q["cursor"]
 		if hasStart == hasCursor || len(q) != 1 {
@@ -233,6 +237,17 @@ func TestPoll(t *testing.T) {
 			wantN:        3,
 			wantTickets:  map[int64]correlate.Ticket{101: wantTicket(101, "2026-11-20T16:05:00Z", "solved"), 102: wantTicket(102, "2026-11-20T16:06:00Z", "new")},
 			wantCursor:   "c3",
+		},
+		{
+			// Zendesk's export lists deletions with status "deleted"
+			// (spam is deleted too) unless exclude_deleted holds; a
+			// deletion that still comes through is not stored.
+			name:         "deleted tickets are dropped",
+			responses:    []fakeResponse{ok(page("c1", true, t1, zticket(103, "2026-11-20T16:07:00Z", "deleted"), t2, zticket(102, "2026-11-20T16:06:00Z", "deleted")))},
+			wantRequests: []string{startQ},
+			wantN:        1,
+			wantTickets:  map[int64]correlate.Ticket{101: wantTicket(101, "2026-11-20T16:05:00Z", "open")},
+			wantCursor:   "c1",
 		},
 		{
 			name:         "resumes from the stored cursor",
