@@ -245,6 +245,13 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	}
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
+	if cc, ok := src.(ConjunctionCounter); ok {
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: w.From, From: onset, To: to})
+		if err != nil {
+			return Finding{}, err
+		}
+		f.Scope.Explanations = ex
+	}
 	f.Samples = sc.Samples
 	f.SuspectedDeploys = attribute(f, w.Start(ep.boundary), sc, in.Deploys, w, L, cfg)
 	if len(f.SuspectedDeploys) > 0 {

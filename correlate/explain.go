@@ -1,0 +1,401 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Condition is one attribute of an explanation: Field equals Value, or,
+// when Prefix is set, Field starts with Value minus its trailing "*" (a
+// URL path templated to its stable prefix, "/.fn/*").
+type Condition struct {
+	Field  string `json:"field"`
+	Value  string `json:"value"`
+	Prefix bool   `json:"prefix,omitempty"`
+}
+
+// Matches reports whether a document whose Field holds v meets c.
+func (c Condition) Matches(v string) bool {
+	if c.Prefix {
+		return strings.HasPrefix(v, strings.TrimSuffix(c.Value, "*"))
+	}
+	return v == c.Value
+}
+
+func (c Condition) String() string { return c.Field + "=" + c.Value }
+
+// ConjunctionQuery asks a source to count, for each conjunction of
+// conditions, the signature's errors and the service's requests that meet
+// every condition: during the episode [From, To) and before it
+// [Before, From). An empty conjunction matches every document, which is
+// how the correlator learns the totals in the same pass.
+type ConjunctionQuery struct {
+	Service string
+	// Messages are the masked messages that make up the signature, as in
+	// ScopeQuery.
+	Messages         []string
+	Before, From, To time.Time
+	Conjunctions     [][]Condition
+}
+
+// ConjunctionCount is a source's count for one conjunction.
+type ConjunctionCount struct {
+	Errors, Requests             float64
+	ErrorsBefore, RequestsBefore float64
+}
+
+// ConjunctionCounter is what a source offers to explain a finding's scope
+// by conjunctions of dimension values. It is separate from Source because
+// the candidates depend on the one-dimension breakdown Scope returns: a
+// source that lacks it still gets the one-dimension table.
+//
+// CountConjunctions honours ctx and returns one count per conjunction, in
+// order; errors carry the source's own context, as Source's do.
+type ConjunctionCounter interface {
+	CountConjunctions(ctx context.Context, q ConjunctionQuery) ([]ConjunctionCount, error)
+}
+
+// Explanation is a conjunction of dimension values that accounts for a
+// finding's errors out of proportion to its requests: MacroBase's
+// explanation (Bailis et al., SIGMOD 2017), support among the errors and
+// risk ratio against the requests. Every share names its denominator.
+type Explanation struct {
+	Conditions []Condition `json:"conditions"`
+	// Errors and Requests are the signature's errors and the service's
+	// requests that match, from onset to the end of the episode.
+	Errors   int64 `json:"errors"`
+	Requests int64 `json:"requests"`
+	// ShareOfErrors is Errors over all the finding's errors in the same
+	// span (MacroBase's support).
+	ShareOfErrors float64 `json:"share_of_errors"`
+	// ShareOfRequests is Requests over all the service's requests in the
+	// same span.
+	ShareOfRequests float64 `json:"share_of_requests"`
+	// ErrorRate is Errors over Requests: the share of the matching
+	// requests that failed.
+	ErrorRate float64 `json:"error_rate"`
+	// Versus says what the risk ratio compares ErrorRate with: "rest",
+	// the other requests in the same span, or "before", the other
+	// requests before onset, used when the matching requests grew to
+	// serve most of the traffic (a version rolled out to every host has
+	// no contemporary to compare with, but has a predecessor).
+	Versus string `json:"versus"`
+	// VersusErrorRate is the error rate of what ErrorRate is compared with.
+	VersusErrorRate float64 `json:"versus_error_rate"`
+	// RiskRatio is ErrorRate over VersusErrorRate (half a count added to
+	// each cell, so an empty comparison stays finite), and RiskRatioLow
+	// the lower end of its 95% interval.
+	RiskRatio    float64 `json:"risk_ratio"`
+	RiskRatioLow float64 `json:"risk_ratio_low"`
+}
+
+// Label is the conjunction as a reader says it: "cloud.provider=aws ∧
+// url.path=/.fn/*".
+func (e Explanation) Label() string {
+	parts := make([]string, len(e.Conditions))
+	for i, c := range e.Conditions {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, " ∧ ")
+}
+
+// Phrase is the explanation as a headline's tail: "customers calling
+// /.fn/* on cloud.provider=aws". Paths read as calls, the rest as
+// attributes, so the sentence names where to look first.
+func (e Explanation) Phrase() string {
+	var path []string
+	var rest []string
+	for _, c := range e.Conditions {
+		if c.Field == FieldPath {
+			path = append(path, c.Value)
+			continue
+		}
+		rest = append(rest, c.String())
+	}
+	switch {
+	case len(path) > 0 && len(rest) > 0:
+		return "customers calling " + strings.Join(path, ", ") + " on " + strings.Join(rest, " ∧ ")
+	case len(path) > 0:
+		return "customers calling " + strings.Join(path, ", ")
+	default:
+		return "requests on " + strings.Join(rest, " ∧ ")
+	}
+}
+
+// Explanation search bounds. The support and risk-ratio floors are
+// MacroBase's defaults raised to what a page should name: an explanation
+// that holds under a tenth of the errors, or a rate under three times the
+// rest's, is not where to look first.
+const (
+	explainMinSupport = 0.1
+	explainMinRisk    = 3
+	// explainMaxItems bounds the single conditions combined; with up to
+	// three per conjunction that is at most 12+66+220 counts, one pass.
+	explainMaxItems = 12
+	explainMaxOrder = 3
+	// explainMajority is "most of the errors": explanations that cover
+	// this much rank before those that do not.
+	explainMajority = 0.5
+	// explainShown bounds the explanations a finding carries.
+	explainShown = 3
+	// pathDepth is how many leading path segments a templated prefix
+	// may keep.
+	pathDepth = 3
+)
+
+// explainItems picks the single conditions worth combining from the
+// one-dimension error counts: values, and for paths their prefixes, that
+// carry at least explainMinSupport of the errors, most first.
+func explainItems(sc *Scope) []Condition {
+	type item struct {
+		c Condition
+		n float64
+	}
+	var items []item
+	order := map[string]int{}
+	for i, f := range ScopeFields {
+		order[f] = i
+		errs := sc.Errors[f]
+		total := sumMap(errs)
+		if total <= 0 {
+			continue
+		}
+		counts := map[Condition]float64{}
+		for v, n := range errs {
+			if v == "" || v == otherValue {
+				continue
+			}
+			counts[Condition{Field: f, Value: v}] += n
+			if f == FieldPath {
+				for _, p := range PathPrefixes(v) {
+					counts[Condition{Field: f, Value: p, Prefix: true}] += n
+				}
+			}
+		}
+		for c, n := range counts {
+			if n/total >= explainMinSupport {
+				items = append(items, item{c, n / total})
+			}
+		}
+	}
+	sort.Slice(items, func(a, b int) bool {
+		ia, ib := items[a], items[b]
+		if ia.n != ib.n {
+			return ia.n > ib.n
+		}
+		if ia.c.Field != ib.c.Field {
+			return order[ia.c.Field] < order[ib.c.Field]
+		}
+		if ia.c.Prefix != ib.c.Prefix {
+			return ia.c.Prefix // the shorter, templated form first
+		}
+		return ia.c.Value < ib.c.Value
+	})
+	if len(items) > explainMaxItems {
+		items = items[:explainMaxItems]
+	}
+	out := make([]Condition, len(items))
+	for i, it := range items {
+		out[i] = it.c
+	}
+	return out
+}
+
+// otherValue is what sources count values past their cap as; it names no
+// value and cannot explain anything.
+const otherValue = "<other>"
+
+// PathPrefixes templates a URL path to its stable prefixes: "/.fn/x/run"
+// gives "/.fn/*" and "/.fn/x/*". Which prefix is stable is left to the
+// data: a prefix over ids or names carries many values, each rare, while
+// the prefix above them carries their sum, so support picks it without a
+// rule for any particular path.
+func PathPrefixes(path string) []string {
+	if !strings.HasPrefix(path, "/") {
+		return nil
+	}
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var out []string
+	for d := 1; d < len(segs) && d <= pathDepth; d++ {
+		if segs[d-1] == "" {
+			break
+		}
+		out = append(out, "/"+strings.Join(segs[:d], "/")+"/*")
+	}
+	return out
+}
+
+// explainCandidates are the conjunctions of up to explainMaxOrder items
+// on distinct fields, preceded by the empty conjunction (the totals).
+func explainCandidates(items []Condition) [][]Condition {
+	out := [][]Condition{nil}
+	var rec func(start int, cur []Condition)
+	rec = func(start int, cur []Condition) {
+		for i := start; i < len(items); i++ {
+			clash := false
+			for _, c := range cur {
+				if c.Field == items[i].Field {
+					clash = true
+					break
+				}
+			}
+			if clash {
+				continue
+			}
+			next := append(append([]Condition(nil), cur...), items[i])
+			out = append(out, next)
+			if len(next) < explainMaxOrder {
+				rec(i+1, next)
+			}
+		}
+	}
+	rec(0, nil)
+	return out
+}
+
+// explainScope finds the finding's explanations: candidates counted by the
+// source, then scored, filtered and made minimal by explanations.
+func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q ConjunctionQuery) ([]Explanation, error) {
+	items := explainItems(sc)
+	if len(items) == 0 {
+		return nil, nil
+	}
+	q.Conjunctions = explainCandidates(items)
+	counts, err := cc.CountConjunctions(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(counts) != len(q.Conjunctions) {
+		return nil, fmt.Errorf("scope explanation of %s: source returned %d counts for %d conjunctions", q.Service, len(counts), len(q.Conjunctions))
+	}
+	return explanations(q.Conjunctions, counts), nil
+}
+
+// explanations scores counted conjunctions (the first, empty one holding
+// the totals) and keeps the few that explain most: support of at least
+// explainMinSupport, a risk ratio of at least explainMinRisk whose interval
+// excludes 1, and minimal: a conjunction is dropped when a qualifying
+// subset explains as well, that is when, among the subset's requests, the
+// conjunction's own are not themselves an explanation (risk ratio against
+// the subset's other requests below explainMinRisk, or its interval
+// reaching 1). A canary host and its version select the same requests, and
+// the pair adds nothing; provider and path, each holding all the errors
+// but also requests that never fail, are sharper together. Those covering
+// most of the errors rank first, then by the lower bound (a sure ratio
+// before a lucky one), then fewer conditions.
+func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation {
+	if len(conjs) == 0 || len(conjs) != len(counts) || len(conjs[0]) != 0 {
+		return nil
+	}
+	tot := counts[0]
+	if tot.Errors <= 0 || tot.Requests <= 0 {
+		return nil
+	}
+	type scored struct {
+		e Explanation
+		c ConjunctionCount
+	}
+	var ok []scored
+	for i := 1; i < len(conjs); i++ {
+		if e, pass := score(conjs[i], counts[i], tot); pass {
+			ok = append(ok, scored{e, counts[i]})
+		}
+	}
+	var kept []Explanation
+	for _, s := range ok {
+		minimal := true
+		for _, t := range ok {
+			if len(t.e.Conditions) >= len(s.e.Conditions) || !subset(t.e.Conditions, s.e.Conditions) {
+				continue
+			}
+			rr, lo := riskRatio(s.c.Errors, s.c.Requests, t.c.Errors-s.c.Errors, t.c.Requests-s.c.Requests)
+			if t.c.Requests-s.c.Requests <= 0 || rr < explainMinRisk || lo <= 1 {
+				minimal = false
+				break
+			}
+		}
+		if minimal {
+			kept = append(kept, s.e)
+		}
+	}
+	sort.SliceStable(kept, func(a, b int) bool {
+		ea, eb := kept[a], kept[b]
+		ma, mb := ea.ShareOfErrors >= explainMajority, eb.ShareOfErrors >= explainMajority
+		if ma != mb {
+			return ma
+		}
+		if ea.RiskRatioLow != eb.RiskRatioLow {
+			return ea.RiskRatioLow > eb.RiskRatioLow
+		}
+		if len(ea.Conditions) != len(eb.Conditions) {
+			return len(ea.Conditions) < len(eb.Conditions)
+		}
+		return ea.Label() < eb.Label()
+	})
+	if len(kept) > explainShown {
+		kept = kept[:explainShown]
+	}
+	return kept
+}
+
+// score is one conjunction's explanation and whether it qualifies.
+func score(conj []Condition, c, tot ConjunctionCount) (Explanation, bool) {
+	e := Explanation{
+		Conditions:      conj,
+		Errors:          int64(math.Round(c.Errors)),
+		Requests:        int64(math.Round(c.Requests)),
+		ShareOfErrors:   safeDiv(c.Errors, tot.Errors),
+		ShareOfRequests: safeDiv(c.Requests, tot.Requests),
+		ErrorRate:       safeDiv(c.Errors, c.Requests),
+		Versus:          "rest",
+	}
+	if e.ShareOfErrors < explainMinSupport || c.Requests <= 0 {
+		return e, false
+	}
+	restE, restR := tot.Errors-c.Errors, tot.Requests-c.Requests
+	e.VersusErrorRate = safeDiv(restE, restR)
+	e.RiskRatio, e.RiskRatioLow = riskRatio(c.Errors, c.Requests, restE, restR)
+	// A value that grew to serve most requests (a version rolled out to
+	// every host) has few contemporaries left to compare with; its
+	// predecessor's rate before onset is the comparison a human makes.
+	shareBefore := safeDiv(c.RequestsBefore, tot.RequestsBefore)
+	if tot.RequestsBefore > 0 && e.ShareOfRequests >= explainMajority && shareBefore <= e.ShareOfRequests/2 {
+		pe, pr := tot.ErrorsBefore-c.ErrorsBefore, tot.RequestsBefore-c.RequestsBefore
+		if rr, lo := riskRatio(c.Errors, c.Requests, pe, pr); pr > 0 && lo > e.RiskRatioLow {
+			e.Versus, e.VersusErrorRate, e.RiskRatio, e.RiskRatioLow = "before", safeDiv(pe, pr), rr, lo
+		}
+	}
+	return e, e.RiskRatio >= explainMinRisk && e.RiskRatioLow > 1
+}
+
+// riskRatio is (a/n)/(b/m) with half a count added to each cell of the
+// 2×2 table (Haldane's correction, finite when b is 0), and the lower end
+// of its 95% interval on the log scale (Katz et al. 1978).
+func riskRatio(a, n, b, m float64) (rr, low float64) {
+	a, b = a+0.5, b+0.5
+	n, m = n+1, m+1
+	rr = (a / n) / (b / m)
+	se := math.Sqrt(math.Max(0, 1/a-1/n+1/b-1/m))
+	return rr, rr * math.Exp(-1.96*se)
+}
+
+// subset reports whether every condition of s is in e.
+func subset(s, e []Condition) bool {
+	for _, c := range s {
+		found := false
+		for _, d := range e {
+			if c == d {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
