@@ -245,7 +245,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	}
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
-	if cc, ok := src.(ConjunctionCounter); ok {
+	if cc, ok := counterOf(src); ok {
 		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: w.From, From: onset, To: to})
 		if err != nil {
 			return Finding{}, err

@@ -59,6 +59,24 @@ type ConjunctionCounter interface {
 	CountConjunctions(ctx context.Context, q ConjunctionQuery) ([]ConjunctionCount, error)
 }
 
+// counterOf is the ConjunctionCounter behind src, if any. Wrappers that
+// narrow a source (to watched services, to one service) pass Traffic
+// through and name what they wrap with Unwrap, so they need not know
+// about every optional capability.
+func counterOf(src Source) (ConjunctionCounter, bool) {
+	for range 8 {
+		if cc, ok := src.(ConjunctionCounter); ok {
+			return cc, true
+		}
+		u, ok := src.(interface{ Unwrap() Source })
+		if !ok {
+			return nil, false
+		}
+		src = u.Unwrap()
+	}
+	return nil, false
+}
+
 // Explanation is a conjunction of dimension values that accounts for a
 // finding's errors out of proportion to its requests: MacroBase's
 // explanation (Bailis et al., SIGMOD 2017), support among the errors and
