@@ -144,6 +144,41 @@ func (e Explanation) Phrase() string {
 	}
 }
 
+// Describe is the explanation with every share labelled by its
+// denominator: "cloud.provider=aws ∧ url.path=/.fn/*: 100% of the errors,
+// 4.1% of edge requests; 4.6% of these requests failed, 920× the rest
+// (0.005%)".
+func (e Explanation) Describe(service string) string {
+	versus := "the rest"
+	if e.Versus == "before" {
+		versus = "the rest before onset"
+	}
+	cmp := fmt.Sprintf("%s %s (%s)", Ratio(e.RiskRatio), versus, Percent(e.VersusErrorRate))
+	if e.VersusErrorRate == 0 {
+		// The ratio against nothing is the smoothing's, not a measurement.
+		cmp = "none of " + versus
+	}
+	return fmt.Sprintf("%s: %s of the errors, %s of %s requests; %s of these requests failed, %s",
+		e.Label(), Percent(e.ShareOfErrors), Percent(e.ShareOfRequests), service, Percent(e.ErrorRate), cmp)
+}
+
+// Ratio formats a risk ratio: "920×", "3.4×".
+func Ratio(x float64) string {
+	if x >= 10 {
+		return fmt.Sprintf("%.0f×", x)
+	}
+	return fmt.Sprintf("%.1f×", x)
+}
+
+// TopExplanation is the explanation a headline names: the best one, when
+// it covers most of the errors.
+func TopExplanation(f Finding) (Explanation, bool) {
+	if ex := f.Scope.Explanations; len(ex) > 0 && ex[0].ShareOfErrors >= explainMajority {
+		return ex[0], true
+	}
+	return Explanation{}, false
+}
+
 // Explanation search bounds. The support and risk-ratio floors are
 // MacroBase's defaults raised to what a page should name: an explanation
 // that holds under a tenth of the errors, or a rate under three times the

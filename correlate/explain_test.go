@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/rules"
 )
 
 // doc is one constructed request: its dimension values, whether it is one
@@ -226,5 +230,37 @@ func TestPathPrefixes(t *testing.T) {
 		if got := PathPrefixes(c.in); !slices.Equal(got, c.want) {
 			t.Errorf("PathPrefixes(%q) = %v; want %v", c.in, got, c.want)
 		}
+	}
+}
+
+// TestHeadlineOneNumberPerThing: the headline names its denominators and
+// agrees with the severity line on who carries the errors.
+func TestHeadlineOneNumberPerThing(t *testing.T) {
+	cfg := rules.Default().Correlate
+	onset := time.Date(2026, 11, 20, 13, 31, 0, 0, time.UTC)
+	one := Finding{Kind: KindErrorIncrease, Service: "api", Signature: "invalid API key for site <*>", Onset: onset,
+		Frequency: Frequency{ShareBefore: 0.0017, ShareAfter: 0.031},
+		Scope: ScopeSummary{Affected: map[string]int{FieldCustomer: 7, FieldHost: 6},
+			Concentration: []Concentration{{Field: FieldCustomer, Value: "31233", ShareOfErrors: 0.92, ShareOfRequests: 0.18}}}}
+	h := Headline(one)
+	_, reasons := grade(one, 1, 60, elevated, cfg)
+	for _, want := range []string{"affecting 7 customers (92% of the errors from organization.id=31233)", "16% of requests on organization.id=31233 failed (3.1% of all api requests)"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("headline %q lacks %q", h, want)
+		}
+	}
+	if !strings.Contains(reasons[0], "carries 92% of the errors of the 7 customers affected") {
+		t.Errorf("severity reason %q does not repeat the headline's numbers", reasons[0])
+	}
+
+	fn := Finding{Kind: KindNewError, Service: "edge", Signature: "boom", Onset: onset, Frequency: Frequency{ShareAfter: 0.0045},
+		Scope: ScopeSummary{Affected: map[string]int{FieldCustomer: 59},
+			Concentration: []Concentration{{Field: FieldProvider, Value: "aws", ShareOfErrors: 1, ShareOfRequests: 0.44}},
+			Explanations: []Explanation{{Conditions: []Condition{{Field: FieldProvider, Value: "aws"}, {Field: FieldPath, Value: "/.fn/*", Prefix: true}},
+				ShareOfErrors: 1, ShareOfRequests: 0.088, ErrorRate: 0.051}}}}
+	h = Headline(fn)
+	want := "affecting 59 customers, 100% of the errors for customers calling /.fn/* on cloud.provider=aws, where 5.1% of requests failed (0.45% of all edge requests)"
+	if !strings.Contains(h, want) {
+		t.Errorf("headline %q lacks %q", h, want)
 	}
 }
