@@ -149,6 +149,12 @@ func (e Explanation) Phrase() string {
 // 4.1% of edge requests; 4.6% of these requests failed, 920× the rest
 // (0.005%)".
 func (e Explanation) Describe(service string) string {
+	return e.Label() + ": " + e.Evidence(service)
+}
+
+// Evidence is Describe without the label, for renderers that format the
+// label themselves.
+func (e Explanation) Evidence(service string) string {
 	versus := "the rest"
 	if e.Versus == "before" {
 		versus = "the rest before onset"
@@ -158,8 +164,8 @@ func (e Explanation) Describe(service string) string {
 		// The ratio against nothing is the smoothing's, not a measurement.
 		cmp = "none of " + versus
 	}
-	return fmt.Sprintf("%s: %s of the errors, %s of %s requests; %s of these requests failed, %s",
-		e.Label(), Percent(e.ShareOfErrors), Percent(e.ShareOfRequests), service, Percent(e.ErrorRate), cmp)
+	return fmt.Sprintf("%s of the errors, %s of %s requests; %s of these requests failed, %s",
+		Percent(e.ShareOfErrors), Percent(e.ShareOfRequests), service, Percent(e.ErrorRate), cmp)
 }
 
 // Ratio formats a risk ratio: "920×", "3.4×".
