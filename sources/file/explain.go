@@ -151,10 +151,13 @@ func (x *Index) CountConjunctions(ctx context.Context, q correlate.ConjunctionQu
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	matchErr := x.errMatches(sl, q.Service, q.Messages)
-	// Each condition is tested once per distinct value id, not per line.
-	memo := make([]map[uint32]bool, len(cc.conds))
-	for i := range memo {
-		memo[i] = map[uint32]bool{}
+	// Each condition is tested once per distinct value id, not per line:
+	// memo[i][id] is 0 untested, 1 no, 2 yes.
+	memo := make([][]uint8, len(cc.conds))
+	for i, s := range cc.slots {
+		if s >= 0 {
+			memo[i] = make([]uint8, len(x.values[s].vals)+1)
+		}
 	}
 	before, from, to := q.Before.UnixNano(), q.From.UnixNano(), q.To.UnixNano()
 	if q.Before.IsZero() {
@@ -171,12 +174,15 @@ func (x *Index) CountConjunctions(ctx context.Context, q correlate.ConjunctionQu
 				continue
 			}
 			id := r.vals[s]
-			hit, ok := memo[i][id]
-			if !ok {
-				hit = matches(cond, []byte(x.values[s].value(id)))
-				memo[i][id] = hit
+			m := memo[i][id]
+			if m == 0 {
+				m = 1
+				if matches(cond, []byte(x.values[s].value(id))) {
+					m = 2
+				}
+				memo[i][id] = m
 			}
-			if hit {
+			if m == 2 {
 				mask |= 1 << i
 			}
 		}
