@@ -264,3 +264,27 @@ func TestHeadlineOneNumberPerThing(t *testing.T) {
 		t.Errorf("headline %q lacks %q", h, want)
 	}
 }
+
+// wrapped narrows a source the way the daemon and the backtest do.
+type wrapped struct{ Source }
+
+func (w wrapped) Unwrap() Source { return w.Source }
+
+type countingSource struct {
+	Source
+	docCounter
+}
+
+func TestCounterOfLooksThroughWrappers(t *testing.T) {
+	inner := &countingSource{}
+	if _, ok := counterOf(wrapped{wrapped{inner}}); !ok {
+		t.Error("counter behind two wrappers not found")
+	}
+	if _, ok := counterOf(wrapped{&countingSource{}}); !ok {
+		t.Error("counter behind one wrapper not found")
+	}
+	type plain struct{ Source }
+	if _, ok := counterOf(plain{inner}); ok {
+		t.Error("a wrapper without Unwrap hides the counter, and must not be looked through")
+	}
+}
