@@ -344,8 +344,9 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 // reaching 1). A canary host and its version select the same requests, and
 // the pair adds nothing; provider and path, each holding all the errors
 // but also requests that never fail, are sharper together. Those covering
-// most of the errors rank first, then by the lower bound (a sure ratio
-// before a lucky one), then fewer conditions.
+// most of the errors rank first, then those compared with their
+// contemporaries before those compared with the past, then by the lower
+// bound (a sure ratio before a lucky one), then fewer conditions.
 func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation {
 	if len(conjs) == 0 || len(conjs) != len(counts) || len(conjs[0]) != 0 {
 		return nil
@@ -386,6 +387,12 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 		ma, mb := ea.ShareOfErrors >= explainMajority, eb.ShareOfErrors >= explainMajority
 		if ma != mb {
 			return ma
+		}
+		// A comparison with the requests served at the same time is
+		// evidence; one with the past is timing too (anything that
+		// started at onset would show), so it ranks after.
+		if ra, rb := ea.Versus == "rest", eb.Versus == "rest"; ra != rb {
+			return ra
 		}
 		if ea.RiskRatioLow != eb.RiskRatioLow {
 			return ea.RiskRatioLow > eb.RiskRatioLow

@@ -288,3 +288,20 @@ func TestCounterOfLooksThroughWrappers(t *testing.T) {
 		t.Error("a wrapper without Unwrap hides the counter, and must not be looked through")
 	}
 }
+
+func TestExplainRanksContemporariesBeforeThePast(t *testing.T) {
+	// A harmless version finished rolling out just before a region's
+	// outage: it serves every request after onset, and no request failed
+	// before. Only the region is compared with requests of the same time.
+	docs := append(requestsOf(20000, true, func(int) string { return "7.0.0" }, func(int, map[string]string) bool { return false }),
+		requestsOf(2000, false, func(int) string { return "7.0.1" }, func(i int, v map[string]string) bool {
+			return v[FieldRegion] == "eu-west-1" && i%5 == 0
+		})...)
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "edge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) == 0 || ex[0].Label() != "cloud.region=eu-west-1" {
+		t.Fatalf("explanations %+v; want the region first", ex)
+	}
+}
