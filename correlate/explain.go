@@ -289,7 +289,12 @@ func PathPrefixes(path string) []string {
 }
 
 // explainCandidates are the conjunctions of up to explainMaxOrder items
-// on distinct fields, preceded by the empty conjunction (the totals).
+// on distinct fields, preceded by the empty conjunction (the totals). A
+// version stands alone: it is a deploy's footprint, which the suspect
+// already names, and in a conjunction early in a rollout it would stand in
+// for whichever provider or hosts the rollout reached first, selecting the
+// same requests and, being minimal, pushing out the attribute that says
+// who is hurt.
 func explainCandidates(items []Condition) [][]Condition {
 	out := [][]Condition{nil}
 	var rec func(start int, cur []Condition)
@@ -297,7 +302,7 @@ func explainCandidates(items []Condition) [][]Condition {
 		for i := start; i < len(items); i++ {
 			clash := false
 			for _, c := range cur {
-				if c.Field == items[i].Field {
+				if c.Field == items[i].Field || c.Field == FieldVersion || items[i].Field == FieldVersion {
 					clash = true
 					break
 				}
@@ -382,6 +387,23 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 			kept = append(kept, s.e)
 		}
 	}
+	// breadth is how general a conjunction's conditions are: the sum of
+	// the logs of their own shares of requests. Among descriptions of the
+	// same requests the broadest names what will hold as the problem
+	// spreads (a provider rather than the one host it has reached).
+	single := map[Condition]float64{}
+	for i, conj := range conjs {
+		if len(conj) == 1 {
+			single[conj[0]] = safeDiv(counts[i].Requests, tot.Requests)
+		}
+	}
+	breadth := func(e Explanation) float64 {
+		var b float64
+		for _, c := range e.Conditions {
+			b += math.Log(math.Max(single[c], 1e-12))
+		}
+		return b
+	}
 	sort.SliceStable(kept, func(a, b int) bool {
 		ea, eb := kept[a], kept[b]
 		ma, mb := ea.ShareOfErrors >= explainMajority, eb.ShareOfErrors >= explainMajority
@@ -399,6 +421,9 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 		}
 		if len(ea.Conditions) != len(eb.Conditions) {
 			return len(ea.Conditions) < len(eb.Conditions)
+		}
+		if ba, bb := breadth(ea), breadth(eb); ba != bb {
+			return ba > bb
 		}
 		return ea.Label() < eb.Label()
 	})

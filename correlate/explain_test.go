@@ -305,3 +305,16 @@ func TestExplainRanksContemporariesBeforeThePast(t *testing.T) {
 		t.Fatalf("explanations %+v; want the region first", ex)
 	}
 }
+
+func TestExplainCandidatesKeepVersionAlone(t *testing.T) {
+	items := []Condition{{Field: FieldProvider, Value: "aws"}, {Field: FieldVersion, Value: "2.43.0"}, {Field: FieldPath, Value: "/fn/*", Prefix: true}}
+	got := explainCandidates(items)
+	var labels []string
+	for _, c := range got {
+		labels = append(labels, Explanation{Conditions: c}.Label())
+	}
+	want := []string{"", "cloud.provider=aws", "cloud.provider=aws ∧ url.path=/fn/*", "service.version=2.43.0", "url.path=/fn/*"}
+	if !slices.Equal(labels, want) {
+		t.Errorf("candidates %q; want %q", labels, want)
+	}
+}
