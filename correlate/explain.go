@@ -289,12 +289,8 @@ func PathPrefixes(path string) []string {
 }
 
 // explainCandidates are the conjunctions of up to explainMaxOrder items
-// on distinct fields, preceded by the empty conjunction (the totals). A
-// version stands alone: it is a deploy's footprint, which the suspect
-// already names, and in a conjunction early in a rollout it would stand in
-// for whichever provider or hosts the rollout reached first, selecting the
-// same requests and, being minimal, pushing out the attribute that says
-// who is hurt.
+// on distinct fields, preceded by the empty conjunction (the totals).
+// Versions and hosts stand alone (see footprint).
 func explainCandidates(items []Condition) [][]Condition {
 	out := [][]Condition{nil}
 	var rec func(start int, cur []Condition)
@@ -302,7 +298,7 @@ func explainCandidates(items []Condition) [][]Condition {
 		for i := start; i < len(items); i++ {
 			clash := false
 			for _, c := range cur {
-				if c.Field == items[i].Field || c.Field == FieldVersion || items[i].Field == FieldVersion {
+				if c.Field == items[i].Field || footprint(c.Field) || footprint(items[i].Field) {
 					clash = true
 					break
 				}
@@ -338,6 +334,15 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 	}
 	return explanations(q.Conjunctions, counts), nil
 }
+
+// footprint reports whether a field is where a rollout has reached rather
+// than who is hurt: a version, and the hosts that run it. They explain
+// alone (a canary host, a version against its predecessor) but join no
+// conjunction: early in a rollout "/fn/* on the one host with the new
+// version" selects fewer requests than "/fn/* on aws" and would push out,
+// by its higher rate, the attribute that says who is hurt and that holds
+// as the rollout goes on.
+func footprint(field string) bool { return field == FieldVersion || field == FieldHost }
 
 // explanations scores counted conjunctions (the first, empty one holding
 // the totals) and keeps the few that explain most: support of at least
@@ -416,6 +421,11 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 		if ra, rb := ea.Versus == "rest", eb.Versus == "rest"; ra != rb {
 			return ra
 		}
+		// The version is what the suspect line already names; the scope
+		// is for who and where, so it ranks after what covers as much.
+		if va, vb := isVersion(ea), isVersion(eb); va != vb {
+			return vb
+		}
 		if ea.RiskRatioLow != eb.RiskRatioLow {
 			return ea.RiskRatioLow > eb.RiskRatioLow
 		}
@@ -472,6 +482,10 @@ func riskRatio(a, n, b, m float64) (rr, low float64) {
 	rr = (a / n) / (b / m)
 	se := math.Sqrt(math.Max(0, 1/a-1/n+1/b-1/m))
 	return rr, rr * math.Exp(-1.96*se)
+}
+
+func isVersion(e Explanation) bool {
+	return len(e.Conditions) == 1 && e.Conditions[0].Field == FieldVersion
 }
 
 // subset reports whether every condition of s is in e.

@@ -306,15 +306,32 @@ func TestExplainRanksContemporariesBeforeThePast(t *testing.T) {
 	}
 }
 
-func TestExplainCandidatesKeepVersionAlone(t *testing.T) {
-	items := []Condition{{Field: FieldProvider, Value: "aws"}, {Field: FieldVersion, Value: "2.43.0"}, {Field: FieldPath, Value: "/fn/*", Prefix: true}}
+func TestExplainCandidatesKeepFootprintAlone(t *testing.T) {
+	items := []Condition{{Field: FieldProvider, Value: "aws"}, {Field: FieldVersion, Value: "2.43.0"}, {Field: FieldPath, Value: "/fn/*", Prefix: true},
+		{Field: FieldHost, Value: "edge-1"}}
 	got := explainCandidates(items)
 	var labels []string
 	for _, c := range got {
 		labels = append(labels, Explanation{Conditions: c}.Label())
 	}
-	want := []string{"", "cloud.provider=aws", "cloud.provider=aws ∧ url.path=/fn/*", "service.version=2.43.0", "url.path=/fn/*"}
+	want := []string{"", "cloud.provider=aws", "cloud.provider=aws ∧ url.path=/fn/*", "service.version=2.43.0", "url.path=/fn/*", "host.name=edge-1"}
 	if !slices.Equal(labels, want) {
 		t.Errorf("candidates %q; want %q", labels, want)
+	}
+}
+
+func TestExplainRanksVersionAfterWhereItRuns(t *testing.T) {
+	// A canary host served the old version for the first minute of the
+	// episode: the version selects fewer requests and has the higher rate,
+	// but the host says where, and the suspect already names the version.
+	host := []Condition{{Field: FieldHost, Value: "api-3"}}
+	version := []Condition{{Field: FieldVersion, Value: "5.13.0-canary.1"}}
+	ex := explanations([][]Condition{nil, host, version}, []ConjunctionCount{
+		{Errors: 120, Requests: 60000, RequestsBefore: 200000},
+		{Errors: 120, Requests: 6000, RequestsBefore: 20000},
+		{Errors: 120, Requests: 5500},
+	})
+	if len(ex) != 2 || ex[0].Label() != "host.name=api-3" || ex[1].Label() != "service.version=5.13.0-canary.1" {
+		t.Fatalf("explanations %+v; want the host, then the version", ex)
 	}
 }
