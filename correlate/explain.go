@@ -353,10 +353,11 @@ func footprint(field string) bool { return field == FieldVersion || field == Fie
 // the subset's other requests below explainMinRisk, or its interval
 // reaching 1). A canary host and its version select the same requests, and
 // the pair adds nothing; provider and path, each holding all the errors
-// but also requests that never fail, are sharper together. Those covering
-// most of the errors rank first, then those compared with their
-// contemporaries before those compared with the past, then by the lower
-// bound (a sure ratio before a lucky one), then fewer conditions.
+// but also requests that never fail, are sharper together. Ranked by the
+// share of errors covered (in tenths), then those compared with their
+// contemporaries before those compared with the past, a version after the
+// rest, then by the lower bound (a sure ratio before a lucky one), then
+// fewer conditions, then broader ones.
 func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation {
 	if len(conjs) == 0 || len(conjs) != len(counts) || len(conjs[0]) != 0 {
 		return nil
@@ -411,9 +412,10 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 	}
 	sort.SliceStable(kept, func(a, b int) bool {
 		ea, eb := kept[a], kept[b]
-		ma, mb := ea.ShareOfErrors >= explainMajority, eb.ShareOfErrors >= explainMajority
-		if ma != mb {
-			return ma
+		// Coverage first, to the nearest tenth: a few errors on one site
+		// at a high rate must not outrank what explains them all.
+		if da, db := math.Floor(ea.ShareOfErrors*10+1e-9), math.Floor(eb.ShareOfErrors*10+1e-9); da != db {
+			return da > db
 		}
 		// A comparison with the requests served at the same time is
 		// evidence; one with the past is timing too (anything that

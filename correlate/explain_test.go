@@ -335,3 +335,18 @@ func TestExplainRanksVersionAfterWhereItRuns(t *testing.T) {
 		t.Fatalf("explanations %+v; want the host, then the version", ex)
 	}
 }
+
+func TestExplainRanksCoverageFirst(t *testing.T) {
+	// Early in an incident six of ten errors fell on one small site: its
+	// rate is far higher, but aws ∧ /fn/* holds every error.
+	site := []Condition{{Field: FieldSite, Value: "app-1.example.com"}}
+	fn := []Condition{{Field: FieldProvider, Value: "aws"}, {Field: FieldPath, Value: "/fn/*", Prefix: true}}
+	ex := explanations([][]Condition{nil, site, fn}, []ConjunctionCount{
+		{Errors: 10, Requests: 40000},
+		{Errors: 6, Requests: 60},
+		{Errors: 10, Requests: 3500},
+	})
+	if len(ex) != 2 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
+		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
+	}
+}
