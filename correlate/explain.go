@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -348,7 +349,9 @@ func footprint(field string) bool { return field == FieldVersion || field == Fie
 // the totals) and keeps the few that explain most: support of at least
 // explainMinSupport, a risk ratio of at least explainMinRisk whose interval
 // excludes 1, and minimal: a conjunction is dropped when a qualifying
-// subset explains as well, that is when, among the subset's requests, the
+// subset explains as well (a subset of its conditions, or one the data
+// show it lies within: a region within its provider), that is when,
+// among the subset's requests, the
 // conjunction's own are not themselves an explanation (risk ratio against
 // the subset's other requests below explainMinRisk, or its interval
 // reaching 1). A canary host and its version select the same requests, and
@@ -376,11 +379,26 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 			ok = append(ok, scored{e, counts[i]})
 		}
 	}
+	// within reports whether every request of s is one of t's: t's
+	// conditions are a subset of s's, or the data nest them (cloud.region
+	// =us-east-1 within cloud.provider=aws), which shows when s ∧ t was
+	// counted and matched what s matched.
+	byKey := map[string]ConjunctionCount{}
+	for i, conj := range conjs {
+		byKey[conjKey(conj)] = counts[i]
+	}
+	within := func(s, t scored) bool {
+		if subset(t.e.Conditions, s.e.Conditions) {
+			return len(t.e.Conditions) < len(s.e.Conditions)
+		}
+		u, ok := byKey[conjKey(union(s.e.Conditions, t.e.Conditions))]
+		return ok && u == s.c && t.c.Requests > s.c.Requests
+	}
 	var kept []Explanation
 	for _, s := range ok {
 		minimal := true
 		for _, t := range ok {
-			if len(t.e.Conditions) >= len(s.e.Conditions) || !subset(t.e.Conditions, s.e.Conditions) {
+			if !within(s, t) {
 				continue
 			}
 			rr, lo := riskRatio(s.c.Errors, s.c.Requests, t.c.Errors-s.c.Errors, t.c.Requests-s.c.Requests)
@@ -488,6 +506,27 @@ func riskRatio(a, n, b, m float64) (rr, low float64) {
 
 func isVersion(e Explanation) bool {
 	return len(e.Conditions) == 1 && e.Conditions[0].Field == FieldVersion
+}
+
+// conjKey names a conjunction whatever the order of its conditions.
+func conjKey(conj []Condition) string {
+	keys := make([]string, len(conj))
+	for i, c := range conj {
+		keys[i] = fmt.Sprintf("%s\x00%s\x00%t", c.Field, c.Value, c.Prefix)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, "\x01")
+}
+
+// union is the conditions of a and those of b not in a.
+func union(a, b []Condition) []Condition {
+	out := append([]Condition(nil), a...)
+	for _, c := range b {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // subset reports whether every condition of s is in e.

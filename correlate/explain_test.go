@@ -350,3 +350,29 @@ func TestExplainRanksCoverageFirst(t *testing.T) {
 		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
 	}
 }
+
+func TestExplainDropsValueNestedInABroaderOne(t *testing.T) {
+	// Ten errors, all in us-east-1, a region of aws: too few to tell the
+	// region from the provider, whose other region has a third of its
+	// function calls. The data nest the region in the provider (their
+	// conjunction matches what the region matches).
+	aws := Condition{Field: FieldProvider, Value: "aws"}
+	use1 := Condition{Field: FieldRegion, Value: "us-east-1"}
+	fn := Condition{Field: FieldPath, Value: "/fn/*", Prefix: true}
+	conjs := [][]Condition{nil, {aws}, {use1}, {fn}, {aws, use1}, {aws, fn}, {use1, fn}, {aws, use1, fn}}
+	counts := []ConjunctionCount{
+		{Errors: 10, Requests: 40000},
+		{Errors: 10, Requests: 18000}, {Errors: 10, Requests: 12000}, {Errors: 10, Requests: 9000},
+		{Errors: 10, Requests: 12000}, {Errors: 10, Requests: 3000}, {Errors: 10, Requests: 2000},
+		{Errors: 10, Requests: 2000},
+	}
+	ex := explanations(conjs, counts)
+	if len(ex) == 0 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
+		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
+	}
+	for _, e := range ex {
+		if slices.Contains(e.Conditions, use1) {
+			t.Errorf("the region, nested in aws and not surer than it, is listed: %s", e.Label())
+		}
+	}
+}
