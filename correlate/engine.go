@@ -245,6 +245,13 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	}
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
+	if cc, ok := counterOf(src); ok {
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: w.From, From: onset, To: to})
+		if err != nil {
+			return Finding{}, err
+		}
+		f.Scope.Explanations = ex
+	}
 	f.Samples = sc.Samples
 	// The series goes in first: attribution reads the replaced version's
 	// own rate before a rollout from it.

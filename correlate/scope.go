@@ -85,6 +85,22 @@ func singleCustomer(f Finding) (string, bool) {
 	return "", false
 }
 
+// oneCustomerShare is the customer that carries the finding and its share
+// of the errors, when one does and more than one is affected: a headline
+// that counts 7 customers says at once that one of them carries 92%.
+func oneCustomerShare(f Finding) (string, float64, bool) {
+	org, ok := singleCustomer(f)
+	if !ok || org == "" || f.Scope.Affected[FieldCustomer] <= 1 {
+		return "", 0, false
+	}
+	for _, c := range f.Scope.Concentration {
+		if c.Field == FieldCustomer && c.Value == org {
+			return org, c.ShareOfErrors, true
+		}
+	}
+	return "", 0, false
+}
+
 func sumMap(m map[string]float64) float64 {
 	var s float64
 	for _, v := range m {

@@ -20,11 +20,17 @@ func grade(f Finding, carriers int, excess float64, held sustain, cfg rules.Corr
 		return SeverityInfo, []string{fmt.Sprintf("new signature reached only %d customers on %d hosts (needs %d of either)", customers, hosts, cfg.NewErrorMinEntities), sig}
 	}
 	if org, ok := singleCustomer(f); ok {
-		who := "one customer"
-		if org != "" {
-			who = "one customer (organization.id=" + org + ")"
+		who := "one customer carries the errors"
+		if o, share, ok := oneCustomerShare(f); ok {
+			who = fmt.Sprintf("one customer (organization.id=%s) carries %s of the errors", o, Percent(share))
+		} else if org != "" {
+			who = "one customer (organization.id=" + org + ") carries the errors"
 		}
-		return SeverityNotify, []string{who + " carries the errors: a customer-specific problem", sig}
+		// The count the headline gives, so the two never seem to disagree.
+		if customers > 1 {
+			who += fmt.Sprintf(" of the %d customers affected", customers)
+		}
+		return SeverityNotify, []string{who + ": a customer-specific problem", sig}
 	}
 	need, because := pageMinCustomers(f, cfg)
 	if carriers > 0 && carriers < need && judgeCarriers(f.Kind, excess, need) {
@@ -120,11 +126,18 @@ func Headline(f Finding) string {
 		fmt.Fprintf(&b, "%s in %s", upperFirst(what), f.Service)
 	}
 	fmt.Fprintf(&b, " affecting %s", Plural(f.Scope.Affected[FieldCustomer], "customer"))
-	if c, ok := headlineConcentration(f); ok {
+	if org, share, ok := oneCustomerShare(f); ok {
+		fmt.Fprintf(&b, " (%s of the errors from organization.id=%s)", Percent(share), org)
+	}
+	all := "all " + f.Service + " requests"
+	if e, ok := TopExplanation(f); ok {
+		fmt.Fprintf(&b, ", %s of the errors for %s, where %s of requests failed (%s of %s)",
+			Percent(e.ShareOfErrors), e.Phrase(), Percent(e.ErrorRate), Percent(f.Frequency.ShareAfter), all)
+	} else if c, ok := headlineConcentration(f); ok {
 		share := f.Frequency.ShareAfter * c.ShareOfErrors / c.ShareOfRequests
-		fmt.Fprintf(&b, ", %s of requests on %s=%s", Percent(share), c.Field, c.Value)
+		fmt.Fprintf(&b, ", %s of requests on %s=%s failed (%s of %s)", Percent(share), c.Field, c.Value, Percent(f.Frequency.ShareAfter), all)
 	} else {
-		fmt.Fprintf(&b, ", %s of requests", Percent(f.Frequency.ShareAfter))
+		fmt.Fprintf(&b, ", %s of %s failed", Percent(f.Frequency.ShareAfter), all)
 	}
 	fmt.Fprintf(&b, "; started %s", f.Onset.UTC().Format("15:04"))
 	if f.Recovered != nil {

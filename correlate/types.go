@@ -292,6 +292,11 @@ type ScopeSummary struct {
 	// "which customers?" before "how many?", and /correlate customer=ID
 	// asks whether one customer is among them.
 	Top map[string][]ValueCount `json:"top,omitempty"`
+	// Explanations are the few conjunctions of dimension values that
+	// account for most of the errors at the highest risk ratio, best
+	// first (see Explanation); empty when the source cannot count
+	// conjunctions or nothing stands out.
+	Explanations []Explanation `json:"explanations,omitempty"`
 }
 
 // MaxTop bounds ScopeSummary.Top per field, so a finding that reached

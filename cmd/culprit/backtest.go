@@ -294,6 +294,10 @@ type deploySeen struct {
 // tickSource is the evaluator's source, switched to each tick's view.
 type tickSource struct{ correlate.Source }
 
+// Unwrap is the tick's view, for the capabilities the correlator looks
+// for behind a wrapper (scope explanations).
+func (t *tickSource) Unwrap() correlate.Source { return t.Source }
+
 // collect takes what the tick queued off the outbox, as delivery would,
 // and reports it.
 func collect(ctx context.Context, st *store.Store, at time.Time, rep *backtestReport) error {

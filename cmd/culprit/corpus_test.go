@@ -249,6 +249,11 @@ type corpusRun struct {
 	// service.version: a bad deploy's version always concentrates its
 	// errors, and says nothing about who is hurt.
 	ScopeTop1Dim *bool `json:"scope_top1_without_version,omitempty"`
+	// Explanation is the page's top scope explanation, and ExplainTop1
+	// whether it names the injected dimension: alone, or in a conjunction
+	// (the Friday's errors are on aws and on functions both).
+	Explanation string `json:"explanation_top,omitempty"`
+	ExplainTop1 *bool  `json:"explanation_top1,omitempty"`
 
 	// Related tickets of the incident's findings against the truth's
 	// labels: how many were related, how many of those are about the
@@ -541,6 +546,12 @@ func scoreCorpusRun(truth simulate.Truth, rep *backtestReport, start time.Time) 
 		}
 		top1, top2 := hit == 0, hit == 0 || hit == 1
 		r.ScopeTop1, r.ScopeTop2 = &top1, &top2
+		explained := false
+		if ex := f.Scope.Explanations; len(ex) > 0 {
+			r.Explanation = ex[0].Label()
+			explained = slices.Contains(ex[0].Conditions, correlate.Condition{Field: truth.Field, Value: truth.Value})
+		}
+		r.ExplainTop1 = &explained
 	}
 	return r
 }
@@ -588,6 +599,9 @@ func (r corpusRun) verdict() string {
 		if r.ScopeTop2 != nil {
 			parts = append(parts, fmt.Sprintf("scope %v (top1 %t, top2 %t)", r.Scope, *r.ScopeTop1, *r.ScopeTop2))
 		}
+		if r.ExplainTop1 != nil {
+			parts = append(parts, fmt.Sprintf("explanation %q (injected %t)", r.Explanation, *r.ExplainTop1))
+		}
 	case r.Truth.ExpectPage:
 		parts = append(parts, "MISSED")
 		for _, in := range r.Unpaged {
@@ -620,6 +634,7 @@ type corpusLine struct {
 	ScopeTop1      int      `json:"scope_top1"`
 	ScopeTop2      int      `json:"scope_top2"`
 	ScopeTop1Dim   int      `json:"scope_top1_without_version"`
+	ExplainTop1    int      `json:"explanation_top1"`
 	BlamedDeploy   int      `json:"blamed_deploy_without_cause"`
 	FalsePages     int      `json:"false_pages"`
 	TicketsRelated int      `json:"tickets_related"`
@@ -712,6 +727,9 @@ func corpusSummary(group string, runs []corpusRun) corpusLine {
 			if *r.ScopeTop1Dim {
 				l.ScopeTop1Dim++
 			}
+			if r.ExplainTop1 != nil && *r.ExplainTop1 {
+				l.ExplainTop1++
+			}
 		}
 	}
 	if l.ExpectPage > 0 {
@@ -769,13 +787,13 @@ func corpusMarkdown(command string, elapsed time.Duration, o corpusOptions, look
 	}
 	fmt.Fprintf(&b, "%d incident runs (seeds %s, 6 h, onset 4 h), %d quiet days; peak %g requests/min; lookback %s; ingestion lag %s; %d runs side by side; wall time %s.\n\n",
 		inc, seedsString(o.Seeds), quiet, o.PeakPerMin, lookback, lag, o.Parallel, elapsed.Round(time.Second))
-	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | false pages | judged hours | false pages / week | ticket precision | ticket recall |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | top explanation = injected | false pages | judged hours | false pages / week | ticket precision | ticket recall |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range sum {
-		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f | %s | %s |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
+		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f | %s | %s |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
 			ratioOrDash(l.Recall), secondsOrDash(l.MedianDelayS), secondsOrDash(l.P90DelayS),
 			fracOrDash(l.AttributionOK, l.AttributionN), fracOrDash(l.FinalOK, l.FinalN), fracOrDash(l.ScopeTop1, l.ScopeN), fracOrDash(l.ScopeTop2, l.ScopeN),
-			fracOrDash(l.ScopeTop1Dim, l.ScopeN), l.FalsePages, l.Hours, l.FalsePerWeek,
+			fracOrDash(l.ScopeTop1Dim, l.ScopeN), fracOrDash(l.ExplainTop1, l.ScopeN), l.FalsePages, l.Hours, l.FalsePerWeek,
 			fracOrDash(l.TicketsCorrect, l.TicketsRelated), fracOrDash(l.TicketsCorrect, l.TicketsTruth))
 	}
 	for _, l := range sum {
@@ -826,6 +844,42 @@ func seedsString(s []int64) string {
 		parts[i] = strconv.FormatInt(v, 10)
 	}
 	return strings.Join(parts, ",")
+}
+
+// TestScoreCorpusExplanation: the top explanation counts when it names the
+// injected value, alone or with others, and only the top one counts.
+func TestScoreCorpusExplanation(t *testing.T) {
+	start := simulate.DefaultStart
+	onset := start.Add(4 * time.Hour)
+	truth := simulate.Truth{Service: "edge-router", MessageContains: "function invocation failed", Onset: onset,
+		Field: correlate.FieldProvider, Value: "aws", ExpectPage: true}
+	aws := correlate.Condition{Field: correlate.FieldProvider, Value: "aws"}
+	fn := correlate.Condition{Field: correlate.FieldPath, Value: "/fn/*", Prefix: true}
+	v2 := correlate.Condition{Field: correlate.FieldVersion, Value: "2.0"}
+	cases := []struct {
+		name string
+		ex   [][]correlate.Condition
+		want bool
+	}{
+		{"the conjunction", [][]correlate.Condition{{aws, fn}}, true},
+		{"the value alone", [][]correlate.Condition{{aws}}, true},
+		{"another value first", [][]correlate.Condition{{v2}, {aws, fn}}, false},
+		{"no explanation", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := &correlate.Finding{Signature: "function invocation failed: fn-<*>", Headline: "x"}
+			for _, conds := range c.ex {
+				f.Scope.Explanations = append(f.Scope.Explanations, correlate.Explanation{Conditions: conds})
+			}
+			msgs := []backtestMessage{{At: onset.Add(3 * time.Minute), Channel: string(escalate.ChannelPagerDuty), Action: escalate.Trigger,
+				Service: "edge-router", queued: &escalate.Incident{Finding: f}}}
+			r := scoreCorpusRun(truth, &backtestReport{Messages: msgs}, start)
+			if r.ExplainTop1 == nil || *r.ExplainTop1 != c.want {
+				t.Fatalf("explanation top-1 = %v, want %t", r.ExplainTop1, c.want)
+			}
+		})
+	}
 }
 
 // TestScoreCorpusRun: which triggers count as the detection and which as

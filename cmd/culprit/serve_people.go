@@ -196,6 +196,10 @@ type oneService struct {
 	service string
 }
 
+// Unwrap is the narrowed source, for the capabilities oneService passes
+// through untouched.
+func (o oneService) Unwrap() correlate.Source { return o.Source }
+
 func (o oneService) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
 	tr, err := o.Source.Traffic(ctx, w)
 	if err != nil {

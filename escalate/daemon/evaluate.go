@@ -329,6 +329,10 @@ type watching struct {
 	read func(*correlate.Traffic)
 }
 
+// Unwrap is the narrowed source, for the capabilities watching passes
+// through untouched (scope explanations count one service anyway).
+func (w *watching) Unwrap() correlate.Source { return w.Source }
+
 // recentBuckets is how many of the newest complete buckets must carry
 // traffic for a service to count as "data arriving".
 const recentBuckets = 3

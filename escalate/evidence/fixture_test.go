@@ -145,6 +145,10 @@ func fixture() *fakeStore {
 				{Field: correlate.FieldProvider, Value: "aws", ShareOfErrors: 0.97, ShareOfRequests: 0.42},
 				{Field: correlate.FieldHost, Value: "edge-aws-use1-03", ShareOfErrors: 0.31, ShareOfRequests: 0.05},
 			},
+			Explanations: []correlate.Explanation{{
+				Conditions:    []correlate.Condition{{Field: correlate.FieldProvider, Value: "aws"}, {Field: correlate.FieldPath, Value: "/.fn/*", Prefix: true}},
+				ShareOfErrors: 0.96, ShareOfRequests: 0.05, ErrorRate: 0.063, Versus: "rest", VersusErrorRate: 0.0001, RiskRatio: 630, RiskRatioLow: 400,
+			}},
 		},
 		SuspectedDeploys: []correlate.Suspect{{
 			ID: "dep-1a2b", Service: "edge-router", Version: "3.8.0", StartedAt: at(16, 0), FinishedAt: at(16, 21),

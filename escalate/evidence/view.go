@@ -133,6 +133,9 @@ type findingView struct {
 
 	Affected      []affectedRow
 	Concentration []concRow
+	Explanations  []explRow
+	// Service names the requests every share of requests is a share of.
+	Service string
 
 	Suspects []suspectView
 	Tickets  []ticketView
@@ -152,6 +155,10 @@ type affectedRow struct {
 }
 
 type concRow struct{ Value, Errors, Requests, Ratio string }
+
+// explRow is one scope explanation, each share in its own column under a
+// header that names its denominator.
+type explRow struct{ Conditions, Errors, Requests, Failed, Versus string }
 
 type suspectView struct {
 	ID, Service, Version, URL string
@@ -240,6 +247,20 @@ func newFindingView(in *escalate.Incident, deploys []correlate.Deploy, path stri
 	}
 
 	fv.Affected = affectedRows(f.Scope.Affected)
+	fv.Service = f.Service
+	for _, e := range f.Scope.Explanations {
+		r := explRow{Conditions: e.Label(), Errors: correlate.Percent(e.ShareOfErrors), Requests: correlate.Percent(e.ShareOfRequests),
+			Failed: correlate.Percent(e.ErrorRate), Versus: "none failed"}
+		when := "the rest"
+		if e.Versus == "before" {
+			when = "the rest before onset"
+		}
+		if e.VersusErrorRate > 0 {
+			r.Versus = fmt.Sprintf("%s failed: %s as often here", correlate.Percent(e.VersusErrorRate), correlate.Ratio(e.RiskRatio))
+		}
+		r.Versus = when + ": " + r.Versus
+		fv.Explanations = append(fv.Explanations, r)
+	}
 	for _, c := range f.Scope.Concentration {
 		r := concRow{Value: c.Field + "=" + c.Value, Errors: correlate.Percent(c.ShareOfErrors), Requests: correlate.Percent(c.ShareOfRequests)}
 		if c.ShareOfRequests > 0 && c.ShareOfErrors > 0 {
@@ -295,7 +316,7 @@ func share(x float64) string {
 	if !(x > 0) {
 		return "none"
 	}
-	return fmt.Sprintf("%s of requests: %s", correlate.Percent(x), report.OneIn(x))
+	return fmt.Sprintf("%s of all requests: %s", correlate.Percent(x), report.OneIn(x))
 }
 
 // affectedLabels name the canonical fields in words.

@@ -340,7 +340,7 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 		"q_value": finite(sg.QValue),
 		"tests":   sg.Tests,
 	}
-	d["scope"] = scope(f.Scope, lim, take)
+	d["scope"] = scope(f.Service, f.Scope, lim, take)
 
 	suspects := make([]map[string]any, take("suspects", len(f.SuspectedDeploys), lim.suspects))
 	for i := range suspects {
@@ -418,7 +418,7 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 
 // scope is the who-and-where table: how many customers, sites and hosts
 // are affected, and per dimension the values that concentrate the errors.
-func scope(s correlate.ScopeSummary, lim limits, take func(string, int, int) int) map[string]any {
+func scope(service string, s correlate.ScopeSummary, lim limits, take func(string, int, int) int) map[string]any {
 	keys := make([]string, 0, len(s.Affected))
 	for k := range s.Affected {
 		keys = append(keys, k)
@@ -469,13 +469,33 @@ func scope(s correlate.ScopeSummary, lim limits, take func(string, int, int) int
 			"share_of_requests": finite(c.ShareOfRequests),
 		})
 		rows++
-		lines = append(lines, fmt.Sprintf("%s=%s: %s of errors, %s of requests", field, value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests)))
+		lines = append(lines, fmt.Sprintf("%s=%s: %s of the errors, %s of %s requests", field, value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests), clip(service, maxShort)))
 	}
 	take("concentration", rows+dropped, rows)
 	out := map[string]any{"affected": affected, "concentration": byDim}
 	text := []string{}
 	if len(counts) > 0 {
 		text = append(text, "affected: "+strings.Join(counts, ", "))
+	}
+	// The explanations lead the text: they are what the headline names.
+	ex := make([]map[string]any, take("explanations", len(s.Explanations), lim.rows))
+	for i := range ex {
+		e := s.Explanations[i]
+		ex[i] = map[string]any{
+			"conditions":        clip(e.Label(), lim.text),
+			"errors":            e.Errors,
+			"requests":          e.Requests,
+			"share_of_errors":   finite(e.ShareOfErrors),
+			"share_of_requests": finite(e.ShareOfRequests),
+			"error_rate":        finite(e.ErrorRate),
+			"versus":            e.Versus,
+			"versus_error_rate": finite(e.VersusErrorRate),
+			"risk_ratio":        finite(e.RiskRatio),
+		}
+		text = append(text, clip("explained by: "+e.Describe(service), lim.text))
+	}
+	if len(ex) > 0 {
+		out["explanations"] = ex
 	}
 	out["text"] = append(text, lines...)
 	return out
@@ -489,9 +509,9 @@ func frequencyText(f *correlate.Finding) string {
 	if f.Kind == correlate.KindTicketSurge {
 		return fmt.Sprintf("%s tickets/h after onset, %s/h before; %d tickets", report.Number(fr.AfterPerMin*60), report.Number(fr.BeforePerMin*60), fr.Count)
 	}
-	return fmt.Sprintf("%s/min after onset (%s), %s/min before; %s of requests after (%s), %s before; %d errors since onset",
+	return fmt.Sprintf("%s/min after onset (%s), %s/min before; %s of all %s requests after onset (%s), %s before; %d errors since onset",
 		report.Number(fr.AfterPerMin), report.Magnitude(fr.AfterPerMin), report.Number(fr.BeforePerMin),
-		correlate.Percent(fr.ShareAfter), report.OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
+		correlate.Percent(fr.ShareAfter), f.Service, report.OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
 }
 
 // finite keeps NaN and ±Inf out of the event: encoding/json refuses them,

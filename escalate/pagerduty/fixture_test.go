@@ -45,6 +45,11 @@ func fridayFinding() *correlate.Finding {
 				{Field: correlate.FieldVersion, Value: "3.8.0", ShareOfErrors: 1, ShareOfRequests: 0.35},
 				{Field: correlate.FieldHost, Value: "edge-aws-use1-03", ShareOfErrors: 0.3, ShareOfRequests: 0.05},
 			},
+			Explanations: []correlate.Explanation{{
+				Conditions: []correlate.Condition{{Field: correlate.FieldProvider, Value: "aws"}, {Field: correlate.FieldPath, Value: "/.fn/*", Prefix: true}},
+				Errors:     420, Requests: 8400, ShareOfErrors: 1, ShareOfRequests: 0.08, ErrorRate: 0.05,
+				Versus: "rest", VersusErrorRate: 0.0001, RiskRatio: 500, RiskRatioLow: 300,
+			}},
 		},
 		SuspectedDeploys: []correlate.Suspect{{
 			ID: "dep-1a2b", Service: "edge-router", Version: "3.8.0",

@@ -76,7 +76,7 @@ func finding(w *errWriter, f correlate.Finding) {
 		row("Frequency", "%s tickets/h after onset, %s/h before; %d tickets", Number(fr.AfterPerMin*60), Number(fr.BeforePerMin*60), fr.Count)
 	} else {
 		row("Frequency", "%s/min after onset (%s), %s/min before", Number(fr.AfterPerMin), Magnitude(fr.AfterPerMin), Number(fr.BeforePerMin))
-		more("%s of requests after (%s), %s before; %d errors since onset", correlate.Percent(fr.ShareAfter), OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
+		more("%s of all %s requests after onset (%s), %s before; %d errors since onset", correlate.Percent(fr.ShareAfter), orDash(f.Service), OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore), fr.Count)
 	}
 	if f.Series != nil && f.Kind != correlate.KindTicketSurge {
 		more("errors/bucket %s", Sparkline(f.Series.Errors, 60))
@@ -89,7 +89,14 @@ func finding(w *errWriter, f correlate.Finding) {
 		a := f.Scope.Affected
 		row("Scope", "%s, %s, %s", correlate.Plural(a[correlate.FieldCustomer], "customer"), correlate.Plural(a[correlate.FieldSite], "site"), correlate.Plural(a[correlate.FieldHost], "host"))
 		for _, c := range f.Scope.Concentration {
-			more("%-36s %5s of errors, %5s of requests", c.Field+"="+c.Value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests))
+			more("%-36s %5s of the errors, %5s of %s requests", c.Field+"="+c.Value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests), orDash(f.Service))
+		}
+		for i, e := range f.Scope.Explanations {
+			label := ""
+			if i == 0 {
+				label = "Explained by"
+			}
+			row(label, "%d. %s", i+1, e.Describe(orDash(f.Service)))
 		}
 	}
 	if len(f.SuspectedDeploys) == 0 {

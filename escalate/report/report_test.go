@@ -17,10 +17,12 @@ func sample() *correlate.Result {
 	return &correlate.Result{From: t0.Add(-4 * time.Hour), To: t0.Add(2 * time.Hour), Findings: []correlate.Finding{{
 		ID: "f-1", Service: "edge-router", Kind: correlate.KindNewError, Signature: "boom <*>",
 		Examples: []string{"boom 1"}, Onset: t0, Severity: correlate.SeverityPage,
-		Headline:         "edge-router v2 (deploy d1) is the suspected cause of a new error class 'boom <*>'",
-		Frequency:        correlate.Frequency{AfterPerMin: 4.2, ShareAfter: 0.004, Count: 420},
-		Significance:     correlate.Significance{Method: correlate.Method, PValue: 1e-30, QValue: 1e-29, Tests: 12},
-		Scope:            correlate.ScopeSummary{Affected: map[string]int{"organization.id": 37, "url.domain": 40, "host.name": 8}, Concentration: []correlate.Concentration{{Field: "cloud.provider", Value: "aws", ShareOfErrors: 1, ShareOfRequests: 0.41}}},
+		Headline:     "edge-router v2 (deploy d1) is the suspected cause of a new error class 'boom <*>'",
+		Frequency:    correlate.Frequency{AfterPerMin: 4.2, ShareAfter: 0.004, Count: 420},
+		Significance: correlate.Significance{Method: correlate.Method, PValue: 1e-30, QValue: 1e-29, Tests: 12},
+		Scope: correlate.ScopeSummary{Affected: map[string]int{"organization.id": 37, "url.domain": 40, "host.name": 8}, Concentration: []correlate.Concentration{{Field: "cloud.provider", Value: "aws", ShareOfErrors: 1, ShareOfRequests: 0.41}},
+			Explanations: []correlate.Explanation{{Conditions: []correlate.Condition{{Field: "cloud.provider", Value: "aws"}, {Field: "url.path", Value: "/.fn/*", Prefix: true}},
+				Errors: 420, Requests: 8400, ShareOfErrors: 1, ShareOfRequests: 0.08, ErrorRate: 0.05, Versus: "rest", VersusErrorRate: 0.0001, RiskRatio: 500, RiskRatioLow: 300}}},
 		SuspectedDeploys: []correlate.Suspect{},
 		Tickets:          []correlate.TicketRef{},
 	}}}
@@ -51,6 +53,9 @@ func TestJSONContract(t *testing.T) {
 	if sd, ok := f["suspected_deploys"].([]any); !ok || len(sd) != 0 {
 		t.Errorf("suspected_deploys = %#v, want []", f["suspected_deploys"])
 	}
+	if ex, ok := f["scope"].(map[string]any)["explanations"].([]any); !ok || len(ex) != 1 || ex[0].(map[string]any)["risk_ratio"] != 500.0 {
+		t.Errorf("scope.explanations = %#v, want the one explanation with its risk ratio", f["scope"].(map[string]any)["explanations"])
+	}
 	aff := f["scope"].(map[string]any)["affected"].(map[string]any)
 	if aff["organization.id"] != 37.0 {
 		t.Errorf("affected = %v", aff)
@@ -72,7 +77,8 @@ func TestTextOpensWithHeadline(t *testing.T) {
 	if !strings.HasPrefix(first, "[PAGE] edge-router v2 (deploy d1)") {
 		t.Errorf("first finding line = %q", first)
 	}
-	for _, want := range []string{"cloud.provider=aws", "100% of errors", "41% of requests", "order 10^0", "about 1 in 250", "37 customers", "none: no deploy"} {
+	for _, want := range []string{"cloud.provider=aws", "100% of the errors", "41% of edge-router requests", "0.4% of all edge-router requests after onset",
+		"Explained by  1. cloud.provider=aws ∧ url.path=/.fn/*: 100% of the errors, 8.0% of edge-router requests; 5.0% of these requests failed, 500× the rest (0.01%)", "order 10^0", "about 1 in 250", "37 customers", "none: no deploy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
 		}

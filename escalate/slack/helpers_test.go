@@ -205,6 +205,8 @@ func fridayFinding() correlate.Finding {
 		Scope: correlate.ScopeSummary{
 			Affected:      map[string]int{correlate.FieldCustomer: 37, correlate.FieldSite: 41, correlate.FieldHost: 3},
 			Concentration: []correlate.Concentration{{Field: "cloud.provider", Value: "aws", ShareOfErrors: 1, ShareOfRequests: 0.31}},
+			Explanations: []correlate.Explanation{{Conditions: []correlate.Condition{{Field: "cloud.provider", Value: "aws"}, {Field: "url.path", Value: "/.fn/*", Prefix: true}},
+				ShareOfErrors: 1, ShareOfRequests: 0.06, ErrorRate: 0.067, Versus: "rest", RiskRatio: 900, RiskRatioLow: 200}},
 		},
 		SuspectedDeploys: []correlate.Suspect{{
 			ID: "dep-1a2b", Service: "edge-router", Version: "3.8.0", Score: 0.93,

@@ -173,9 +173,9 @@ func frequencyText(f correlate.Finding) string {
 		return fmt.Sprintf("*Frequency*\n%s tickets/h after onset, %s/h before; %s",
 			report.Number(fr.AfterPerMin*60), report.Number(fr.BeforePerMin*60), correlate.Plural(int(fr.Count), "ticket"))
 	}
-	return fmt.Sprintf("*Frequency*\n%s/min after onset (%s), %s/min before\n%s of requests (%s), %s before",
+	return fmt.Sprintf("*Frequency*\n%s/min after onset (%s), %s/min before\n%s of all %s requests after onset (%s), %s before",
 		report.Number(fr.AfterPerMin), report.Magnitude(fr.AfterPerMin), report.Number(fr.BeforePerMin),
-		correlate.Percent(fr.ShareAfter), report.OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore))
+		correlate.Percent(fr.ShareAfter), f.Service, report.OneIn(fr.ShareAfter), correlate.Percent(fr.ShareBefore))
 }
 
 func scopeText(f correlate.Finding) string {
@@ -188,10 +188,13 @@ func scopeText(f correlate.Finding) string {
 	a := f.Scope.Affected
 	fmt.Fprintf(&b, "%s, %s, %s", correlate.Plural(a[correlate.FieldCustomer], "customer"),
 		correlate.Plural(a[correlate.FieldSite], "site"), correlate.Plural(a[correlate.FieldHost], "host"))
+	if e, ok := correlate.TopExplanation(f); ok {
+		fmt.Fprintf(&b, "\nexplained by: `%s` %s", codeSafe(clip(oneLine(e.Label()), 200)), e.Evidence(f.Service))
+	}
 	if len(f.Scope.Concentration) > 0 {
 		c := f.Scope.Concentration[0]
-		fmt.Fprintf(&b, "\nmost concentrated: `%s` %s of errors, %s of requests",
-			codeSafe(clip(oneLine(c.Field+"="+c.Value), 200)), correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests))
+		fmt.Fprintf(&b, "\nmost concentrated: `%s` %s of the errors, %s of %s requests",
+			codeSafe(clip(oneLine(c.Field+"="+c.Value), 200)), correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests), f.Service)
 	}
 	return b.String()
 }

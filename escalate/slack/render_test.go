@@ -39,8 +39,9 @@ func TestBlocksFriday(t *testing.T) {
 	for _, want := range []string{
 		`"type":"header"`, "1 finding for edge-router in the last 2h",
 		"[PAGE]", "edge-router v3.8.0 (deploy dep-1a2b)",
-		"12.4/min after onset (order 10^1)", "0.4% of requests (about 1 in 250, order 10^-3)",
-		"37 customers, 41 sites, 3 hosts", "`cloud.provider=aws` 100% of errors, 31% of requests",
+		"12.4/min after onset (order 10^1)", "0.4% of all edge-router requests after onset (about 1 in 250, order 10^-3)",
+		"37 customers, 41 sites, 3 hosts", "`cloud.provider=aws` 100% of the errors, 31% of edge-router requests",
+		"explained by: `cloud.provider=aws ∧ url.path=/.fn/*` 100% of the errors, 6.0% of edge-router requests; 6.7% of these requests failed, none of the rest",
 		"<https://github.com/acme/edge-router/releases/tag/v3.8.0|dep-1a2b> edge-router 3.8.0 (score 0.93)",
 		"only version 3.8.0 produces the error", "#4711 “Functions return 502 since 4pm” (org 10234) _mentions function; status 502_",
 		"<https://culprit.example.com/incidents/inc-4f2a9c01de#other-tickets|2 more tickets from affected customers, not obviously related>",

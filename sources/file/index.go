@@ -356,6 +356,14 @@ type dict struct {
 	vals []string
 }
 
+// value is the value of id, "" for the absent value.
+func (d *dict) value(id uint32) string {
+	if int(id) >= len(d.vals) {
+		return ""
+	}
+	return d.vals[id]
+}
+
 func (d *dict) id(v []byte) uint32 {
 	if id, ok := d.ids[string(v)]; ok {
 		return id
@@ -461,26 +469,33 @@ func (t *idTally) result(d *dict) map[string]float64 {
 	return out
 }
 
-// scope is Logs.Scope over a service's lines in memory.
-func (x *Index) scope(sl *scopeLines, q correlate.ScopeQuery) *correlate.Scope {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	messages := map[string]bool{}
+// errMatches says, per error of sl, whether it is one of the signature's
+// (made of messages), with Logs' rule for "<other>". x.mu must be held.
+func (x *Index) errMatches(sl *scopeLines, service string, messages []string) []bool {
+	want := map[string]bool{}
 	other := false
-	for _, msg := range q.Messages {
-		messages[msg] = true
+	for _, msg := range messages {
+		want[msg] = true
 		if msg == otherMessage {
 			other = true
 		}
 	}
 	var known map[string]*msgAgg
-	if s := x.agg.services[q.Service]; other && s != nil {
+	if s := x.agg.services[service]; other && s != nil {
 		known = s.messages
 	}
-	matches := make([]bool, len(sl.errs))
+	out := make([]bool, len(sl.errs))
 	for i, e := range sl.errs {
-		matches[i] = messages[e.key] || (other && known != nil && known[e.key] == nil)
+		out[i] = want[e.key] || (other && known != nil && known[e.key] == nil)
 	}
+	return out
+}
+
+// scope is Logs.Scope over a service's lines in memory.
+func (x *Index) scope(sl *scopeLines, q correlate.ScopeQuery) *correlate.Scope {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	matches := x.errMatches(sl, q.Service, q.Messages)
 	type field struct {
 		name string
 		slot int

@@ -148,11 +148,10 @@ const maxSamples = 5
 
 var unicodeEscape = []byte(`\u`)
 
-// Scope reads the file once more for one signature. Missing field values are
-// not counted: "" is no customer, and counting it would dilute every share.
-func (l *Logs) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
-	m := &scopeMatcher{service: []byte(q.Service), none: q.Service == noService, messages: map[string]bool{}}
-	for _, msg := range q.Messages {
+// matcher selects the signature's errors of service, made of messages.
+func (l *Logs) matcher(ctx context.Context, service string, messages []string) (*scopeMatcher, error) {
+	m := &scopeMatcher{service: []byte(service), none: service == noService, messages: map[string]bool{}}
+	for _, msg := range messages {
 		m.messages[msg] = true
 		if msg == otherMessage {
 			m.other = true
@@ -163,9 +162,19 @@ func (l *Logs) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Sc
 		if err != nil {
 			return nil, err
 		}
-		if s := a.services[q.Service]; s != nil {
+		if s := a.services[service]; s != nil {
 			m.known = s.messages
 		}
+	}
+	return m, nil
+}
+
+// Scope reads the file once more for one signature. Missing field values are
+// not counted: "" is no customer, and counting it would dilute every share.
+func (l *Logs) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
+	m, err := l.matcher(ctx, q.Service, q.Messages)
+	if err != nil {
+		return nil, err
 	}
 	var fields []scopeField
 	for _, f := range correlate.ScopeFields {
@@ -195,7 +204,7 @@ func (l *Logs) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Sc
 	var samples []correlate.Sample
 
 	var st lineStats
-	err := l.scan(ctx, &st, m.prefilter(), func(x *extractor, t int64) {
+	err = l.scan(ctx, &st, m.prefilter(), func(x *extractor, t int64) {
 		inRange := t >= from && t < to
 		inWindow := t >= wFrom && t < wTo
 		if !inRange && !inWindow {
