@@ -37,6 +37,7 @@ type Config struct {
 	Zendesk       Zendesk       `yaml:"zendesk"`
 	Kibana        Kibana        `yaml:"kibana"`
 	Slack         Slack         `yaml:"slack"`
+	UI            UI            `yaml:"ui"`
 	Store         Store         `yaml:"store"`
 }
 
@@ -180,9 +181,14 @@ func Default() Config {
 		DefaultAction: ActionRecord,
 		PagerDuty:     PagerDuty{URL: "https://events.pagerduty.com"},
 		Slack:         Slack{APIURL: "https://slack.com/api/"},
-		Intake:        Intake{Listen: ":8080"},
-		Zendesk:       Zendesk{PollInterval: Duration(time.Minute)},
-		Kibana:        Kibana{DataView: "culprit-logs"},
+		Intake:        Intake{Listen: ":8080", LinkTTL: Duration(7 * 24 * time.Hour)},
+		UI: UI{
+			OIDC: OIDC{SessionTTL: Duration(12 * time.Hour), Scopes: []string{"email", "profile"}, GroupsClaim: "groups"},
+			TrustedProxy: TrustedProxy{UserHeader: "X-Forwarded-User", EmailHeader: "X-Forwarded-Email",
+				GroupsHeader: "X-Forwarded-Groups"},
+		},
+		Zendesk: Zendesk{PollInterval: Duration(time.Minute)},
+		Kibana:  Kibana{DataView: "culprit-logs"},
 	}
 }
 
