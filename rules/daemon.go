@@ -176,6 +176,9 @@ type UI struct {
 	// AllowedGroups, when set, admit only members of one of these groups
 	// (the ID token's groups claim, or the proxy's groups header).
 	AllowedGroups []string `yaml:"allowed_groups"`
+	// MetricsToken is a bearer token that opens /metrics (and only it)
+	// to a scraper, which cannot log in.
+	MetricsToken Secret `yaml:"metrics_token"`
 }
 
 // OIDC is an OpenID Connect provider (Okta, Google, Keycloak, Dex...)
