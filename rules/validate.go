@@ -423,7 +423,7 @@ func (ck *checker) ui(c *Config) {
 		return
 	}
 	ck.listenAddr("ui.listen", u.Listen)
-	if u.Listen == c.Intake.Listen {
+	if _, port, _ := net.SplitHostPort(u.Listen); u.Listen == c.Intake.Listen && port != "0" { // :0 is a fresh port each
 		ck.errf("ui.listen", "%q is intake.listen too: the private pages need a listener of their own", u.Listen)
 	}
 	if u.ExternalURL != "" {
