@@ -288,6 +288,7 @@ func parse(b []byte, dir string, getenv func(string) string) (c Config, warnings
 				problems = append(problems, Problem{Line: loc.line(path), Path: path, Msg: err.Error()})
 			}
 		})
+		problems = append(problems, signingKeys(&c, loc)...)
 	}
 	sortProblems(problems)
 	sortProblems(warnings)
@@ -351,4 +352,24 @@ func (c *Config) anchorPaths(dir string) {
 func (c Config) Validate() error {
 	problems, _ := validate(&c, nil, false)
 	return asError("", problems)
+}
+
+// minSigningKey is the shortest HMAC key culprit signs links and sessions
+// with: shorter than SHA-256's output only weakens it.
+const minSigningKey = 32
+
+// signingKeys checks the length of the resolved keys that sign links and
+// sessions, so that rules check --resolve-secrets says what serve would.
+func signingKeys(c *Config, loc *locator) []Problem {
+	var ps []Problem
+	for _, k := range []struct {
+		path string
+		s    Secret
+	}{{"intake.link_secret", c.Intake.LinkSecret}, {"ui.oidc.session_secret", c.UI.OIDC.SessionSecret}} {
+		if v := k.s.Reveal(); v != "" && len(v) < minSigningKey {
+			ps = append(ps, Problem{Line: loc.line(k.path), Path: k.path,
+				Msg: fmt.Sprintf("is %d bytes: use %d or more (openssl rand -base64 32)", len(v), minSigningKey)})
+		}
+	}
+	return ps
 }
