@@ -210,3 +210,35 @@ func TestTrustedProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestOIDCRefusesBadIDTokens: an ID token for another client, expired,
+// with another nonce, from another issuer or signed with a key the
+// provider does not publish gives no session.
+func TestOIDCRefusesBadIDTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(c map[string]any)
+		forge  bool
+	}{
+		{"another audience", func(c map[string]any) { c["aud"] = "someone-else" }, false},
+		{"expired", func(c map[string]any) { c["exp"] = c["iat"].(int64) - 60 }, false},
+		{"another nonce", func(c map[string]any) { c["nonce"] = "replayed-from-another-login" }, false},
+		{"another issuer", func(c map[string]any) { c["iss"] = "https://evil.example" }, false},
+		{"unpublished key", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, oidcfake.User{Subject: "u1", Email: "alice@example.com", EmailVerified: true}, Policy{})
+			s.op.Tamper(tc.tamper)
+			if tc.forge {
+				s.op.SignWithUnpublishedKey(t)
+			}
+			b := browser(t)
+			if code, body := get(t, b, s.srv.URL+"/incidents/inc-1", true); code != http.StatusForbidden || strings.Contains(body, "evidence") {
+				t.Errorf("login: %d %q, want 403", code, body)
+			}
+			if code, _ := get(t, b, s.srv.URL+"/incidents/inc-1", false); code != http.StatusUnauthorized {
+				t.Errorf("after the refused token: %d, want 401", code)
+			}
+		})
+	}
+}

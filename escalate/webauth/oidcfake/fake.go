@@ -58,6 +58,8 @@ type Provider struct {
 	codes      map[string]grant
 	violations []string
 	tokens     int
+	tamper     func(claims map[string]any)
+	forger     *rsa.PrivateKey
 }
 
 type grant struct {
@@ -104,6 +106,28 @@ func (p *Provider) SetRedirectURI(uri string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.client.RedirectURI = uri
+}
+
+// Tamper makes the next ID tokens carry claims changed by f (another
+// audience, an old expiry, a wrong nonce), as a broken or malicious
+// provider would, to show the relying party refuses them.
+func (p *Provider) Tamper(f func(claims map[string]any)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tamper = f
+}
+
+// SignWithUnpublishedKey makes the next ID tokens signed by a key the
+// JWKS does not hold, under the published key id.
+func (p *Provider) SignWithUnpublishedKey(t testing.TB) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.forger = k
 }
 
 // Violations lists the requests a strict provider would have refused.
@@ -251,11 +275,20 @@ func (p *Provider) sign(aud string, g grant) (string, error) {
 	now := p.now()
 	claims := map[string]any{"iss": p.srv.URL, "sub": g.user.Subject, "aud": aud, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
 		"nonce": g.nonce, "email": g.user.Email, "email_verified": g.user.EmailVerified, "groups": g.user.Groups}
+	p.mu.Lock()
+	tamper, key := p.tamper, p.key
+	if p.forger != nil {
+		key = p.forger
+	}
+	p.mu.Unlock()
+	if tamper != nil {
+		tamper(claims)
+	}
 	b, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: p.key, KeyID: "k1"}},
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", err
