@@ -133,9 +133,10 @@ type Intake struct {
 	// the signed chart links that PagerDuty and Slack fetch. PagerDuty
 	// takes images over https only.
 	PublicURL string `yaml:"public_url"`
-	// Token is the bearer token that POST /api/v1/deploys and
-	// /api/v1/tickets require. The webhooks carry their vendors'
-	// signatures instead; the incidents API is not on this listener.
+	// Token is the bearer token that POST /api/v1/deploys, its
+	// /api/v1/deploys/{id}/progress and POST /api/v1/tickets require. The
+	// webhooks carry their vendors' signatures instead; the incidents API
+	// is not on this listener (see UI).
 	Token Secret `yaml:"token"`
 	// LinkSecret signs chart links (HMAC-SHA256 over path and expiry), so
 	// that a chart can be opened from a page or a phone without a login
