@@ -37,6 +37,7 @@ type Config struct {
 	Zendesk       Zendesk       `yaml:"zendesk"`
 	Kibana        Kibana        `yaml:"kibana"`
 	Slack         Slack         `yaml:"slack"`
+	UI            UI            `yaml:"ui"`
 	Store         Store         `yaml:"store"`
 
 	// HTTP limits the listeners: timeouts, headers, connections and
@@ -191,9 +192,14 @@ func Default() Config {
 		DefaultAction: ActionRecord,
 		PagerDuty:     PagerDuty{URL: "https://events.pagerduty.com"},
 		Slack:         Slack{APIURL: "https://slack.com/api/"},
-		Intake:        Intake{Listen: ":8080"},
-		Zendesk:       Zendesk{PollInterval: Duration(time.Minute)},
-		Kibana:        Kibana{DataView: "culprit-logs"},
+		Intake:        Intake{Listen: ":8080", LinkTTL: Duration(7 * 24 * time.Hour)},
+		UI: UI{
+			OIDC: OIDC{SessionTTL: Duration(12 * time.Hour), Scopes: []string{"email", "profile"}, GroupsClaim: "groups"},
+			TrustedProxy: TrustedProxy{UserHeader: "X-Forwarded-User", EmailHeader: "X-Forwarded-Email",
+				GroupsHeader: "X-Forwarded-Groups"},
+		},
+		Zendesk: Zendesk{PollInterval: Duration(time.Minute)},
+		Kibana:  Kibana{DataView: "culprit-logs"},
 		Retention: Retention{
 			Interval:   Duration(time.Hour),
 			Deliveries: Duration(7 * 24 * time.Hour),
@@ -311,6 +317,7 @@ func parse(b []byte, dir string, getenv func(string) string) (c Config, warnings
 				problems = append(problems, p)
 			}
 		}
+		problems = append(problems, signingKeys(&c, loc)...)
 	}
 	sortProblems(problems)
 	sortProblems(warnings)
@@ -374,4 +381,24 @@ func (c *Config) anchorPaths(dir string) {
 func (c Config) Validate() error {
 	problems, _ := validate(&c, nil, false)
 	return asError("", problems)
+}
+
+// minSigningKey is the shortest HMAC key culprit signs links and sessions
+// with: shorter than SHA-256's output only weakens it.
+const minSigningKey = 32
+
+// signingKeys checks the length of the resolved keys that sign links and
+// sessions, so that rules check --resolve-secrets says what serve would.
+func signingKeys(c *Config, loc *locator) []Problem {
+	var ps []Problem
+	for _, k := range []struct {
+		path string
+		s    Secret
+	}{{"intake.link_secret", c.Intake.LinkSecret}, {"ui.oidc.session_secret", c.UI.OIDC.SessionSecret}} {
+		if v := k.s.Reveal(); v != "" && len(v) < minSigningKey {
+			ps = append(ps, Problem{Line: loc.line(k.path), Path: k.path,
+				Msg: fmt.Sprintf("is %d bytes: use %d or more (openssl rand -base64 32)", len(v), minSigningKey)})
+		}
+	}
+	return ps
 }

@@ -124,21 +124,94 @@ type Slack struct {
 	InChannel bool `yaml:"in_channel"`
 }
 
-// Intake is the daemon's HTTP listener for deploys, tickets and webhooks.
+// Intake is the daemon's public listener: what must be reachable from the
+// internet (deploy and ticket intake, the signed webhooks, /healthz and
+// chart images behind signed links) and nothing else. Incidents, the JSON
+// API and /metrics are on UI's listener.
 type Intake struct {
 	// Listen is host:port; ":8080" listens on every interface.
 	Listen string `yaml:"listen"`
-	// PublicURL is where people reach culprit, the base of evidence links
-	// in pages.
+	// PublicURL is where the internet reaches this listener: the base of
+	// the signed chart links that PagerDuty and Slack fetch. PagerDuty
+	// takes images over https only.
 	PublicURL string `yaml:"public_url"`
-	// Token is the bearer token /api/v1/* requires.
+	// Token is the bearer token that POST /api/v1/deploys, its
+	// /api/v1/deploys/{id}/progress and POST /api/v1/tickets require. The
+	// webhooks carry their vendors' signatures instead; the incidents API
+	// is not on this listener (see UI).
 	Token Secret `yaml:"token"`
+	// LinkSecret signs chart links (HMAC-SHA256 over path and expiry), so
+	// that a chart can be opened from a page or a phone without a login
+	// while nobody can enumerate incidents. Unset, pages and Slack posts
+	// carry no chart image. Changing it breaks every link handed out.
+	LinkSecret Secret `yaml:"link_secret"`
+	// LinkTTL is how long a chart link works after it was handed out.
+	LinkTTL Duration `yaml:"link_ttl"`
 	// GitHubSecret verifies deployment_status webhooks; unset, the GitHub
 	// webhook is refused.
 	GitHubSecret Secret `yaml:"github_secret"`
 	// ZendeskWebhookSecret verifies Zendesk webhooks; unset, they are
 	// refused.
 	ZendeskWebhookSecret Secret `yaml:"zendesk_webhook_secret"`
+}
+
+// UI is the private listener: the incident pages, the JSON API, the
+// timeline exports and /metrics. They show customer ids, log lines, ticket
+// subjects and deploy authors, so validation refuses a listener without a
+// login (OIDC or a trusted proxy) unless Insecure says otherwise.
+type UI struct {
+	// Listen is host:port; unset, none of these are served.
+	Listen string `yaml:"listen"`
+	// ExternalURL is where people reach this listener (behind the login),
+	// the base of evidence links in pages and Slack posts, and of the OIDC
+	// redirect URL (ExternalURL + /auth/callback).
+	ExternalURL string `yaml:"external_url"`
+	// Insecure serves without a login: only for a listener nobody else can
+	// reach, such as a demo published on 127.0.0.1.
+	Insecure bool `yaml:"insecure"`
+	// OIDC logs people in with an OpenID Connect provider.
+	OIDC OIDC `yaml:"oidc"`
+	// TrustedProxy accepts the user named by an authenticating proxy
+	// (oauth2-proxy and the like) in front of this listener.
+	TrustedProxy TrustedProxy `yaml:"trusted_proxy"`
+	// AllowedDomains, when set, admit only emails in these domains.
+	AllowedDomains []string `yaml:"allowed_domains"`
+	// AllowedGroups, when set, admit only members of one of these groups
+	// (the ID token's groups claim, or the proxy's groups header).
+	AllowedGroups []string `yaml:"allowed_groups"`
+	// MetricsToken is a bearer token that opens /metrics (and only it)
+	// to a scraper, which cannot log in.
+	MetricsToken Secret `yaml:"metrics_token"`
+}
+
+// OIDC is an OpenID Connect provider (Okta, Google, Keycloak, Dex...)
+// with culprit registered as a confidential client.
+type OIDC struct {
+	// Issuer is the provider's issuer URL; its discovery document is read
+	// at start-up.
+	Issuer       string `yaml:"issuer"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// SessionSecret signs the session cookie; at least 32 bytes.
+	SessionSecret Secret `yaml:"session_secret"`
+	// SessionTTL is how long a login lasts.
+	SessionTTL Duration `yaml:"session_ttl"`
+	// Scopes are requested besides openid.
+	Scopes []string `yaml:"scopes"`
+	// GroupsClaim is the ID token claim listing the user's groups.
+	GroupsClaim string `yaml:"groups_claim"`
+}
+
+// TrustedProxy is an authenticating reverse proxy whose headers culprit
+// believes, but only on connections from Addresses.
+type TrustedProxy struct {
+	// Addresses are the proxies' IPs or CIDRs.
+	Addresses []string `yaml:"addresses"`
+	// UserHeader names the user; EmailHeader and GroupsHeader (comma
+	// separated) are read for allowed_domains and allowed_groups.
+	UserHeader   string `yaml:"user_header"`
+	EmailHeader  string `yaml:"email_header"`
+	GroupsHeader string `yaml:"groups_header"`
 }
 
 // Zendesk is polled for tickets through the incremental export.

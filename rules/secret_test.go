@@ -227,3 +227,24 @@ func TestChangeEventRulesetKeyFromEnv(t *testing.T) {
 		t.Errorf("the error shows the key: %v", err)
 	}
 }
+
+// TestShortSigningKeys: a link or session key shorter than 32 bytes is
+// refused once resolved, naming the key and never its value.
+func TestShortSigningKeys(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yml")
+	y := "intake:\n  token: {env: T}\n  link_secret: {env: L}\nui:\n  listen: \":8081\"\n  external_url: https://ui.example.com\n" +
+		"  oidc:\n    issuer: https://id.example.com\n    client_id: c\n    client_secret: {env: C}\n    session_secret: {env: S}\n"
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"T": "t", "L": "short-link-key", "C": "c", "S": "0123456789abcdef0123456789abcdef"}
+	_, err := LoadWith(p, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "line 3: intake.link_secret: is 14 bytes: use 32 or more") ||
+		strings.Contains(err.Error(), "short-link-key") || strings.Contains(err.Error(), "session_secret") {
+		t.Errorf("error %v, want intake.link_secret named (and only it) without its value", err)
+	}
+	env["L"] = "0123456789abcdef0123456789abcdef"
+	if _, err := LoadWith(p, func(k string) string { return env[k] }); err != nil {
+		t.Errorf("32-byte keys: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -61,6 +62,7 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.slack(c)
 	ck.retention(c)
 	ck.heartbeat(c)
+	ck.ui(c)
 	ck.inlineSecrets(c)
 	return ck.problems, ck.warnings
 }
@@ -415,21 +417,118 @@ func (ck *checker) changeEventKey(path string, key Secret) {
 	}
 }
 
+// listenAddr checks a host:port to listen on.
+func (ck *checker) listenAddr(path, v string) {
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		ck.errf(path, "%q is not host:port (\":8080\" listens on every interface)", v)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		ck.errf(path, "%q: port must be a number from 0 to 65535", v)
+	}
+}
+
 func (ck *checker) intake(c *Config) {
 	in := c.Intake
 	if in.Listen != "" {
-		if _, port, err := net.SplitHostPort(in.Listen); err != nil {
-			ck.errf("intake.listen", "%q is not host:port (\":8080\" listens on every interface)", in.Listen)
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			ck.errf("intake.listen", "%q: port must be a number from 0 to 65535", in.Listen)
-		}
+		ck.listenAddr("intake.listen", in.Listen)
 	}
 	if in.PublicURL != "" {
 		ck.httpURL("intake.public_url", in.PublicURL)
+		if !in.LinkSecret.IsSet() {
+			ck.warnf("intake.link_secret", "unset: pages and Slack posts carry no chart image (intake.public_url serves charts only through signed links)")
+		}
+	}
+	if in.LinkTTL.D() <= 0 {
+		ck.errf("intake.link_ttl", "must be positive, got %s", short(in.LinkTTL.D()))
 	}
 	if ck.loc.has("intake") && !in.Token.IsSet() {
 		ck.errf("intake.token", "required: without it anyone who reaches the port can post deploys and tickets")
 	}
+}
+
+// ui checks the private listener. Its pages show customer ids, log lines,
+// ticket subjects and deploy authors: a listener with no login is refused
+// unless the operator says, with ui.insecure, that nobody else can reach
+// it.
+func (ck *checker) ui(c *Config) {
+	u := c.UI
+	oidc := u.OIDC.Issuer != "" || u.OIDC.ClientID != "" || u.OIDC.ClientSecret.IsSet()
+	proxy := len(u.TrustedProxy.Addresses) > 0
+	if u.Listen == "" {
+		if u.ExternalURL != "" || oidc || proxy || u.Insecure {
+			ck.errf("ui.listen", "required when the ui section configures anything: it is where incidents, the API and /metrics are served")
+		}
+		return
+	}
+	ck.listenAddr("ui.listen", u.Listen)
+	if _, port, _ := net.SplitHostPort(u.Listen); u.Listen == c.Intake.Listen && port != "0" { // :0 is a fresh port each
+		ck.errf("ui.listen", "%q is intake.listen too: the private pages need a listener of their own", u.Listen)
+	}
+	if u.ExternalURL != "" {
+		ck.httpURL("ui.external_url", u.ExternalURL)
+	}
+	if !oidc && !proxy && !u.Insecure {
+		ck.errf("ui", "ui.listen %q serves incidents, the JSON API and /metrics to anyone: configure ui.oidc or ui.trusted_proxy, or set ui.insecure: true for a listener nobody else can reach", u.Listen)
+	}
+	if u.Insecure && (oidc || proxy) {
+		ck.errf("ui.insecure", "contradicts the login configured in ui.oidc or ui.trusted_proxy: remove one")
+	}
+	if oidc {
+		o := u.OIDC
+		if o.Issuer == "" {
+			ck.errf("ui.oidc.issuer", "required, such as https://accounts.google.com")
+		} else {
+			ck.httpURL("ui.oidc.issuer", o.Issuer)
+		}
+		if strings.TrimSpace(o.ClientID) == "" {
+			ck.errf("ui.oidc.client_id", "required")
+		}
+		if !o.ClientSecret.IsSet() {
+			ck.errf("ui.oidc.client_secret", "required")
+		}
+		if !o.SessionSecret.IsSet() {
+			ck.errf("ui.oidc.session_secret", "required: it signs the login cookie (32 bytes or more)")
+		}
+		if o.SessionTTL.D() <= 0 {
+			ck.errf("ui.oidc.session_ttl", "must be positive, got %s", short(o.SessionTTL.D()))
+		}
+		if u.ExternalURL == "" {
+			ck.errf("ui.external_url", "required with ui.oidc: the provider redirects to ui.external_url + /auth/callback")
+		}
+	}
+	for i, a := range u.TrustedProxy.Addresses {
+		if _, err := ParseAddress(a); err != nil {
+			ck.errf(fmt.Sprintf("ui.trusted_proxy.addresses[%d]", i), "%v", err)
+		}
+	}
+	if proxy && strings.TrimSpace(u.TrustedProxy.UserHeader) == "" {
+		ck.errf("ui.trusted_proxy.user_header", "must not be empty")
+	}
+	for i, d := range u.AllowedDomains {
+		if d = strings.TrimSpace(d); d == "" || strings.Contains(d, "@") {
+			ck.errf(fmt.Sprintf("ui.allowed_domains[%d]", i), "%q is not a domain such as example.com", u.AllowedDomains[i])
+		}
+	}
+	if !oidc && !proxy && (len(u.AllowedDomains) > 0 || len(u.AllowedGroups) > 0) {
+		ck.errf("ui.allowed_domains", "needs ui.oidc or ui.trusted_proxy: without a login there is nobody to check")
+	}
+}
+
+// ParseAddress reads an IP address or a CIDR block as a prefix; a single
+// address is a prefix of its full length.
+func ParseAddress(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR block", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR block", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (ck *checker) zendesk(c *Config) {

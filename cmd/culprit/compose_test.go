@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -273,6 +275,7 @@ func TestComposeAgrees(t *testing.T) {
 	if _, err := rules.LoadWith(filepath.Join(repoRoot, "rules", "compose.yml"), func(k string) string { return env[k] }); err != nil {
 		t.Errorf("rules/compose.yml: %v", err)
 	}
+	composeServes(t, culprit)
 
 	flagValue := func(cmd []string, name string) string {
 		for i, a := range cmd {
@@ -392,5 +395,38 @@ func TestDockerComposeConfig(t *testing.T) {
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("docker compose config: %v\n%s", err, out)
+	}
+}
+
+// composeServes assembles the daemon from rules/compose.yml with the
+// defaults docker-compose.yml gives its secrets (${NAME:-default}), so a
+// default too short to sign with stops this test rather than the demo;
+// and checks that the private listener, which the demo runs without a
+// login, is published on 127.0.0.1 only.
+func composeServes(t *testing.T, culprit composeService) {
+	t.Helper()
+	defaults := map[string]string{}
+	for name, v := range culprit.Environment {
+		if _, d, ok := strings.Cut(v, ":-"); ok {
+			defaults[name] = strings.TrimSuffix(d, "}")
+		}
+	}
+	defaults["CULPRIT_PD_ROUTING_KEY"] = "R0123456789abcdef0123456789abcdef" // required, no default
+	cfg, err := rules.LoadWith(filepath.Join(repoRoot, "rules", "compose.yml"), func(k string) string { return defaults[k] })
+	if err != nil {
+		t.Fatalf("rules/compose.yml with the compose defaults: %v", err)
+	}
+	cfg.Store.Dir = t.TempDir()
+	s, err := assemble(t.Context(), &cfg, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("the demo's daemon does not start: %v", err)
+	}
+	s.Close()
+	if cfg.UI.Insecure {
+		_, port, _ := strings.Cut(cfg.UI.Listen, ":")
+		published := slices.ContainsFunc(culprit.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) })
+		if !published || !slices.ContainsFunc(culprit.Ports, func(p string) bool { return p == "127.0.0.1:"+port+":"+port }) {
+			t.Errorf("ui.listen %q runs without a login: publish it as 127.0.0.1:%s:%s only, not %v", cfg.UI.Listen, port, port, culprit.Ports)
+		}
 	}
 }

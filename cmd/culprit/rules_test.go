@@ -23,9 +23,9 @@ func runWithEnv(env map[string]string, args ...string) (stdout, stderr string, e
 // every file, with its line, and the example config passing.
 func TestRulesCheckGolden(t *testing.T) {
 	t.Chdir("../../rules")
-	files := []string{"example.yml", "testdata/routes.yml", "testdata/silences.yml", "testdata/structure.yml", "testdata/cross.yml", "testdata/secrets.yml"}
+	files := []string{"example.yml", "testdata/routes.yml", "testdata/silences.yml", "testdata/structure.yml", "testdata/cross.yml", "testdata/secrets.yml", "testdata/uiopen.yml"}
 	stdout, _, err := runWithEnv(nil, append([]string{"rules", "check"}, files...)...)
-	if err == nil || err.Error() != "rules check: 4 of 6 files invalid" {
+	if err == nil || err.Error() != "rules check: 5 of 7 files invalid" {
 		t.Errorf("error %v", err)
 	}
 	if code := exitCode(err, &bytes.Buffer{}); code != 1 {

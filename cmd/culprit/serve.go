@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/culprithq/culprit/escalate/slack"
 	"github.com/culprithq/culprit/escalate/store"
 	"github.com/culprithq/culprit/escalate/timeline"
+	"github.com/culprithq/culprit/escalate/webauth"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/intake"
@@ -91,9 +94,21 @@ type server struct {
 	classes  *routeClasses
 	// heartbeat is nil without heartbeat.url.
 	heartbeat *daemon.Heartbeat
-	handler   http.Handler
-	listener  *listener.Server // set by Run before it reports ready
-	started   time.Time
+	// signer signs chart links; nil without intake.link_secret, and then
+	// no chart is linked or served publicly.
+	signer *webauth.Signer
+	// handler is the public listener's (intake.listen), ui the private
+	// one's (ui.listen; nil when unset).
+	handler http.Handler
+	ui      http.Handler
+	// private are the patterns served behind the private listener's
+	// login, for the test that none of them leaks on the public one.
+	private []string
+	// listener is the public listener, set by Run before it reports
+	// ready; uiListener the private one (nil without ui.listen).
+	listener   *listener.Server
+	uiListener *listener.Server
+	started    time.Time
 }
 
 // assemble builds every part from the configuration, reporting all that
@@ -115,6 +130,16 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	if err != nil {
 		errs = append(errs, fmt.Errorf("pagerduty: %w", err))
 	}
+	if sec := cfg.Intake.LinkSecret.Reveal(); sec != "" {
+		s.signer, err = webauth.NewSigner([]byte(sec), cfg.Intake.LinkTTL.D(), now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("intake.link_secret: %w", err))
+		}
+	}
+	gate, metricsGate, login, err := s.gates()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("serve: %w", errors.Join(errs...))
 	}
@@ -133,7 +158,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	sl := cfg.Slack
 	if sl.Channel != "" {
 		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL, Logger: log.With("component", "slack-notifier"),
-			PublicURL: cfg.Intake.PublicURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
+			PublicURL: cfg.UI.ExternalURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
 		if err != nil {
 			return fail(fmt.Errorf("slack: %w", err))
 		}
@@ -213,7 +238,46 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		return fail(err)
 	}
 	s.handler = s.routes(api, pdHook)
+	if cfg.UI.Listen != "" {
+		s.ui = s.uiRoutes(gate, metricsGate, login)
+	}
 	return s, nil
+}
+
+// gates builds the private listener's login from ui: one gate for the
+// pages and API, and one for /metrics that also takes the scrape token.
+// login is nil without OIDC.
+func (s *server) gates() (gate, metrics *webauth.Gate, login *webauth.OIDC, err error) {
+	u := s.cfg.UI
+	var auth []webauth.Authenticator
+	policy := webauth.Policy{Domains: u.AllowedDomains, Groups: u.AllowedGroups}
+	if o := u.OIDC; o.Issuer != "" {
+		login, err = webauth.NewOIDC(webauth.OIDCConfig{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(),
+			ExternalURL: u.ExternalURL, Scopes: o.Scopes, GroupsClaim: o.GroupsClaim, SessionSecret: []byte(o.SessionSecret.Reveal()),
+			SessionTTL: o.SessionTTL.D(), Now: s.now, Logger: s.log.With("component", "login")}, policy)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("ui.oidc: %w", err)
+		}
+		auth = append(auth, login)
+	}
+	if tp := u.TrustedProxy; len(tp.Addresses) > 0 {
+		p := &webauth.Proxy{UserHeader: tp.UserHeader, EmailHeader: tp.EmailHeader, GroupsHeader: tp.GroupsHeader, Policy: policy}
+		for _, a := range tp.Addresses {
+			pf, err := rules.ParseAddress(a)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("ui.trusted_proxy.addresses: %w", err)
+			}
+			p.From = append(p.From, pf)
+		}
+		auth = append(auth, p)
+	}
+	log := s.log.With("component", "ui")
+	gate = &webauth.Gate{Authenticators: auth, Login: login != nil, Insecure: u.Insecure, Logger: log}
+	metrics = &webauth.Gate{Authenticators: auth, Insecure: u.Insecure, Logger: log}
+	if t := u.MetricsToken.Reveal(); t != "" {
+		metrics.Authenticators = append(slices.Clip(auth), webauth.Token{Secret: t, Subject: "metrics scraper"})
+	}
+	return gate, metrics, login, nil
 }
 
 // newEvaluator is the daemon's decision logic as the configuration sets
@@ -241,24 +305,27 @@ func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st
 	})
 }
 
-// publicURL is path under culprit's public base URL, or "" when none is
-// configured: a link nobody outside can open is worse than none.
-func (s *server) publicURL(path string) string {
-	base := strings.TrimRight(s.cfg.Intake.PublicURL, "/")
+// evidenceURL is the incident's evidence page on the private listener,
+// behind its login, or "" without ui.external_url: a link nobody can
+// open is worse than none.
+func (s *server) evidenceURL(id string) string {
+	base := strings.TrimRight(s.cfg.UI.ExternalURL, "/")
 	if base == "" {
 		return ""
 	}
-	return base + path
+	return base + "/incidents/" + url.PathEscape(id)
 }
 
-// chartURL is the incident's chart as a PNG for Slack and PagerDuty, which
-// fetch images from the public internet and (PagerDuty) only over https.
+// chartURL is a signed, expiring link to the incident's chart as a PNG on
+// the public listener, for Slack and PagerDuty, which fetch images from
+// the internet without a login and (PagerDuty) only over https. "" without
+// a link secret or an https intake.public_url.
 func (s *server) chartURL(id string) string {
-	u := s.publicURL("/incidents/" + id + "/chart.png")
-	if !strings.HasPrefix(u, "https://") {
+	base := strings.TrimRight(s.cfg.Intake.PublicURL, "/")
+	if s.signer == nil || !strings.HasPrefix(base, "https://") {
 		return ""
 	}
-	return u
+	return base + s.signer.Sign("/incidents/"+url.PathEscape(id)+"/chart.png")
 }
 
 // Close releases the store.
@@ -307,7 +374,7 @@ func (s *server) prune(ctx context.Context, after func(time.Duration) <-chan tim
 
 // links are the URLs a page carries: the evidence page and Kibana.
 func (s *server) links(in *escalate.Incident) pagerduty.Links {
-	l := pagerduty.Links{Evidence: s.publicURL("/incidents/" + in.ID), Chart: s.chartURL(in.ID)}
+	l := pagerduty.Links{Evidence: s.evidenceURL(in.ID), Chart: s.chartURL(in.ID)}
 	if k := s.cfg.Kibana; k.URL != "" && in.Finding != nil {
 		from, to := elasticsearch.DiscoverRange(in.Finding)
 		u, err := elasticsearch.DiscoverURL(k.URL, cmp.Or(k.DataView, "culprit-logs"), s.cfg.Fields, in.Finding, from, to)
@@ -335,15 +402,35 @@ func (s *server) findingLinks(in *escalate.Incident) []correlate.Link {
 func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	ln, err := net.Listen("tcp", cmp.Or(s.cfg.Intake.Listen, ":8080"))
 	if err != nil {
-		return fmt.Errorf("serve: listen: %w", err)
+		return fmt.Errorf("serve: listen on intake.listen: %w", err)
 	}
-	srv, err := listener.New(s.handler, s.listenerConfig())
+	pub, err := listener.New(s.handler, s.listenerConfig("public"))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	s.listener = srv
-	s.log.Info("culprit serving", "addr", ln.Addr().String(), "store", s.store.Path(), "interval", s.cfg.Evaluation.Interval.D(),
+	s.listener = pub
+	servers := []*listener.Server{pub}
+	listeners := []net.Listener{ln}
+	uiAddr := ""
+	if s.ui != nil {
+		uln, err := net.Listen("tcp", s.cfg.UI.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: listen on ui.listen: %w", err)
+		}
+		priv, err := listener.New(s.ui, s.listenerConfig("private"))
+		if err != nil {
+			ln.Close()
+			uln.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+		s.uiListener = priv
+		uiAddr = uln.Addr().String()
+		servers = append(servers, priv)
+		listeners = append(listeners, uln)
+	}
+	s.log.Info("culprit serving", "addr", ln.Addr().String(), "ui", uiAddr, "store", s.store.Path(), "interval", s.cfg.Evaluation.Interval.D(),
 		"lookback", s.cfg.Evaluation.Lookback.D(), "version", version)
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -351,13 +438,15 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Go(func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve: http: %w", err)
-			cancel()
-		}
-	})
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve: http on %s: %w", listeners[i].Addr(), err)
+				cancel()
+			}
+		})
+	}
 	wg.Go(func() {
 		sched := daemon.EvaluationSchedule(s.cfg.Evaluation.Interval.D(), s.cfg.Correlate.Bucket.D(), s.cfg.Sources.Elasticsearch.Lag.D())
 		eval := s.eval.Evaluate
@@ -386,8 +475,10 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	s.log.Info("culprit shutting down")
 	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelShut()
-	if err := srv.Shutdown(shut); err != nil {
-		s.log.Warn("http shutdown", "err", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(shut); err != nil {
+			s.log.Warn("http shutdown", "err", err)
+		}
 	}
 	if s.slack != nil {
 		// Answers in flight are finished or told culprit is restarting.
@@ -404,9 +495,12 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	}
 }
 
-// routes is every endpoint in one place. Each route but the probes and
-// the metrics is guarded by its class (serve_limits.go): its body limit,
-// and its share of handlers at once.
+// routes is the public listener's endpoints: what the internet must reach
+// (intake with its bearer token, the signed webhooks, /healthz, and chart
+// images behind signed links) and nothing else, so every other path is a
+// 404. What shows incidents is in uiRoutes. Each route but the probe is
+// guarded by its class (serve_limits.go): its body limit, and its share of
+// handlers at once.
 func (s *server) routes(api, pdHook http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	rc := s.classes
@@ -423,13 +517,69 @@ func (s *server) routes(api, pdHook http.Handler) http.Handler {
 		mux.Handle("POST /slack/commands", rc.slack.Guard(bodySlackCommand, s.slack.Commands()))
 		mux.Handle("POST /slack/interactions", rc.slack.Guard(bodySlackInteraction, s.slack.Interactions()))
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /api/v1/incidents", rc.pages.Guard(bodyNone, http.HandlerFunc(s.listIncidents)))
-	mux.Handle("GET /api/v1/incidents/{id}", rc.pages.Guard(bodyNone, http.HandlerFunc(s.getIncident)))
-	rc.evidenceRoutes(mux, s.evidence.Register)
+	mux.HandleFunc("GET /healthz", healthz)
+	if s.signer != nil {
+		charts := http.NewServeMux()
+		s.evidence.Register(charts)
+		mux.Handle("GET /incidents/{id}/{file}", rc.charts.Guard(bodyNone, chartsOnly(s.signer.Require(charts))))
+	}
 	return mux
+}
+
+func healthz(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }
+
+// chartsOnly lets through the chart images, the only incident files
+// signed links are made for: a link is checked for its own path, so this
+// is a second lock, in case a link to something else were ever signed.
+func chartsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := r.PathValue("file"); f != "chart.png" && f != "scope.png" {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// uiRoutes is the private listener's endpoints: the incident pages, the
+// JSON API, the timeline exports and /metrics, all behind gate, plus the
+// login itself and the probes, which show nothing.
+func (s *server) uiRoutes(gate, metricsGate *webauth.Gate, login *webauth.OIDC) http.Handler {
+	rc := s.classes
+	private := &recordingMux{ServeMux: http.NewServeMux()}
+	rc.evidenceRoutes(private, s.evidence.Register)
+	private.Handle("GET /api/v1/incidents", rc.pages.Guard(bodyNone, http.HandlerFunc(s.listIncidents)))
+	private.Handle("GET /api/v1/incidents/{id}", rc.pages.Guard(bodyNone, http.HandlerFunc(s.getIncident)))
+	private.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/incidents", http.StatusFound)
+	})
+	s.private = private.patterns
+	mux := http.NewServeMux()
+	mux.Handle("/", gate.Wrap(private))
+	mux.Handle("GET /metrics", metricsGate.Wrap(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	s.private = append(s.private, "GET /metrics")
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if login != nil {
+		login.Register(mux)
+	}
+	return mux
+}
+
+// recordingMux remembers the patterns registered on it.
+type recordingMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *recordingMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *recordingMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // readyz is ready once an evaluation has succeeded recently, so a load
@@ -437,7 +587,9 @@ func (s *server) routes(api, pdHook http.Handler) http.Handler {
 // A fresh process gets three intervals of grace.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(r.Context()); err != nil {
-		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		// The error names files: it goes to the log, not to the prober.
+		s.log.Error("readyz: store", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	grace := 3 * s.cfg.Evaluation.Interval.D()

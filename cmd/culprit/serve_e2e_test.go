@@ -91,6 +91,11 @@ intake:
   listen: "127.0.0.1:0"
   public_url: https://culprit.example.com
   token: {env: E2E_TOKEN}
+  link_secret: e2e-link-secret-e2e-link-secret-e2e
+ui:
+  listen: "127.0.0.1:0"
+  external_url: https://culprit-ui.example.com
+  insecure: true
 kibana:
   url: https://kibana.example.com
 store:
@@ -358,11 +363,11 @@ func (e *e2e) check(t *testing.T) {
 		}
 	}
 	images, _ := json.Marshal(trig.Alert.Images)
-	if !bytes.Contains(images, []byte(`"src":"https://culprit.example.com/incidents/inc-`)) || !bytes.Contains(images, []byte(`/chart.png"`)) {
-		t.Errorf("images lack the chart culprit serves: %s", images)
+	if !bytes.Contains(images, []byte(`"src":"https://culprit.example.com/incidents/inc-`)) || !bytes.Contains(images, []byte(`/chart.png?exp=`)) {
+		t.Errorf("images lack the signed chart link culprit serves: %s", images)
 	}
 	links, _ := json.Marshal(trig.Alert.Links)
-	for _, want := range []string{"https://culprit.example.com/incidents/inc-", "https://kibana.example.com/app/discover"} {
+	for _, want := range []string{"https://culprit-ui.example.com/incidents/inc-", "https://kibana.example.com/app/discover"} {
 		if !bytes.Contains(links, []byte(want)) {
 			t.Errorf("links lack %s: %s", want, links)
 		}
@@ -597,7 +602,7 @@ func (e *e2e) checkTimeline(t *testing.T, s *server) {
 		"/incidents/" + in.ID + "/chart.png":   func(b []byte) bool { _, err := png.Decode(bytes.NewReader(b)); return err == nil },
 	} {
 		w := httptest.NewRecorder()
-		s.handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		s.ui.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 		if w.Code != http.StatusOK || !check(w.Body.Bytes()) {
 			t.Errorf("GET %s: %d, content not as expected: %.300s", path, w.Code, w.Body)
 		}

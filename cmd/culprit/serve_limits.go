@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/culprithq/culprit/escalate/evidence"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/listener"
 )
@@ -82,18 +83,19 @@ func newRouteClasses(c rules.Concurrency, reg prometheus.Registerer) (*routeClas
 }
 
 // listenerConfig is the configuration's http section for the listener.
-func (s *server) listenerConfig() listener.Config {
+// name labels the listener's connection metrics (public or private).
+func (s *server) listenerConfig(name string) listener.Config {
 	h := s.cfg.HTTP
 	return listener.Config{ReadHeaderTimeout: h.ReadHeaderTimeout.D(), ReadTimeout: h.ReadTimeout.D(),
 		WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(), MaxHeaderBytes: h.MaxHeaderBytes,
-		MaxConns: h.MaxConnections, Logger: s.log, Registerer: s.reg}
+		MaxConns: h.MaxConnections, Logger: s.log, Registerer: s.reg, Name: name}
 }
 
 // evidenceRoutes serves the evidence pages, their charts in the charts
 // class and the rest in the pages class. The evidence handler registers
 // its own patterns, so the split is by file name: the charts are the
 // images under an incident.
-func (rc *routeClasses) evidenceRoutes(mux *http.ServeMux, register func(*http.ServeMux)) {
+func (rc *routeClasses) evidenceRoutes(mux interface{ Handle(string, http.Handler) }, register func(evidence.Router)) {
 	ev := http.NewServeMux()
 	register(ev)
 	pages := rc.pages.Guard(bodyNone, ev)

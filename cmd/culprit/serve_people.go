@@ -79,7 +79,7 @@ func (b slackBridge) Correlate(ctx context.Context, q slack.Query) (slack.Answer
 			changes = append(changes, ch)
 			known = append(known, in)
 			ans.Items = append(ans.Items, slack.Item{Finding: keep[i], IncidentID: in.ID,
-				EvidenceURL: s.publicURL("/incidents/" + in.ID), ChartURL: s.chartURL(in.ID)})
+				EvidenceURL: s.evidenceURL(in.ID), ChartURL: s.chartURL(in.ID)})
 		}
 		return s.store.Apply(ctx, changes)
 	})

@@ -36,6 +36,10 @@ default_action: slack
 intake:
   public_url: https://culprit.example.com
   token: {env: E2E_TOKEN}
+ui:
+  listen: "127.0.0.1:0"
+  external_url: https://culprit-ui.example.com
+  insecure: true
 slack:
   bot_token: xoxb-test-token
   channel: C0SUPPORT
@@ -75,7 +79,7 @@ store:
 		t.Fatalf("posts %+v, want one chat.postMessage to C0SUPPORT without problems", posts)
 	}
 	id := changes[0].Incident.ID
-	for _, want := range []string{f.Headline, "https://culprit.example.com/incidents/" + id, "Page on-call"} {
+	for _, want := range []string{f.Headline, "https://culprit-ui.example.com/incidents/" + id, "Page on-call"} {
 		if !bytes.Contains(posts[0].Blocks, []byte(want)) {
 			t.Errorf("post lacks %q: %.500s", want, posts[0].Blocks)
 		}

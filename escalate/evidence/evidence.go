@@ -130,10 +130,18 @@ func New(cfg Config) (*Handler, error) {
 //
 // A pattern cannot match part of a path segment ("{id}/chart.{ext}"), so
 // the files share one route and the handler reads the name itself.
-func (h *Handler) Register(mux *http.ServeMux) {
+//
+// Every route shows customer data; whoever registers them decides who may
+// reach them (cmd/culprit puts them behind the private listener's login).
+func (h *Handler) Register(mux Router) {
 	mux.HandleFunc("GET /incidents", h.list)
 	mux.HandleFunc("GET /incidents/{id}", h.page)
 	mux.HandleFunc("GET /incidents/{id}/{file}", h.file)
+}
+
+// Router is where Register adds its routes; *http.ServeMux is one.
+type Router interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }
 
 // listLimit bounds the list page: enough for weeks of incidents, few

@@ -35,8 +35,9 @@ type NotifierConfig struct {
 	Channel string
 	// APIURL is the Web API base; empty means DefaultAPIURL.
 	APIURL string
-	// PublicURL is culprit's public base URL; evidence links are
-	// PublicURL + "/incidents/" + id. Empty means no evidence button.
+	// PublicURL is the base URL of the evidence pages (ui.external_url,
+	// behind the private listener's login); evidence links are PublicURL +
+	// "/incidents/" + id. Empty means no evidence button.
 	PublicURL string
 	// ChartURL optionally gives an incident's chart (a public https PNG).
 	ChartURL func(in *escalate.Incident) string
