@@ -547,7 +547,10 @@ func chartsOnly(next http.Handler) http.Handler {
 func (s *server) uiRoutes(gate, metricsGate *webauth.Gate, login *webauth.OIDC) http.Handler {
 	rc := s.classes
 	private := &recordingMux{ServeMux: http.NewServeMux()}
-	rc.evidenceRoutes(private, s.evidence.Register)
+	ev := &recordingMux{ServeMux: http.NewServeMux()}
+	s.evidence.Register(ev)
+	rc.evidenceRoutes(private.ServeMux, ev)
+	private.patterns = append(private.patterns, ev.patterns...)
 	private.Handle("GET /api/v1/incidents", rc.pages.Guard(bodyNone, http.HandlerFunc(s.listIncidents)))
 	private.Handle("GET /api/v1/incidents/{id}", rc.pages.Guard(bodyNone, http.HandlerFunc(s.getIncident)))
 	private.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -160,7 +160,13 @@ func hexMAC(secret, body string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// do sends a request to the public listener's handler.
 func do(s *server, method, path, body string, h http.Header) *httptest.ResponseRecorder {
+	return doOn(s.handler, method, path, body, h)
+}
+
+// doOn sends a request to handler h (the public or the private listener's).
+func doOn(handler http.Handler, method, path, body string, h http.Header) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	if strings.HasPrefix(path, "/slack/") {
@@ -170,7 +176,7 @@ func do(s *server, method, path, body string, h http.Header) *httptest.ResponseR
 		r.Header[http.CanonicalHeaderKey(k)] = v
 	}
 	w := httptest.NewRecorder()
-	s.handler.ServeHTTP(w, r)
+	handler.ServeHTTP(w, r)
 	return w
 }
 

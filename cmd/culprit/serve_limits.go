@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/culprithq/culprit/escalate/evidence"
 	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/listener"
 )
@@ -91,13 +90,11 @@ func (s *server) listenerConfig(name string) listener.Config {
 		MaxConns: h.MaxConnections, Logger: s.log, Registerer: s.reg, Name: name}
 }
 
-// evidenceRoutes serves the evidence pages, their charts in the charts
-// class and the rest in the pages class. The evidence handler registers
-// its own patterns, so the split is by file name: the charts are the
-// images under an incident.
-func (rc *routeClasses) evidenceRoutes(mux interface{ Handle(string, http.Handler) }, register func(evidence.Router)) {
-	ev := http.NewServeMux()
-	register(ev)
+// evidenceRoutes serves the evidence handler ev on mux, its charts in the
+// charts class and the rest in the pages class. The evidence handler
+// registers its own patterns, so the split is by file name: the charts are
+// the images under an incident.
+func (rc *routeClasses) evidenceRoutes(mux *http.ServeMux, ev http.Handler) {
 	pages := rc.pages.Guard(bodyNone, ev)
 	charts := rc.charts.Guard(bodyNone, ev)
 	mux.Handle("GET /incidents", pages)
