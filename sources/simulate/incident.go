@@ -188,22 +188,7 @@ func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy
 		}
 	case ShapeSlowRamp:
 		addBad(deployBad, svcAPI, int64(15+ir.IntN(11))*minute, ir.IntN(2) == 0, "Reuse database connections across requests in the deploys handler", nil)
-		inc.p = slowRampMaxP
-		inc.ramp = slowRampLength.Milliseconds()
-		inc.status = 503
-		inc.msg = func(r *rand.Rand, q *request) string {
-			return "connection pool exhausted: 64/64 connections to db-" + strconv.Itoa(1+r.IntN(12)) +
-				" busy, waited " + strconv.Itoa(2000+r.IntN(1000)) + "ms"
-		}
-		inc.truth.Kind = correlate.KindNewError
-		inc.truth.MessageContains = "connection pool exhausted"
-		inc.truth.ExpectPage = true
-		inc.tickets = ticketSpec{
-			prob:     0.1,
-			subjects: []string{"API getting slower and failing", "Intermittent 503 from the API"},
-			tags:     []string{"api", "503"},
-			priority: "normal",
-		}
+		inc.poolExhaustion(slowRampLength)
 	case ShapeLateLeak:
 		dur := int64(2+ir.IntN(4)) * minute
 		addBad(deployBad, svcAPI, dur, false, "Cache prepared statements per connection", nil)
@@ -215,22 +200,7 @@ func planIncident(cfg Config, f *fleet, r, ir *rand.Rand, plans []*plannedDeploy
 				desc: "Roll back: revert \"Cache prepared statements per connection\""}
 			own = append(own, inc.rollback)
 		}
-		inc.p = slowRampMaxP
-		inc.ramp = (30 * time.Minute).Milliseconds()
-		inc.status = 503
-		inc.msg = func(r *rand.Rand, q *request) string {
-			return "connection pool exhausted: 64/64 connections to db-" + strconv.Itoa(1+r.IntN(12)) +
-				" busy, waited " + strconv.Itoa(2000+r.IntN(1000)) + "ms"
-		}
-		inc.truth.Kind = correlate.KindNewError
-		inc.truth.MessageContains = "connection pool exhausted"
-		inc.truth.ExpectPage = true
-		inc.tickets = ticketSpec{
-			prob:     0.1,
-			subjects: []string{"API getting slower and failing", "Intermittent 503 from the API"},
-			tags:     []string{"api", "503"},
-			priority: "normal",
-		}
+		inc.poolExhaustion(30 * time.Minute)
 	case ShapeRegionOutage:
 		inc.svc = f.services[svcEdge]
 		// A harmless deploy of the very service, finished minutes before
@@ -457,4 +427,26 @@ func (inc *incident) inject(r *rand.Rand, q *request, d *Doc) bool {
 	d.Status = inc.status
 	d.Injected = true
 	return true
+}
+
+// poolExhaustion makes inc a connection-pool leak on the api: a brand-new
+// 503 class whose share of requests ramps up to slowRampMaxP over ramp,
+// the way exhaustion grows as connections are held longer.
+func (inc *incident) poolExhaustion(ramp time.Duration) {
+	inc.p = slowRampMaxP
+	inc.ramp = ramp.Milliseconds()
+	inc.status = 503
+	inc.msg = func(r *rand.Rand, q *request) string {
+		return "connection pool exhausted: 64/64 connections to db-" + strconv.Itoa(1+r.IntN(12)) +
+			" busy, waited " + strconv.Itoa(2000+r.IntN(1000)) + "ms"
+	}
+	inc.truth.Kind = correlate.KindNewError
+	inc.truth.MessageContains = "connection pool exhausted"
+	inc.truth.ExpectPage = true
+	inc.tickets = ticketSpec{
+		prob:     0.1,
+		subjects: []string{"API getting slower and failing", "Intermittent 503 from the API"},
+		tags:     []string{"api", "503"},
+		priority: "normal",
+	}
 }
