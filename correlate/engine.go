@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/culprithq/culprit/correlate/template"
@@ -117,6 +118,9 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	for i := range cands {
 		c := &cands[i]
 		c.ep, c.ok = detect(c.counts, c.requests, dc)
+		if c.ok && c.ep.newClass && variantErredBefore(cands, i, c.ep.start) {
+			c.ep.newClass = false
+		}
 		if c.ok {
 			c.kind = KindErrorIncrease
 			if c.ep.newClass {
@@ -413,4 +417,45 @@ func Percent(x float64) string {
 	default:
 		return fmt.Sprintf("%.2g%%", x*100)
 	}
+}
+
+// variantErredBefore reports whether a variant of cands[i]'s signature, in
+// the same service, erred more than newMaxBaseErrors times before start.
+// Grouping keeps apart messages that differ in one word with few values
+// ("deadlock detected on relation sites" and "… deploys"), which is right
+// for telling events apart, but such a variant of a class that was already
+// there is not a brand-new error: judged alone, a sparse background class
+// split three ways would read as new whenever one of its words turned up
+// after a quiet spell.
+func variantErredBefore(cands []candidate, i, start int) bool {
+	c := cands[i]
+	var before float64
+	for j, o := range cands {
+		if j == i || o.service != c.service || !variants(c.signature, o.signature) {
+			continue
+		}
+		for k := 0; k < start && k < len(o.counts); k++ {
+			before += o.counts[k]
+		}
+	}
+	return before > newMaxBaseErrors
+}
+
+// variants reports whether two signatures have the same tokens but for
+// exactly one position, where both hold a word (not a bare wildcard).
+func variants(a, b string) bool {
+	ta, tb := strings.Fields(a), strings.Fields(b)
+	if len(ta) != len(tb) {
+		return false
+	}
+	diff := 0
+	for k := range ta {
+		if ta[k] == tb[k] {
+			continue
+		}
+		if diff++; diff > 1 || ta[k] == "<*>" || tb[k] == "<*>" {
+			return false
+		}
+	}
+	return diff == 1
 }
