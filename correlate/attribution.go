@@ -72,10 +72,16 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 			if split, why = versionSplit(d, sc); why != "" {
 				reasons = append(reasons, why)
 			}
-			if rate, why = versionRate(f, latest, d, sc, w, endIdx, deploys); why != "" {
-				reasons = append(reasons, why)
+			// Rates over all the version's requests say nothing when one
+			// customer carries the errors: their own trouble, on hosts the
+			// rollout happened to reach, compares the same way.
+			_, oneCustomer := singleCustomer(f)
+			if !oneCustomer {
+				if rate, why = versionRate(f, latest, d, sc, w, endIdx, deploys); why != "" {
+					reasons = append(reasons, why)
+				}
 			}
-			if r, ok := replacement(d, deploys); ok {
+			if r, ok := replacement(d, deploys); ok && !oneCustomer {
 				if rec, why, _ = recoveryAlignment(d, r, sc, w, L); why != "" {
 					reasons = append(reasons, why)
 				}
