@@ -625,7 +625,7 @@ var (
 // the first kept.
 func dateWord(s string, i, j int) bool {
 	// Cheap checks first: Mask calls this on every word.
-	if s[i] < 'A' || s[i] > 'Z' || j >= len(s) || s[j] != ' ' && s[j] != ',' {
+	if s[i] < 'A' || s[i] > 'Z' || j >= len(s) || spaceAt(s, j) == 0 && s[j] != ',' {
 		return false
 	}
 	w := s[i:j]
@@ -637,11 +637,11 @@ func dateWord(s string, i, j int) bool {
 	if day && k < len(s) && s[k] == ',' {
 		k++
 	}
-	if k >= len(s) || s[k] != ' ' {
+	if spaceAt(s, k) == 0 {
 		return false
 	}
-	for k < len(s) && s[k] == ' ' {
-		k++
+	for n := spaceAt(s, k); n > 0; n = spaceAt(s, k) {
+		k += n
 	}
 	if k < len(s) && class[s[k]]&cDigit != 0 {
 		return true
@@ -654,6 +654,27 @@ func dateWord(s string, i, j int) bool {
 		e++
 	}
 	return isName(s[k:e], months)
+}
+
+// spaceAt returns the width of the white space at s[k], ASCII or Unicode,
+// or 0. A date must read the same whatever space separates its words,
+// since Mask turns every kind into one ASCII space and a second pass
+// must decide as the first did.
+func spaceAt(s string, k int) int {
+	if k >= len(s) {
+		return 0
+	}
+	if s[k] < utf8.RuneSelf {
+		if class[s[k]]&cSpace != 0 {
+			return 1
+		}
+		return 0
+	}
+	r, size := utf8.DecodeRuneInString(s[k:])
+	if unicode.IsSpace(r) {
+		return size
+	}
+	return 0
 }
 
 // isName reports whether w is one of names, abbreviated to three letters
@@ -702,7 +723,13 @@ scan:
 		c := s[j]
 		switch {
 		case class[c]&cAlnum != 0 || c == '-':
-		case c == '.' && j > start && j+1 < len(s) && class[s[j+1]]&cAlnum != 0:
+		case c == '<' && strings.HasPrefix(s[j:], Wildcard):
+			// A placeholder is part of the label it was masked in
+			// ("a.hk.00" gives "a.hk.<*>"), and no label holding one is a
+			// top-level domain; stopping at it instead would let a second
+			// pass take "a.hk" for a host the first pass did not see.
+			j += len(Wildcard) - 1
+		case c == '.' && j > start && j+1 < len(s) && (class[s[j+1]]&cAlnum != 0 || strings.HasPrefix(s[j+1:], Wildcard)):
 			dots++
 			start = j + 1
 		default:
@@ -722,11 +749,32 @@ scan:
 
 // portEnd returns the end of the optional ":port" at s[j] after an address
 // or host name: j itself when there is none.
+//
+// A placeholder counts as digits: the first pass masks a port it could
+// not take as part of a host ("a.ca:0x" gives "a.ca:<*>x"), and the
+// second must then see the same port, not a host ending at the colon.
 func portEnd(s string, j int) int {
-	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
-		j++
-		for j < len(s) && class[s[j]]&cDigit != 0 {
-			j++
+	digits := func(k int) int {
+		switch {
+		case k >= len(s):
+			return 0
+		case class[s[k]]&cDigit != 0:
+			return 1
+		case strings.HasPrefix(s[k:], Wildcard):
+			return len(Wildcard)
+		}
+		return 0
+	}
+	if j+1 < len(s) && s[j] == ':' && digits(j+1) > 0 {
+		k := j + 1
+		for n := digits(k); n > 0; n = digits(k) {
+			k += n
+		}
+		// Digits glued to letters ("a.ca:0000000a") are a value of their
+		// own, not a port: taking them as one would make the host's match
+		// depend on how that value is masked.
+		if rightBoundary(s, k) {
+			return k
 		}
 	}
 	return j
