@@ -40,6 +40,26 @@ var ScopeFields = []string{
 // counted: they answer "how many customers, sites and hosts".
 var AffectedFields = []string{FieldCustomer, FieldSite, FieldHost}
 
+// Customer is what support knows about an organization beyond its id:
+// support prioritises by plan and names customers when it talks about
+// them, so a page that can say "3 enterprise customers, including Acme
+// Corp" is read differently from "37 customers". Sources of customer
+// context (a file, Zendesk Organizations) fill it; every field but ID may
+// be empty, and nothing requires one.
+type Customer struct {
+	// ID is the organization.id the logs carry.
+	ID string `json:"id"`
+	// Name is the customer's name as support knows it.
+	Name string `json:"name,omitempty"`
+	// Tier is the plan or support tier, lower-case: "enterprise",
+	// "premium", "pro", "free"; empty when unknown.
+	Tier string `json:"tier,omitempty"`
+	// VIP marks a customer support treats personally whatever its tier.
+	VIP bool `json:"vip,omitempty"`
+	// Owner is the account owner to reach about this customer.
+	Owner string `json:"owner,omitempty"`
+}
+
 // Window is a half-open time range [From, To) cut into buckets of Step.
 // From is aligned to Step so that every source buckets identically, which is
 // what makes the file and Elasticsearch sources comparable.
