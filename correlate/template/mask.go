@@ -723,13 +723,7 @@ scan:
 		c := s[j]
 		switch {
 		case class[c]&cAlnum != 0 || c == '-':
-		case c == '<' && strings.HasPrefix(s[j:], Wildcard):
-			// A placeholder is part of the label it was masked in
-			// ("a.hk.00" gives "a.hk.<*>"), and no label holding one is a
-			// top-level domain; stopping at it instead would let a second
-			// pass take "a.hk" for a host the first pass did not see.
-			j += len(Wildcard) - 1
-		case c == '.' && j > start && j+1 < len(s) && (class[s[j+1]]&cAlnum != 0 || strings.HasPrefix(s[j+1:], Wildcard)):
+		case c == '.' && j > start && j+1 < len(s) && class[s[j+1]]&cAlnum != 0:
 			dots++
 			start = j + 1
 		default:
@@ -738,6 +732,11 @@ scan:
 		j++
 	}
 	if dots == 0 || j-i > maxDomain || !tld(s[start:j], dots) {
+		return -1
+	}
+	if j+1 < len(s) && s[j] == '.' && strings.HasPrefix(s[j+1:], Wildcard) {
+		// "a.hk.<*>" is what the first pass makes of "a.hk.00", a dotted
+		// value it did not take for a host; the second must not either.
 		return -1
 	}
 	j = portEnd(s, j)
@@ -749,26 +748,11 @@ scan:
 
 // portEnd returns the end of the optional ":port" at s[j] after an address
 // or host name: j itself when there is none.
-//
-// A placeholder counts as digits: the first pass masks a port it could
-// not take as part of a host ("a.ca:0x" gives "a.ca:<*>x"), and the
-// second must then see the same port, not a host ending at the colon.
 func portEnd(s string, j int) int {
-	digits := func(k int) int {
-		switch {
-		case k >= len(s):
-			return 0
-		case class[s[k]]&cDigit != 0:
-			return 1
-		case strings.HasPrefix(s[k:], Wildcard):
-			return len(Wildcard)
-		}
-		return 0
-	}
-	if j+1 < len(s) && s[j] == ':' && digits(j+1) > 0 {
+	if j+1 < len(s) && s[j] == ':' && class[s[j+1]]&cDigit != 0 {
 		k := j + 1
-		for n := digits(k); n > 0; n = digits(k) {
-			k += n
+		for k < len(s) && class[s[k]]&cDigit != 0 {
+			k++
 		}
 		// Digits glued to letters ("a.ca:0000000a") are a value of their
 		// own, not a port: taking them as one would make the host's match

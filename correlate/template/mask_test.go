@@ -181,7 +181,7 @@ func FuzzMask(f *testing.F) {
 	for _, s := range []string{
 		"'", `"\`, "::", "[::", "[1::2]:", "0x", "a@b.c", "a@b.cc.<*>", "/a/", "//a/b", "http://",
 		"a.b.com<*>", "a.b.cd:", "x.<*>.com", "-a.com", "a..com", "a.com.", "'a'<*>", `"a\\"b"`, "'a'\u00a0", "/a/\u00a0b", "1.2.3.4.5", "::ffff:1.2.3", "<*><*>", "\xf0\x9f", "1:2:3:4:5:6:7:8:9",
-		"A.hk.00", "a.<*>.hk", "x.com<*>.a", "A.CA:0A", "Wed\fMay", "Wed,\u00a0May 3", "1.2.3.4:0x", "A.CA:0000000A", "[::1]:80ab",
+		"A.hk.00", "a.<*>.hk", "x.com<*>.a", "A.CA:0A", "Wed\fMay", "Wed,\u00a0May 3", "1.2.3.4:0x", "A.CA:0000000A", "[::1]:80ab", "A.0::0.CA", "a.com.5", "A.CA:<*>",
 	} {
 		f.Add(s)
 	}
