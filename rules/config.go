@@ -118,6 +118,17 @@ type Correlate struct {
 	// and a ticket naming the failing service's product is a cue that it
 	// is about the finding.
 	Products map[string][]string `yaml:"products"`
+	// DetectionSpan bounds the buckets change detection segments at full
+	// resolution: with a longer lookback (a week, to keep a weekly
+	// baseline) only the newest DetectionSpan is searched for onsets, and
+	// the buckets before it are summarised into the baseline (its rate and
+	// its block-to-block dispersion). Segmentation costs about the square
+	// of what it searches, so without the bound a week of one-minute
+	// buckets costs minutes a run. The default, 12h, is the longest window
+	// the daemon reads at the default lookback (6h, stretched to 12h while
+	// an incident is open), so that lookback judges exactly as before. 0
+	// searches the whole window.
+	DetectionSpan Duration `yaml:"detection_span"`
 }
 
 // Duration is a time.Duration written as "90s", "5m" or "1h" in YAML.
@@ -176,6 +187,7 @@ func Default() Config {
 			RecoveryBuckets:        10,
 			TicketBucket:           Duration(15 * time.Minute),
 			SustainWithoutDeploy:   Duration(20 * time.Minute),
+			DetectionSpan:          Duration(12 * time.Hour),
 		},
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",

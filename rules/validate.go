@@ -111,6 +111,9 @@ func (ck *checker) correlate(k Correlate) {
 			}
 		}
 	}
+	if d := k.DetectionSpan.D(); d < 0 || (d > 0 && d < time.Hour) {
+		ck.errf("correlate.detection_span", "must be 0 (the whole window) or at least 1h, got %s", short(d))
+	}
 	if k.TicketBucket.D() < k.Bucket.D() {
 		ck.errf("correlate.ticket_bucket", "%s must not be shorter than correlate.bucket (%s)", short(k.TicketBucket.D()), short(k.Bucket.D()))
 	}
