@@ -51,6 +51,10 @@ type episode struct {
 	// hist is how many buckets before the searched span the baseline
 	// also covers (see history); start and end count from the span.
 	hist int
+	// seasonalRate is the errors per request of the same hours in
+	// previous periods, when that was higher than baseRate and the
+	// episode was judged against it too; 0 otherwise.
+	seasonalRate float64
 }
 
 func safeDiv(a, b float64) float64 {
@@ -281,6 +285,22 @@ func testEpisode(counts, exposure []float64, h history, bounds []int, j int, cfg
 	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
 	positions := float64(L - cfg.minBase)
 	ep.p = clampP(math.Min(1, ep.pRaw*positions))
+	// A class that follows the day or the week is also judged against the
+	// same hours of previous periods: the episode must stand out from
+	// those as well. This only ever makes the test stricter.
+	if h.seasonal != nil {
+		if sr, ok := h.seasonal(ep.start, ep.end); ok && sr > ep.baseRate {
+			if safeDiv(ep.epErr, ep.epReq) < sr*cfg.minRatio {
+				return episode{}, false
+			}
+			ps := nbUpperTail(ep.epErr, sr*ep.epReq, k*spans)
+			if ps > ep.pRaw {
+				ep.pRaw = ps
+				ep.p = clampP(math.Min(1, ps*positions))
+			}
+			ep.seasonalRate = sr
+		}
+	}
 	// New means (nearly) absent before, not merely far rarer: a sparse
 	// background class (a deadlock a few times an hour) bursting 20× has a
 	// baseline rate under 5% of its burst's, yet dozens of errors in the

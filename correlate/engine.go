@@ -86,6 +86,7 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	// Onsets are searched in the newest buckets only; the ones before are
 	// summarised into each series' baseline (see history).
 	off := detectionOffset(cfg, L, w.Step)
+	period := seasonalPeriod(cfg, w.Step)
 	if off > 0 {
 		dc.minBase = max(1, dc.minBase-off)
 	}
@@ -116,6 +117,12 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			}
 			c.all = signatureCounts(cl.Members, byMsg, L)
 			c.hist, scratch = eh.of(c.all, dc.block, scratch)
+			if period > 0 {
+				all, periods := c.all, cfg.SeasonalPeriods
+				c.hist.seasonal = func(start, end int) (float64, bool) {
+					return seasonalRate(all, req, off+start, off+end, period, periods)
+				}
+			}
 			cands = append(cands, c)
 		}
 	}

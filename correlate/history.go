@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"slices"
 	"time"
 
 	"github.com/culprithq/culprit/rules"
@@ -19,6 +20,10 @@ type history struct {
 	// Moments of whole blocks (block buckets each, from the first bucket)
 	// with requests: Σc², Σc·n, Σn², Σn, and how many there are.
 	scc, scn, snn, sn, blocks float64
+	// seasonal, when seasonality is on, is the errors per request of
+	// the same hours in previous periods as the span's buckets [start,
+	// end); ok is false when the window holds no such period.
+	seasonal func(start, end int) (rate float64, ok bool)
 }
 
 // alpha is blockAlpha over the summarised blocks: with mu = n·rate,
@@ -69,10 +74,10 @@ func newExposureHistory(exposure []float64, buckets, block int) exposureHistory 
 // of summarises a series' history against its service's; scratch is a
 // buffer the caller reuses between series.
 func (e exposureHistory) of(c Counts, block int, scratch []float64) (history, []float64) {
-	h := history{buckets: e.buckets, req: e.req, snn: e.snn, sn: e.sn, blocks: e.blocks}
 	if e.buckets == 0 {
 		return history{}, scratch
 	}
+	h := history{buckets: e.buckets, req: e.req, snn: e.snn, sn: e.sn, blocks: e.blocks}
 	// One pass over the history: its whole blocks, then the partial block
 	// left at its end, which counts in the totals only.
 	nb := len(e.blockN)
@@ -91,6 +96,48 @@ func (e exposureHistory) of(c Counts, block int, scratch []float64) (history, []
 		}
 	}
 	return h, scratch
+}
+
+// seasonalRate is the errors per request that the same buckets [a, b) of
+// the window had one, two, … periods back, up to periods of them: the
+// lower median of the rates of those the window holds, so that one earlier
+// incident among them does not excuse this one. ok is false when the
+// window holds none.
+func seasonalRate(all Counts, req []float64, a, b, period, periods int) (float64, bool) {
+	var rates []float64
+	for k := 1; k <= periods; k++ {
+		s, e := a-k*period, b-k*period
+		if s < 0 {
+			break
+		}
+		var n float64
+		for _, v := range req[s:e] {
+			n += v
+		}
+		if n > 0 {
+			rates = append(rates, all.Sum(s, e)/n)
+		}
+	}
+	if len(rates) == 0 {
+		return 0, false
+	}
+	slices.Sort(rates)
+	return rates[(len(rates)-1)/2], true
+}
+
+// seasonalPeriod is the period of cfg.Seasonality in buckets of step, or 0
+// when it is off.
+func seasonalPeriod(cfg rules.Correlate, step time.Duration) int {
+	if step <= 0 {
+		return 0
+	}
+	switch cfg.Seasonality {
+	case rules.SeasonalityDaily:
+		return int(24 * time.Hour / step)
+	case rules.SeasonalityWeekly:
+		return int(7 * 24 * time.Hour / step)
+	}
+	return 0
 }
 
 // detectionOffset is the first bucket change detection searches in a

@@ -129,7 +129,26 @@ type Correlate struct {
 	// an incident is open), so that lookback judges exactly as before. 0
 	// searches the whole window.
 	DetectionSpan Duration `yaml:"detection_span"`
+	// Seasonality, daily or weekly, also judges an episode against the
+	// same hours of previous days or weeks (the lower median of their
+	// error rates over SeasonalPeriods of them, scaled to the episode's
+	// traffic): a class that follows the day or the week (a nightly
+	// batch's timeouts, weekend scanners tripping the WAF) then does not
+	// read as an increase every night or weekend. It only ever makes the
+	// test stricter. The window must hold the earlier periods: daily needs
+	// a lookback of at least a day more than detection_span, weekly a
+	// week more. Default off.
+	Seasonality string `yaml:"seasonality"`
+	// SeasonalPeriods is how many previous days or weeks are compared.
+	SeasonalPeriods int `yaml:"seasonal_periods"`
 }
+
+// Seasonality values.
+const (
+	SeasonalityOff    = "off"
+	SeasonalityDaily  = "daily"
+	SeasonalityWeekly = "weekly"
+)
 
 // Duration is a time.Duration written as "90s", "5m" or "1h" in YAML.
 type Duration time.Duration
@@ -188,6 +207,8 @@ func Default() Config {
 			TicketBucket:           Duration(15 * time.Minute),
 			SustainWithoutDeploy:   Duration(20 * time.Minute),
 			DetectionSpan:          Duration(12 * time.Hour),
+			Seasonality:            SeasonalityOff,
+			SeasonalPeriods:        3,
 		},
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",

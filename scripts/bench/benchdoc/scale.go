@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 )
 
@@ -48,6 +49,41 @@ func formatScale(in io.Reader, out io.Writer) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("no BenchmarkLargestSetting result in the input")
+	}
+	_, err = io.WriteString(out, b.String())
+	return err
+}
+
+// seasonalLineRE matches TestSeasonalBaselines's log line per configuration.
+var seasonalLineRE = regexp.MustCompile(`seasonal: (.+?)\s+false episodes per week\s+([0-9.]+) \(batch (\d+), WAF (\d+), upstream (\d+)\); incident found (true|false) after (\S+)`)
+
+// formatSeasonal writes the false findings per week with and without
+// seasonality, from go test -v output of TestSeasonalBaselines.
+func formatSeasonal(in io.Reader, out io.Writer) error {
+	lines, err := readLines(in)
+	if err != nil {
+		return err
+	}
+	if r := testResults(lines)["TestSeasonalBaselines"]; r != "PASS" {
+		return fmt.Errorf("TestSeasonalBaselines did not pass (%q)", r)
+	}
+	var b strings.Builder
+	b.WriteString("| seasonality | false findings per week | nightly batch | weekend WAF | random upstream bursts | incident found after |\n| --- | --- | --- | --- | --- | --- |\n")
+	n := 0
+	for _, l := range lines {
+		m := seasonalLineRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		n++
+		found := "**not found**"
+		if m[6] == "true" {
+			found = m[7]
+		}
+		b.WriteString(mdRow(m[1], "**"+m[2]+"**", m[3], m[4], m[5], found))
+	}
+	if n == 0 {
+		return fmt.Errorf("no seasonal figures in the input")
 	}
 	_, err = io.WriteString(out, b.String())
 	return err

@@ -321,3 +321,18 @@ func TestFormatScale(t *testing.T) {
 		{"no result is an error", "PASS\n", nil, "no BenchmarkLargestSetting result"},
 	})
 }
+
+func TestFormatSeasonal(t *testing.T) {
+	const run = `=== RUN   TestSeasonalBaselines
+    seasonal_test.go:201: seasonal: off             false episodes per week  11.0 (batch 7, WAF 2, upstream 2); incident found true after 20m0s
+    seasonal_test.go:201: seasonal: weekly, 1 week  false episodes per week   2.0 (batch 0, WAF 0, upstream 2); incident found false after 0s
+--- PASS: TestSeasonalBaselines (11.59s)
+`
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatSeasonal(in, out) }, []formatCase{
+		{"one row a configuration", run, []string{
+			"| off | **11.0** | 7 | 2 | 2 | 20m0s |",
+			"| weekly, 1 week | **2.0** | 0 | 0 | 2 | **not found** |",
+		}, ""},
+		{"a failed test is an error", strings.ReplaceAll(run, "--- PASS", "--- FAIL"), nil, "did not pass"},
+	})
+}
