@@ -36,6 +36,13 @@ func syntheticTraffic(services, perService, n int, seed uint64) *Traffic {
 
 // syntheticTrafficStep is syntheticTraffic with the step at bucket at.
 func syntheticTrafficStep(services, perService, n, at int, seed uint64) *Traffic {
+	return syntheticTrafficMix(services, perService, n, at, 0, seed)
+}
+
+// syntheticTrafficMix is syntheticTrafficStep where a share quiet of each
+// service's signatures (never the one that steps) err about once an hour
+// instead of about once a minute: most classes are quiet most minutes.
+func syntheticTrafficMix(services, perService, n, at int, quiet float64, seed uint64) *Traffic {
 	r := rand.New(rand.NewPCG(seed, seed))
 	w, _ := NewWindow(t0, t0.Add(time.Duration(n)*time.Minute), time.Minute)
 	// Words of letters only: masked messages carry their numbers as <*>,
@@ -64,6 +71,9 @@ func syntheticTrafficStep(services, perService, n, at int, seed uint64) *Traffic
 				b.WriteString(words[r.IntN(len(words))])
 			}
 			rate := 0.0005 * (1 + r.Float64()*4)
+			if m > 0 && float64(m) <= quiet*float64(perService) {
+				rate /= 60
+			}
 			counts := make([]float64, n)
 			for i := range n {
 				mu := rate * st.Requests[i]

@@ -17,6 +17,7 @@ var scaleRows = []struct {
 	{"LargestSetting6h", "6 h", "360", false},
 	{"LargestSetting12h", "12 h", "720", false},
 	{"LargestSetting7d", "7 days", "10,080", true},
+	{"LargestSetting7dQuiet", "7 days, 90% of classes quiet", "10,080", false},
 }
 
 // formatScale writes the memory and CPU table of one evaluation of 10,000
