@@ -3,6 +3,7 @@ package correlate
 import (
 	"math"
 	"sort"
+	"sync"
 
 	"github.com/culprithq/culprit/correlate/changepoint"
 )
@@ -47,6 +48,13 @@ type episode struct {
 	pRaw      float64 // tail probability of the episode under the baseline
 	p         float64 // pRaw corrected for the onset positions searched
 	newClass  bool
+	// hist is how many buckets before the searched span the baseline
+	// also covers (see history); start and end count from the span.
+	hist int
+	// seasonalRate is the errors per request of the same hours in
+	// previous periods, when that was higher than baseRate and the
+	// episode was judged against it too; 0 otherwise.
+	seasonalRate float64
 }
 
 func safeDiv(a, b float64) float64 {
@@ -65,12 +73,15 @@ func safeDiv(a, b float64) float64 {
 // negative-binomial tail whose dispersion comes from the baseline's own
 // block-to-block variation, because background error classes are bursty and
 // a Poisson test would call every burst a change.
-func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
+//
+// counts and exposure are the span searched for onsets; h summarises the
+// buckets before it, which only add to the baseline.
+func detect(counts, exposure []float64, h history, cfg detectConfig) (episode, bool) {
 	L := len(counts)
 	if L < cfg.minBase+1 || sum(counts) < cfg.minErrors {
 		return episode{p: 1}, false
 	}
-	if !quickScreen(counts, exposure, cfg) {
+	if !quickScreen(counts, exposure, h, cfg) {
 		return episode{p: 1}, false
 	}
 	cps := segment(counts, exposure, cfg.block)
@@ -87,7 +98,7 @@ func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
 		if start < cfg.minBase {
 			continue
 		}
-		ep, ok := testEpisode(counts, exposure, bounds, j, cfg)
+		ep, ok := testEpisode(counts, exposure, h, bounds, j, cfg)
 		if !ok {
 			continue
 		}
@@ -100,6 +111,10 @@ func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
 	return best, found
 }
 
+// prefixPool holds quickScreen's prefix sums: it runs on every series of
+// every run, and allocating them each time was a third of a run's garbage.
+var prefixPool = sync.Pool{New: func() any { return new([]float64) }}
+
 // quickScreen rejects series in which no stretch could be a reportable
 // episode, before the much costlier segmentation. It scans windows of
 // geometrically growing length at every start and asks whether any reaches
@@ -109,20 +124,25 @@ func detect(counts, exposure []float64, cfg detectConfig) (episode, bool) {
 // Poisson's, and needs p far below 1e-3 after its corrections, so a series
 // rejected here could not have been reported. Most series in a run are
 // quiet; this keeps segmentation for the few that are not.
-func quickScreen(counts, exposure []float64, cfg detectConfig) bool {
+func quickScreen(counts, exposure []float64, h history, cfg detectConfig) bool {
 	const minG = 13.8 // 2*ln(1/1e-3)
 	L := len(counts)
-	pc := make([]float64, L+1)
-	pn := make([]float64, L+1)
+	buf := prefixPool.Get().(*[]float64)
+	defer prefixPool.Put(buf)
+	if cap(*buf) < 2*(L+1) {
+		*buf = make([]float64, 2*(L+1))
+	}
+	pc, pn := (*buf)[:L+1], (*buf)[L+1:2*(L+1)]
+	pc[0], pn[0] = 0, 0
 	for i := range L {
 		pc[i+1] = pc[i] + counts[i]
 		pn[i+1] = pn[i] + exposure[i]
 	}
 	for s := cfg.minBase; s < L; s++ {
-		if pn[s] <= 0 {
+		if pn[s]+h.req <= 0 {
 			continue
 		}
-		r0 := (pc[s] + 0.5) / pn[s]
+		r0 := (h.err + pc[s] + 0.5) / (h.req + pn[s])
 		for w := 1; ; w *= 2 {
 			e := min(s+w, L)
 			S, N := pc[e]-pc[s], pn[e]-pn[s]
@@ -187,10 +207,10 @@ func segment(counts, exposure []float64, block int) []int {
 func proposalPenalty(L int) float64 { return 2 * math.Log(float64(L)) }
 
 // testEpisode builds the episode that starts at segment j and tests it.
-func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConfig) (episode, bool) {
+func testEpisode(counts, exposure []float64, h history, bounds []int, j int, cfg detectConfig) (episode, bool) {
 	L := len(counts)
 	start := bounds[j]
-	var baseErr, baseReq float64
+	baseErr, baseReq := h.err, h.req
 	for i := 0; i < start; i++ {
 		baseErr += counts[i]
 		baseReq += exposure[i]
@@ -232,13 +252,13 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 			}
 		}
 	}
-	ep := episode{start: start, end: end, boundary: start, recovered: recovered, baseErr: baseErr, baseReq: baseReq, baseRate: r0}
+	ep := episode{start: start, end: end, boundary: start, recovered: recovered, baseErr: baseErr, baseReq: baseReq, baseRate: r0, hist: h.buckets}
 	// The CUSUM may not walk the onset into the minimum baseline that
 	// admitted the episode.
 	ep.start = refineOnset(counts, exposure, max(bounds[j-1], cfg.minBase), start, r0, rj)
 	// Recompute the baseline for the refined onset: anything moved into the
 	// episode no longer counts as baseline.
-	ep.baseErr, ep.baseReq = 0, 0
+	ep.baseErr, ep.baseReq = h.err, h.req
 	for i := 0; i < ep.start; i++ {
 		ep.baseErr += counts[i]
 		ep.baseReq += exposure[i]
@@ -257,7 +277,7 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 	if safeDiv(ep.epErr, ep.epReq) < ep.baseRate*cfg.minRatio {
 		return episode{}, false
 	}
-	k := 1 / episodeAlpha(counts, exposure, ep.start, ep.end, ep.baseRate, cfg)
+	k := 1 / episodeAlpha(counts, exposure, h, ep.start, ep.end, ep.baseRate, cfg)
 	// Bursts last minutes, so neighbouring blocks are not independent: an
 	// episode only averages out burstiness over spans longer than the
 	// correlation time.
@@ -265,6 +285,22 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
 	positions := float64(L - cfg.minBase)
 	ep.p = clampP(math.Min(1, ep.pRaw*positions))
+	// A class that follows the day or the week is also judged against the
+	// same hours of previous periods: the episode must stand out from
+	// those as well. This only ever makes the test stricter.
+	if h.seasonal != nil {
+		if sr, ok := h.seasonal(ep.start, ep.end); ok && sr > ep.baseRate {
+			if safeDiv(ep.epErr, ep.epReq) < sr*cfg.minRatio {
+				return episode{}, false
+			}
+			ps := nbUpperTail(ep.epErr, sr*ep.epReq, k*spans)
+			if ps > ep.pRaw {
+				ep.pRaw = ps
+				ep.p = clampP(math.Min(1, ps*positions))
+			}
+			ep.seasonalRate = sr
+		}
+	}
 	// New means (nearly) absent before, not merely far rarer: a sparse
 	// background class (a deadlock a few times an hour) bursting 20× has a
 	// baseline rate under 5% of its burst's, yet dozens of errors in the
@@ -317,10 +353,13 @@ func refineOnset(counts, exposure []float64, lo, start int, r0, r1 float64) int 
 // than the run's prior. A class that merely happened to be calm before its
 // first burst is not judged as if bursts never happen: a moment fit on a few
 // calm hours says nothing about rare large bursts.
-func episodeAlpha(counts, exposure []float64, start, end int, rate float64, cfg detectConfig) float64 {
+//
+// The summarised history h counts as more baseline blocks.
+func episodeAlpha(counts, exposure []float64, h history, start, end int, rate float64, cfg detectConfig) float64 {
 	a1, n1 := blockAlpha(counts[:start], exposure[:start], rate, cfg.block)
 	a2, n2 := blockAlpha(counts[end:], exposure[end:], rate, cfg.block)
-	own := safeDiv(a1*n1+a2*n2, n1+n2)
+	ah, nh := h.alpha(rate)
+	own := safeDiv(a1*n1+a2*n2+ah*nh, n1+n2+nh)
 	return math.Max(math.Max(own, cfg.priorAlpha), minAlpha)
 }
 
@@ -351,14 +390,22 @@ func blockAlpha(counts, exposure []float64, rate float64, block int) (alpha, blo
 	return num / den, blocks
 }
 
-// seriesAlpha is a series' own overdispersion over the whole window, the
-// raw material of the run's prior.
-func seriesAlpha(counts, exposure []float64, block int) (float64, bool) {
+// seriesAlpha is a series' own overdispersion over the whole window (the
+// searched span and its summarised history h), the raw material of the
+// run's prior.
+func seriesAlpha(counts, exposure []float64, h history, block int) (float64, bool) {
 	c, n := sum(counts), sum(exposure)
+	if h.buckets > 0 {
+		c, n = c+h.err, n+h.req
+	}
 	if c < 20 || n <= 0 {
 		return 0, false
 	}
-	a, _ := blockAlpha(counts, exposure, c/n, block)
+	a, nb := blockAlpha(counts, exposure, c/n, block)
+	if h.buckets > 0 {
+		ah, nh := h.alpha(c / n)
+		a = safeDiv(a*nb+ah*nh, nb+nh)
+	}
 	return a, true
 }
 
@@ -395,12 +442,12 @@ func (b blockRate) elevated(minRatio float64) bool { return b.ratio >= minRatio 
 // buckets compares with the episode's baseline, with the same
 // negative-binomial tail the episode was tested with. It is empty for a
 // recovered episode or a window shorter than span.
-func sustained(counts, exposure []float64, ep episode, span int, cfg detectConfig) []blockRate {
+func sustained(counts, exposure []float64, h history, ep episode, span int, cfg detectConfig) []blockRate {
 	L := len(counts)
 	if ep.recovered || span <= 0 || span > L || ep.baseRate <= 0 {
 		return nil
 	}
-	k := 1 / episodeAlpha(counts, exposure, ep.start, ep.end, ep.baseRate, cfg)
+	k := 1 / episodeAlpha(counts, exposure, h, ep.start, ep.end, ep.baseRate, cfg)
 	var out []blockRate
 	for from := L - span; from < L; from += sustainBlock {
 		to := min(from+sustainBlock, L)

@@ -125,7 +125,7 @@ func TestDetectStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 7))
 			c, e := series(r, 360, flat(1000), tc.rate)
-			ep, ok := detect(c, e, testDetectConfig())
+			ep, ok := detect(c, e, history{}, testDetectConfig())
 			if !ok {
 				t.Fatal("no episode found")
 			}
@@ -165,7 +165,7 @@ func TestDetectRampOnset(t *testing.T) {
 		}
 		return 0.006 * math.Min(1, float64(i-240+1)/20)
 	})
-	ep, ok := detect(c, e, testDetectConfig())
+	ep, ok := detect(c, e, history{}, testDetectConfig())
 	if !ok {
 		t.Fatal("no episode found")
 	}
@@ -183,7 +183,7 @@ func TestDetectTrafficSurgeIsNotAChange(t *testing.T) {
 		}
 		return 1000
 	}, flat(0.003))
-	if ep, ok := detect(c, e, testDetectConfig()); ok && ep.p < 0.01 {
+	if ep, ok := detect(c, e, history{}, testDetectConfig()); ok && ep.p < 0.01 {
 		t.Errorf("traffic surge read as a change: onset %d p=%g", ep.start, ep.p)
 	}
 }
@@ -210,7 +210,7 @@ func TestDetectBurstyBaselineRarelyFires(t *testing.T) {
 		}
 		c, e := series(r, 360, flat(1000), func(i int) float64 { return 0.001 * burst[i] })
 		family = append(family, pair{c, e})
-		if a, ok := seriesAlpha(c, e, 5); ok {
+		if a, ok := seriesAlpha(c, e, history{}, 5); ok {
 			alphas = append(alphas, a)
 		}
 	}
@@ -219,7 +219,7 @@ func TestDetectBurstyBaselineRarelyFires(t *testing.T) {
 	t.Logf("prior overdispersion of the family: %.3g", cfg.priorAlpha)
 	fired := 0
 	for _, s := range family {
-		ep, ok := detect(s.c, s.e, cfg)
+		ep, ok := detect(s.c, s.e, history{}, cfg)
 		// One series among the hundreds a run tests: judge it at a
 		// Bonferroni-like share of the family's 1% rate.
 		if ok && ep.p < 0.01/50 {
@@ -237,7 +237,7 @@ func TestDetectStationaryNeverFires(t *testing.T) {
 	for s := range 200 {
 		r := rand.New(rand.NewPCG(uint64(s), 5))
 		c, e := series(r, 360, flat(1000), flat(0.002))
-		if ep, ok := detect(c, e, testDetectConfig()); ok && ep.p < 0.01 {
+		if ep, ok := detect(c, e, history{}, testDetectConfig()); ok && ep.p < 0.01 {
 			fired++
 		}
 	}
@@ -277,7 +277,7 @@ func TestDetectMinBaseline(t *testing.T) {
 			})
 			cfg := detectConfigFor(rules.Default().Correlate, L, tc.minBaseline)
 			cfg.priorAlpha = minAlpha
-			ep, ok := detect(counts, exposure, cfg)
+			ep, ok := detect(counts, exposure, history{}, cfg)
 			if ok != tc.wantOK {
 				t.Fatalf("found = %v (episode %+v), want %v", ok, ep, tc.wantOK)
 			}

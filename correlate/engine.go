@@ -46,13 +46,18 @@ type candidate struct {
 	signature string
 	members   []string
 	examples  []string
-	counts    []float64
-	requests  []float64
-	ep        episode
-	blocks    []blockRate // the newest blocks, for the hold on deploy-less increases
-	ok        bool
-	kind      Kind
-	tickets   []Ticket // ticket_surge only
+	// all is the signature's errors over the whole window; counts and
+	// requests are the span searched for onsets (see history), counts
+	// only kept for the series that show an episode.
+	all      Counts
+	hist     history
+	counts   []float64
+	requests []float64
+	ep       episode
+	blocks   []blockRate // the newest blocks, for the hold on deploy-less increases
+	ok       bool
+	kind     Kind
+	tickets  []Ticket // ticket_surge only
 }
 
 // Run correlates one window. It is deterministic for a given source content
@@ -78,8 +83,16 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 		minBaseline = int(in.MinBaseline / w.Step)
 	}
 	dc := detectConfigFor(cfg, L, minBaseline)
+	// Onsets are searched in the newest buckets only; the ones before are
+	// summarised into each series' baseline (see history).
+	off := detectionOffset(cfg, L, w.Step)
+	period := seasonalPeriod(cfg, w.Step)
+	if off > 0 {
+		dc.minBase = max(1, dc.minBase-off)
+	}
 
 	var cands []candidate
+	var scratch []float64
 	sigs := 0
 	for _, st := range tr.Services {
 		if err := ctx.Err(); err != nil {
@@ -92,43 +105,67 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			byMsg[msgs[i]] = &st.Messages[i]
 		}
 		req := trim(st.Requests, L)
+		var eh exposureHistory
+		if off > 0 {
+			eh = newExposureHistory(req, off, dc.block)
+		}
 		for _, cl := range template.Group(msgs, template.Options{}) {
 			sigs++
-			c := candidate{service: st.Service, signature: cl.Template, members: cl.Members, requests: req}
-			c.counts = make([]float64, L)
+			c := candidate{service: st.Service, signature: cl.Template, members: cl.Members, requests: req[off:]}
 			for _, m := range cl.Members {
-				mc := byMsg[m]
-				for i := 0; i < L && i < len(mc.Counts); i++ {
-					c.counts[i] += mc.Counts[i]
+				c.examples = mergeExamples(c.examples, byMsg[m].Examples, 3)
+			}
+			c.all = signatureCounts(cl.Members, byMsg, L)
+			c.hist, scratch = eh.of(c.all, dc.block, scratch)
+			if period > 0 {
+				all, periods := c.all, cfg.SeasonalPeriods
+				c.hist.seasonal = func(start, end int) (float64, bool) {
+					return seasonalRate(all, req, off+start, off+end, period, periods)
 				}
-				c.examples = mergeExamples(c.examples, mc.Examples, 3)
 			}
 			cands = append(cands, c)
 		}
 	}
+	// The searched span of one series at a time, in one reused buffer:
+	// only the series that show an episode keep theirs.
+	span := make([]float64, L-off)
+	load := func(c *candidate) []float64 {
+		clear(span)
+		c.all.AddTo(span, off)
+		return span
+	}
 	// The prior burstiness comes from the whole family, so it is computed
 	// before any series is judged.
 	var alphas []float64
-	for _, c := range cands {
-		if a, ok := seriesAlpha(c.counts, c.requests, dc.block); ok {
+	for i := range cands {
+		c := &cands[i]
+		if a, ok := seriesAlpha(load(c), c.requests, c.hist, dc.block); ok {
 			alphas = append(alphas, a)
 		}
 	}
 	dc.priorAlpha = priorAlpha(alphas)
 	for i := range cands {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		c := &cands[i]
-		c.ep, c.ok = detect(c.counts, c.requests, dc)
-		if c.ok && c.ep.newClass && variantErredBefore(cands, i, c.ep.start) {
+		counts := load(c)
+		c.ep, c.ok = detect(counts, c.requests, c.hist, dc)
+		if !c.ok {
+			continue
+		}
+		c.counts = append([]float64(nil), counts...)
+		if c.ep.newClass && variantErredBefore(cands, i, off+c.ep.start) {
 			c.ep.newClass = false
 		}
-		if c.ok {
-			c.kind = KindErrorIncrease
-			if c.ep.newClass {
-				c.kind = KindNewError
-			} else {
-				// Only increases can be held (see sustain.holds).
-				c.blocks = sustained(c.counts, c.requests, c.ep, holdBuckets(cfg), dc)
-			}
+		c.kind = KindErrorIncrease
+		if c.ep.newClass {
+			c.kind = KindNewError
+		} else {
+			// Only increases can be held (see sustain.holds).
+			c.blocks = sustained(c.counts, c.requests, c.hist, c.ep, holdBuckets(cfg), dc)
 		}
 	}
 	ps := make([]float64, len(cands))
@@ -153,6 +190,9 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	}
 
 	res := &Result{From: w.From, To: w.To, Findings: []Finding{}}
+	// Findings are explained over the searched span: their onsets, charts
+	// and per-host series are in it.
+	ws := Window{From: w.Start(off), To: w.To, Step: w.Step}
 	res.Stats = RunStats{Services: len(tr.Services), Signatures: sigs, Tested: len(cands)}
 	for i, c := range cands {
 		if !c.ok || qs[i] > cfg.FDR {
@@ -164,7 +204,7 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			sig.Method = TicketMethod
 			f = ticketFinding(c, w, sig, now)
 		} else {
-			f, err = explain(ctx, src, c, w, L, in, cfg, sig, now)
+			f, err = explain(ctx, src, c, ws, L-off, w.From, in, cfg, sig, now)
 			if err != nil {
 				return nil, err
 			}
@@ -216,8 +256,10 @@ func detectConfigFor(cfg rules.Correlate, L, minBaseline int) detectConfig {
 }
 
 // explain turns a significant series into a finding: it asks the source for
-// the scope, then attributes, links tickets and grades severity.
-func explain(ctx context.Context, src Source, c candidate, w Window, L int, in Input, cfg rules.Correlate, sig Significance, now time.Time) (Finding, error) {
+// the scope, then attributes, links tickets and grades severity. w is the
+// span the onset was searched in, L its complete buckets; the baseline
+// reaches back to from.
+func explain(ctx context.Context, src Source, c candidate, w Window, L int, from time.Time, in Input, cfg rules.Correlate, sig Significance, now time.Time) (Finding, error) {
 	ep := c.ep
 	onset := w.Start(ep.start)
 	to := w.Start(ep.end)
@@ -241,7 +283,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	}
 	minutes := w.Step.Minutes()
 	f.Frequency = Frequency{
-		BeforePerMin: safeDiv(ep.baseErr, float64(ep.start)*minutes),
+		BeforePerMin: safeDiv(ep.baseErr, float64(ep.hist+ep.start)*minutes),
 		AfterPerMin:  safeDiv(ep.epErr, float64(ep.end-ep.start)*minutes),
 		ShareBefore:  safeDiv(ep.baseErr, ep.baseReq),
 		ShareAfter:   safeDiv(ep.epErr, ep.epReq),
@@ -250,7 +292,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
 	if cc, ok := counterOf(src); ok {
-		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: w.From, From: onset, To: to})
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to})
 		if err != nil {
 			return Finding{}, err
 		}
@@ -361,6 +403,20 @@ func FindingID(service, signature string) string {
 	return "f-" + hex.EncodeToString(h[:5])
 }
 
+// signatureCounts is the errors of a signature's member messages over n
+// buckets: a one-member signature (most of them) shares its message's
+// series instead of copying it.
+func signatureCounts(members []string, byMsg map[string]*MessageCounts, n int) Counts {
+	if len(members) == 1 && byMsg[members[0]].Counts.Len() == n {
+		return byMsg[members[0]].Counts
+	}
+	sum := make([]float64, n)
+	for _, m := range members {
+		byMsg[m].Counts.AddTo(sum, 0)
+	}
+	return NewCounts(sum)
+}
+
 func trim(x []float64, n int) []float64 {
 	if len(x) >= n {
 		return x[:n]
@@ -420,7 +476,8 @@ func Percent(x float64) string {
 }
 
 // variantErredBefore reports whether a variant of cands[i]'s signature, in
-// the same service, erred more than newMaxBaseErrors times before start.
+// the same service, erred more than newMaxBaseErrors times before bucket
+// start of the window.
 // Grouping keeps apart messages that differ in one word with few values
 // ("deadlock detected on relation sites" and "… deploys"), which is right
 // for telling events apart, but such a variant of a class that was already
@@ -434,9 +491,7 @@ func variantErredBefore(cands []candidate, i, start int) bool {
 		if j == i || o.service != c.service || !variants(c.signature, o.signature) {
 			continue
 		}
-		for k := 0; k < start && k < len(o.counts); k++ {
-			before += o.counts[k]
-		}
+		before += o.all.Sum(0, start)
 	}
 	return before > newMaxBaseErrors
 }

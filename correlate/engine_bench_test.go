@@ -31,11 +31,30 @@ func (s staticSource) Scope(context.Context, ScopeQuery) (*Scope, error) {
 // Poisson around a per-signature rate, and one signature in every service
 // steps up at 3/4 of the window.
 func syntheticTraffic(services, perService, n int, seed uint64) *Traffic {
+	return syntheticTrafficStep(services, perService, n, 3*n/4, seed)
+}
+
+// syntheticTrafficStep is syntheticTraffic with the step at bucket at.
+func syntheticTrafficStep(services, perService, n, at int, seed uint64) *Traffic {
+	return syntheticTrafficMix(services, perService, n, at, 0, seed)
+}
+
+// syntheticTrafficMix is syntheticTrafficStep where a share quiet of each
+// service's signatures (never the one that steps) err about once an hour
+// instead of about once a minute: most classes are quiet most minutes.
+func syntheticTrafficMix(services, perService, n, at int, quiet float64, seed uint64) *Traffic {
 	r := rand.New(rand.NewPCG(seed, seed))
 	w, _ := NewWindow(t0, t0.Add(time.Duration(n)*time.Minute), time.Minute)
+	// Words of letters only: masked messages carry their numbers as <*>,
+	// and a token with a digit reads as a value to Drain, which would make
+	// every message a candidate join of every other.
 	words := make([]string, 3000)
 	for i := range words {
-		words[i] = fmt.Sprintf("w%x", r.Uint32())
+		w := make([]byte, 6+r.IntN(3))
+		for k := range w {
+			w[k] = byte('a' + r.IntN(26))
+		}
+		words[i] = string(w)
 	}
 	tr := &Traffic{Window: w}
 	for s := range services {
@@ -52,16 +71,19 @@ func syntheticTraffic(services, perService, n int, seed uint64) *Traffic {
 				b.WriteString(words[r.IntN(len(words))])
 			}
 			rate := 0.0005 * (1 + r.Float64()*4)
-			mc := MessageCounts{Message: b.String(), Counts: make([]float64, n), Examples: []string{b.String()}}
+			if m > 0 && float64(m) <= quiet*float64(perService) {
+				rate /= 60
+			}
+			counts := make([]float64, n)
 			for i := range n {
 				mu := rate * st.Requests[i]
-				if m == 0 && i >= 3*n/4 {
+				if m == 0 && i >= at {
 					mu *= 10
 				}
-				mc.Counts[i] = poisson(r, mu)
-				st.Errors[i] += mc.Counts[i]
+				counts[i] = poisson(r, mu)
+				st.Errors[i] += counts[i]
 			}
-			st.Messages = append(st.Messages, mc)
+			st.Messages = append(st.Messages, MessageCounts{Message: b.String(), Counts: NewCounts(counts), Examples: []string{b.String()}})
 		}
 		tr.Services = append(tr.Services, st)
 	}

@@ -139,7 +139,7 @@ func TestSustained(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			bs := sustained(c.counts, exposure, c.ep, span, dc)
+			bs := sustained(c.counts, exposure, history{}, c.ep, span, dc)
 			got := make([]bool, len(bs))
 			for i, b := range bs {
 				got[i] = b.elevated(2)

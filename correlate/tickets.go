@@ -47,7 +47,7 @@ func ticketCandidate(tickets []Ticket, w Window, cfg rules.Correlate) (candidate
 		priorAlpha:  0.1,
 		corrBuckets: 2,
 	}
-	ep, ok := detect(counts, expo, dc)
+	ep, ok := detect(counts, expo, history{}, dc)
 	c := candidate{kind: KindTicketSurge, ep: ep, ok: ok, counts: counts, requests: expo}
 	if ok {
 		from, to := tw.Start(ep.start), tw.Start(ep.end)

@@ -129,9 +129,9 @@ type ServiceTraffic struct {
 
 // MessageCounts is the error count series of one masked message.
 type MessageCounts struct {
-	Message  string    // template.Mask of the raw message
-	Counts   []float64 // errors per bucket, len Window.Len()
-	Examples []string  // up to a few raw messages, earliest first
+	Message  string   // template.Mask of the raw message
+	Counts   Counts   // errors per bucket, Len Window.Len()
+	Examples []string // up to a few raw messages, earliest first
 }
 
 // ScopeQuery asks a source to break down the errors of one signature.

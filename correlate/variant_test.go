@@ -41,11 +41,11 @@ func TestVariantOfAnExistingClassIsNotNew(t *testing.T) {
 		"function invocation failed upstream returned bad gateway": series(burst),
 	}
 	for m, c := range msgs {
-		st.Messages = append(st.Messages, MessageCounts{Message: m, Counts: c, Examples: []string{m}})
+		st.Messages = append(st.Messages, MessageCounts{Message: m, Counts: NewCounts(c), Examples: []string{m}})
 	}
 	st.Errors = make([]float64, n)
 	for _, mc := range st.Messages {
-		for i, v := range mc.Counts {
+		for i, v := range mc.Counts.Dense() {
 			st.Errors[i] += v
 		}
 	}

@@ -118,7 +118,37 @@ type Correlate struct {
 	// and a ticket naming the failing service's product is a cue that it
 	// is about the finding.
 	Products map[string][]string `yaml:"products"`
+	// DetectionSpan bounds the buckets change detection segments at full
+	// resolution: with a longer lookback (a week, to keep a weekly
+	// baseline) only the newest DetectionSpan is searched for onsets, and
+	// the buckets before it are summarised into the baseline (its rate and
+	// its block-to-block dispersion). Segmentation costs about the square
+	// of what it searches, so without the bound a week of one-minute
+	// buckets costs minutes a run. The default, 12h, is the longest window
+	// the daemon reads at the default lookback (6h, stretched to 12h while
+	// an incident is open), so that lookback judges exactly as before. 0
+	// searches the whole window.
+	DetectionSpan Duration `yaml:"detection_span"`
+	// Seasonality, daily or weekly, also judges an episode against the
+	// same hours of previous days or weeks (the lower median of their
+	// error rates over SeasonalPeriods of them, scaled to the episode's
+	// traffic): a class that follows the day or the week (a nightly
+	// batch's timeouts, weekend scanners tripping the WAF) then does not
+	// read as an increase every night or weekend. It only ever makes the
+	// test stricter. The window must hold the earlier periods: daily needs
+	// a lookback of at least a day more than detection_span, weekly a
+	// week more. Default off.
+	Seasonality string `yaml:"seasonality"`
+	// SeasonalPeriods is how many previous days or weeks are compared.
+	SeasonalPeriods int `yaml:"seasonal_periods"`
 }
+
+// Seasonality values.
+const (
+	SeasonalityOff    = "off"
+	SeasonalityDaily  = "daily"
+	SeasonalityWeekly = "weekly"
+)
 
 // Duration is a time.Duration written as "90s", "5m" or "1h" in YAML.
 type Duration time.Duration
@@ -176,6 +206,9 @@ func Default() Config {
 			RecoveryBuckets:        10,
 			TicketBucket:           Duration(15 * time.Minute),
 			SustainWithoutDeploy:   Duration(20 * time.Minute),
+			DetectionSpan:          Duration(12 * time.Hour),
+			Seasonality:            SeasonalityOff,
+			SeasonalPeriods:        3,
 		},
 		Sources: Sources{Elasticsearch: Elasticsearch{
 			Index:   "logs-*",

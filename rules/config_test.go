@@ -96,6 +96,18 @@ func TestParseErrors(t *testing.T) {
 			"line 2: correlate.fdr: must be between 0 and 1 exclusive, got 2",
 			"line 3: correlate.min_ratio: must be at least 1, got 0.5",
 		}},
+		{"detection span too short to segment", "correlate:\n  detection_span: 30m\n", []string{
+			"line 2: correlate.detection_span: must be 0 (the whole window) or at least 1h, got 30m",
+		}},
+		{"seasonality", "correlate:\n  seasonality: hourly\n", []string{
+			`line 2: correlate.seasonality: "hourly": use off, daily or weekly`,
+		}},
+		{"lookback too short for seasonality", "correlate:\n  seasonality: daily\nevaluation:\n  lookback: 24h\n", []string{
+			"line 4: evaluation.lookback: 24h is too short for correlate.seasonality daily over 3 periods: it needs at least 84h (the periods and correlate.detection_span)",
+		}},
+		{"seasonal periods", "correlate:\n  seasonality: weekly\n  seasonal_periods: 0\n", []string{
+			"line 3: correlate.seasonal_periods: must be at least 1, got 0",
+		}},
 		{"empty field", "fields:\n  time: \"\"\n", []string{"line 2: fields.time: must not be empty"}},
 		{"not yaml", "fields: [\n", []string{"line 1: did not find expected node content"}},
 		{"tab indentation", "fields:\n\ttime: x\n", []string{"line 2: found character that cannot start any token"}},

@@ -111,6 +111,17 @@ func (ck *checker) correlate(k Correlate) {
 			}
 		}
 	}
+	if d := k.DetectionSpan.D(); d < 0 || (d > 0 && d < time.Hour) {
+		ck.errf("correlate.detection_span", "must be 0 (the whole window) or at least 1h, got %s", short(d))
+	}
+	switch k.Seasonality {
+	case "", SeasonalityOff, SeasonalityDaily, SeasonalityWeekly:
+	default:
+		ck.errf("correlate.seasonality", "%q: use off, daily or weekly", k.Seasonality)
+	}
+	if k.Seasonality == SeasonalityDaily || k.Seasonality == SeasonalityWeekly {
+		atLeast1("seasonal_periods", k.SeasonalPeriods)
+	}
 	if k.TicketBucket.D() < k.Bucket.D() {
 		ck.errf("correlate.ticket_bucket", "%s must not be shorter than correlate.bucket (%s)", short(k.TicketBucket.D()), short(k.Bucket.D()))
 	}
@@ -180,6 +191,16 @@ func (ck *checker) evaluation(c *Config) {
 	}
 	if e.BlindAfter < 1 {
 		ck.errf("evaluation.blind_after", "must be at least 1, got %d", e.BlindAfter)
+	}
+	// Seasonality compares with earlier periods the window must hold, or
+	// it silently does nothing.
+	k := c.Correlate
+	period := map[string]time.Duration{SeasonalityDaily: 24 * time.Hour, SeasonalityWeekly: 7 * 24 * time.Hour}[k.Seasonality]
+	if period > 0 && k.SeasonalPeriods >= 1 {
+		if need := time.Duration(k.SeasonalPeriods)*period + k.DetectionSpan.D(); e.Lookback.D() < need {
+			ck.errf("evaluation.lookback", "%s is too short for correlate.seasonality %s over %d periods: it needs at least %s (the periods and correlate.detection_span)",
+				short(e.Lookback.D()), k.Seasonality, k.SeasonalPeriods, short(need))
+		}
 	}
 }
 

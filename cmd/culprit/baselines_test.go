@@ -342,7 +342,7 @@ func newSeriesSource(service, message string, start time.Time, counts, requests 
 		Service:  service,
 		Requests: requests,
 		Errors:   counts,
-		Messages: []correlate.MessageCounts{{Message: template.Mask(message), Counts: counts, Examples: []string{message}}},
+		Messages: []correlate.MessageCounts{{Message: template.Mask(message), Counts: correlate.NewCounts(counts), Examples: []string{message}}},
 	}}}}
 }
 

@@ -220,7 +220,7 @@ func (s *stepSource) Traffic(ctx context.Context, w correlate.Window) (*correlat
 		}
 	}
 	copy(svc.Errors, counts)
-	svc.Messages = []correlate.MessageCounts{{Message: "upstream pool exhausted", Counts: counts, Examples: []string{"upstream pool exhausted"}}}
+	svc.Messages = []correlate.MessageCounts{{Message: "upstream pool exhausted", Counts: correlate.NewCounts(counts), Examples: []string{"upstream pool exhausted"}}}
 	return &correlate.Traffic{Window: w, Services: []correlate.ServiceTraffic{svc}}, nil
 }
 

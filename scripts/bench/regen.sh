@@ -13,6 +13,8 @@
 # Steps, in order:
 #   micro       Go micro-benchmarks, GOMAXPROCS=1, -count $BENCH_COUNT (3)   ~2 min
 #   big         1 GB log file within 200 MB RSS (writes ~1 GB to $TMPDIR)    ~1 min
+#   scale       one evaluation of 10,000 series at 6 h, 12 h and 7 days      ~3 min
+#   seasonal    false findings per week with and without seasonality        ~30 s
 #   tcpd        MeanShift on TCPD (needs ../shared/bench/tcpd)               seconds
 #   loghub      signatures on loghub-2k (needs ../shared/bench/loghub, python3) seconds
 #   bursty      false alarms on bursty baselines                             seconds
@@ -52,7 +54,7 @@ doc=${BENCH_DOC:-BENCHMARKS.md}
 plots=${BENCH_PLOTS:-docs/bench}
 bd=$bench/benchdoc
 
-all_steps=(micro big tcpd loghub bursty es5m intake retention slowload e2e ruptures elastalert tickets corpus)
+all_steps=(micro big scale seasonal tcpd loghub bursty es5m intake retention slowload e2e ruptures elastalert tickets corpus)
 
 die() { echo "regen: $*" >&2; exit 2; }
 
@@ -104,6 +106,29 @@ step_big() {
 		cat "$raw/big-2.txt"
 	} | "$bd" big >"$raw/big.md"
 	emit big "$cmd1; $cmd2" "$raw/big.md"
+}
+
+# Issue 17's "memory and CPU at the daemon's largest setting": each
+# lookback in its own process, so each peak RSS is its own.
+step_scale() {
+	local b cmds=()
+	for b in 6h 12h 7d 7dQuiet; do
+		cmds+=("GOMAXPROCS=1 go test -run '^\$' -bench '^BenchmarkLargestSetting$b\$' -benchtime 3x -count 3 ./correlate/")
+	done
+	: >"$raw/scale.txt"
+	for b in "${cmds[@]}"; do
+		run "$b" "$raw/scale.part"
+		cat "$raw/scale.part" >>"$raw/scale.txt"
+	done
+	"$bd" scale <"$raw/scale.txt" >"$raw/scale.md"
+	emit scale "for b in 6h 12h 7d 7dQuiet; do GOMAXPROCS=1 go test -run '^\$' -bench \"^BenchmarkLargestSetting\$b\\\$\" -benchtime 3x -count 3 ./correlate/; done" "$raw/scale.md"
+}
+
+step_seasonal() {
+	local cmd="go test -count=1 -run TestSeasonalBaselines -v ./correlate/"
+	run "$cmd" "$raw/seasonal.txt"
+	"$bd" seasonal <"$raw/seasonal.txt" >"$raw/seasonal.md"
+	emit seasonal "$cmd" "$raw/seasonal.md"
 }
 
 step_tcpd() {

@@ -257,7 +257,7 @@ func diffTraffic(want, got *correlate.Traffic) []string {
 			case !oka || !okb:
 				out = append(out, fmt.Sprintf("service %q message %q: in want %v, in got %v", n, m, oka, okb))
 			case !reflect.DeepEqual(a.Counts, b.Counts):
-				out = append(out, fmt.Sprintf("service %q message %q counts: want %v, got %v", n, m, a.Counts, b.Counts))
+				out = append(out, fmt.Sprintf("service %q message %q counts: want %v, got %v", n, m, a.Counts.Dense(), b.Counts.Dense()))
 			case !reflect.DeepEqual(a.Examples, b.Examples):
 				out = append(out, fmt.Sprintf("service %q message %q examples: want %q, got %q", n, m, a.Examples, b.Examples))
 			}

@@ -101,10 +101,7 @@ func busiest(tr *correlate.Traffic, n int) []correlate.ScopeQuery {
 	var all []sig
 	for _, s := range tr.Services {
 		for _, m := range s.Messages {
-			var sum float64
-			for _, v := range m.Counts {
-				sum += v
-			}
+			sum := m.Counts.Sum(0, m.Counts.Len())
 			all = append(all, sig{s.Service, m.Message, sum})
 		}
 	}

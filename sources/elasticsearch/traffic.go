@@ -182,7 +182,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 		st := correlate.ServiceTraffic{Service: name, Requests: sa.requests, Errors: sa.errors}
 		sm := map[string]*sigParts{}
 		for masked, ma := range sa.msgs {
-			st.Messages = append(st.Messages, correlate.MessageCounts{Message: masked, Counts: ma.counts, Examples: examples(ma)})
+			st.Messages = append(st.Messages, correlate.MessageCounts{Message: masked, Counts: correlate.NewCounts(ma.counts), Examples: examples(ma)})
 			sm[masked] = ma.sig
 		}
 		sort.Slice(st.Messages, func(i, j int) bool { return st.Messages[i].Message < st.Messages[j].Message })

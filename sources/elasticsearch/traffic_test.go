@@ -172,24 +172,24 @@ func TestTrafficHandMade(t *testing.T) {
 			}
 			api, web, none := msgs("api"), msgs("web"), msgs("(none)")
 			db := api["db timeout after <*>s on <*>"]
-			eq("db timeout", db.Counts, []float64{2, 0, 0, 0, 0})
+			eq("db timeout", db.Counts.Dense(), []float64{2, 0, 0, 0, 0})
 			if want := []string{"db timeout after 30s on 10.0.0.1", "db timeout after 31s on 10.0.0.2"}; !reflect.DeepEqual(db.Examples, want) {
 				t.Errorf("db timeout examples: got %q, want %q", db.Examples, want)
 			}
-			eq("payment declined (second message field)", api["payment declined for order <*>"].Counts, []float64{0, 1, 0, 0, 0})
-			eq("api HTTP 502", api["HTTP <*>"].Counts, []float64{0, 0, 1, 0, 0})
+			eq("payment declined (second message field)", api["payment declined for order <*>"].Counts.Dense(), []float64{0, 1, 0, 0, 0})
+			eq("api HTTP 502", api["HTTP <*>"].Counts.Dense(), []float64{0, 0, 1, 0, 0})
 			if ex := api["HTTP <*>"].Examples; !reflect.DeepEqual(ex, []string{"HTTP 502"}) {
 				t.Errorf("api HTTP examples: %q", ex)
 			}
-			eq("web HTTP 503", web["HTTP <*>"].Counts, []float64{0, 0, 1, 0, tc.extra})
-			eq("empty first field", web["fallback text <*>"].Counts, []float64{0, 0, 0, 1, 0})
-			eq("no message", web["error without message"].Counts, []float64{0, 0, 0, 1, 0})
+			eq("web HTTP 503", web["HTTP <*>"].Counts.Dense(), []float64{0, 0, 1, 0, tc.extra})
+			eq("empty first field", web["fallback text <*>"].Counts.Dense(), []float64{0, 0, 0, 1, 0})
+			eq("no message", web["error without message"].Counts.Dense(), []float64{0, 0, 0, 1, 0})
 			long := web[template.Truncate(template.Mask(longMessage))]
-			eq("long message", long.Counts, []float64{0, 0, 0, 0, 1})
+			eq("long message", long.Counts.Dense(), []float64{0, 0, 0, 0, 1})
 			if !reflect.DeepEqual(long.Examples, []string{longMessage}) {
 				t.Errorf("long message examples: %q", long.Examples)
 			}
-			eq("(none) HTTP 500", none["HTTP <*>"].Counts, []float64{0, 0, 0, 1, 0})
+			eq("(none) HTTP 500", none["HTTP <*>"].Counts.Dense(), []float64{0, 0, 0, 1, 0})
 			if _, ok := api["should not count"]; ok {
 				t.Error("an outcome of success counted as an error")
 			}

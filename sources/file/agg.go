@@ -212,7 +212,7 @@ func (a *agg) traffic(w correlate.Window, base, ratio int64) (*correlate.Traffic
 			if !m.counts.into(counts, base, ratio) {
 				continue
 			}
-			mc := correlate.MessageCounts{Message: key, Counts: counts}
+			mc := correlate.MessageCounts{Message: key, Counts: correlate.NewCounts(counts)}
 			for _, e := range m.examples {
 				if e.t < from {
 					return nil, false

@@ -259,7 +259,7 @@ func (x *Index) slice(w correlate.Window, base, ratio, end int64) *correlate.Tra
 			if !sumInto(&m.counts, counts, base, ratio, end) {
 				continue
 			}
-			st.Messages = append(st.Messages, correlate.MessageCounts{Message: key, Counts: counts, Examples: x.examples(m, base, end)})
+			st.Messages = append(st.Messages, correlate.MessageCounts{Message: key, Counts: correlate.NewCounts(counts), Examples: x.examples(m, base, end)})
 		}
 		sort.Slice(st.Messages, func(i, j int) bool { return st.Messages[i].Message < st.Messages[j].Message })
 		tr.Services = append(tr.Services, st)

@@ -224,12 +224,12 @@ func TestTrafficCounts(t *testing.T) {
 		examples[k] = append(examples[k], e.raw)
 	}
 	for k, c := range msgs {
-		checkout.Messages = append(checkout.Messages, correlate.MessageCounts{Message: k, Counts: c, Examples: examples[k]})
+		checkout.Messages = append(checkout.Messages, correlate.MessageCounts{Message: k, Counts: correlate.NewCounts(c), Examples: examples[k]})
 	}
 	sortMessages(checkout.Messages)
 	want := &correlate.Traffic{Window: w, Services: []correlate.ServiceTraffic{
 		{Service: "(none)", Requests: []float64{0, 0, 0, 0, 1}, Errors: []float64{0, 0, 0, 0, 1},
-			Messages: []correlate.MessageCounts{{Message: template.Mask("HTTP 502"), Counts: []float64{0, 0, 0, 0, 1}, Examples: []string{"HTTP 502"}}}},
+			Messages: []correlate.MessageCounts{{Message: template.Mask("HTTP 502"), Counts: correlate.NewCounts([]float64{0, 0, 0, 0, 1}), Examples: []string{"HTTP 502"}}}},
 		checkout,
 		{Service: "search", Requests: []float64{0, 0, 0, 1, 0}, Errors: []float64{0, 0, 0, 0, 0}},
 	}}
@@ -295,7 +295,7 @@ func TestTrafficExamplesInsideWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := tr.Services[0].Messages[0]; !reflect.DeepEqual(c.Counts, []float64{1, 1}) || len(c.Examples) != 2 {
+	if c := tr.Services[0].Messages[0]; !reflect.DeepEqual(c.Counts.Dense(), []float64{1, 1}) || len(c.Examples) != 2 {
 		t.Errorf("late window = %+v", c)
 	}
 }
@@ -319,7 +319,7 @@ func TestExamplesEarliestFirst(t *testing.T) {
 			other = m
 		}
 	}
-	if !reflect.DeepEqual(other.Examples, []string{"alpha failed", "bravo failed", "charlie failed"}) || other.Counts[0] != 3 {
+	if !reflect.DeepEqual(other.Examples, []string{"alpha failed", "bravo failed", "charlie failed"}) || other.Counts.At(0) != 3 {
 		t.Errorf("<other> = %+v", other)
 	}
 	if got := l.Stats().OtherErrors; got != 3 {

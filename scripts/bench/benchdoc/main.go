@@ -74,6 +74,8 @@ var subcommands = map[string]subcommand{
 	"slowload":  {"slowload < go-test-bench-output: the slow-connection table (BenchmarkServeSlowClients)", filter(formatSlowLoad)},
 	"loghub":    {"loghub < run.sh-output: the loghub-2k Grouping Accuracy table (../shared/bench/loghub/run.sh)", filter(formatLoghub)},
 	"retention": {"retention < go-test-bench-output: the store size table (BenchmarkStoreQuarter)", filter(formatRetention)},
+	"seasonal":  {"seasonal < go-test-v-output: false findings per week with and without seasonality (TestSeasonalBaselines)", filter(formatSeasonal)},
+	"scale":     {"scale < go-test-bench-output: memory and CPU of one evaluation by lookback (BenchmarkLargestSetting*)", filter(formatScale)},
 	"es5m": {"es5m -warm FILE -cold FILE: the Elasticsearch benchmark table (BenchmarkCorrelateES outputs)",
 		func(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return cmdES5M(args, stdout, stderr)

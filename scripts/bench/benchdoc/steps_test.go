@@ -307,3 +307,32 @@ func TestFormatRetention(t *testing.T) {
 		{"skipped", "--- SKIP: BenchmarkStoreQuarter\n", nil, "no BenchmarkStoreQuarter result"},
 	})
 }
+
+func TestFormatScale(t *testing.T) {
+	const week = "pkg: github.com/culprithq/culprit/correlate\n" +
+		"BenchmarkLargestSetting7d \t       3\t1950972335 ns/op\t        96.13 counts-MB\t         0.7616 cpu-s/op\t       100.0 findings\t       252.6 peak-RSS-MB\t     10000 series\t85464226 B/op\t  152508 allocs/op\n"
+	const day = "BenchmarkLargestSetting6h \t       3\t 583206522 ns/op\t         3.433 counts-MB\t         0.2059 cpu-s/op\t       103.0 findings\t       252.5 peak-RSS-MB\t     10000 series\t51551714 B/op\t  144638 allocs/op\n"
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatScale(in, out) }, []formatCase{
+		{"the week against its targets", day + week, []string{
+			"| 6 h | 360 | 3.4 MB | 252 MB | 0.21 s | 0.58 s | 103 |",
+			"| 12 h | 720 | not measured |",
+			"| 7 days | 10,080 | 96.1 MB | **253 MB** (target ≤ 500 MB) | **0.76 s** (target ≤ 1 s) | 1.95 s | 100 |",
+		}, ""},
+		{"no result is an error", "PASS\n", nil, "no BenchmarkLargestSetting result"},
+	})
+}
+
+func TestFormatSeasonal(t *testing.T) {
+	const run = `=== RUN   TestSeasonalBaselines
+    seasonal_test.go:201: seasonal: off             false episodes per week  11.0 (batch 7, WAF 2, upstream 2); incident found true after 20m0s
+    seasonal_test.go:201: seasonal: weekly, 1 week  false episodes per week   2.0 (batch 0, WAF 0, upstream 2); incident found false after 0s
+--- PASS: TestSeasonalBaselines (11.59s)
+`
+	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatSeasonal(in, out) }, []formatCase{
+		{"one row a configuration", run, []string{
+			"| off | **11.0** | 7 | 2 | 2 | 20m0s |",
+			"| weekly, 1 week | **2.0** | 0 | 0 | 2 | **not found** |",
+		}, ""},
+		{"a failed test is an error", strings.ReplaceAll(run, "--- PASS", "--- FAIL"), nil, "did not pass"},
+	})
+}

@@ -1,0 +1,88 @@
+package correlate
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+func TestCountsStoresEveryWidth(t *testing.T) {
+	sparse := make([]float64, 10080)
+	sparse[3], sparse[5000], sparse[10079] = 2, 300, 1
+	cases := []struct {
+		name string
+		in   []float64
+		want []float64
+		// most is the most bytes the cells may take.
+		most int
+	}{
+		{"empty", nil, nil, 0},
+		{"all zero", []float64{0, 0, 0}, []float64{0, 0, 0}, 0},
+		{"quiet most minutes", sparse, sparse, 8 * 3},
+		{"small counts", []float64{1, 2, 0, 3, 255}, []float64{1, 2, 0, 3, 255}, 5},
+		{"hundreds", []float64{1, 256, 2, 3}, []float64{1, 256, 2, 3}, 8},
+		{"hundreds of thousands", []float64{70000, 1}, []float64{70000, 1}, 8},
+		{"rounded, never negative", []float64{2.6, -4, math.NaN(), 1e12}, []float64{3, 0, 0, math.MaxUint32}, 16},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k := NewCounts(c.in)
+			if k.Len() != len(c.want) {
+				t.Fatalf("Len %d, want %d", k.Len(), len(c.want))
+			}
+			if got := k.Dense(); !slices.Equal(got, c.want) && len(c.want) > 0 {
+				t.Errorf("Dense %v, want %v", got, c.want)
+			}
+			var total float64
+			for i, v := range c.want {
+				if k.At(i) != v {
+					t.Errorf("At(%d) = %g, want %g", i, k.At(i), v)
+				}
+				total += v
+			}
+			if k.At(-1) != 0 || k.At(len(c.want)) != 0 {
+				t.Error("At outside the series is not zero")
+			}
+			if s := k.Sum(-5, len(c.want)+5); s != total {
+				t.Errorf("Sum %g, want %g", s, total)
+			}
+			if b := k.Bytes(); b > c.most {
+				t.Errorf("%d bytes, want at most %d", b, c.most)
+			}
+		})
+	}
+}
+
+func TestCountsSpansAndBlocks(t *testing.T) {
+	dense := []float64{1, 0, 2, 0, 0, 3, 4, 0, 0, 5, 0, 6}
+	for _, x := range [][]float64{dense, append(make([]float64, 200), dense...)} {
+		k := NewCounts(x)
+		n := len(x)
+		// A span that starts before the series and ends inside it.
+		dst := make([]float64, 8)
+		k.AddTo(dst, n-10)
+		want := make([]float64, 8)
+		for i := range want {
+			if j := n - 10 + i; j >= 0 && j < n {
+				want[i] = x[j]
+			}
+		}
+		if !slices.Equal(dst, want) {
+			t.Errorf("n=%d AddTo %v, want %v", n, dst, want)
+		}
+		if got, want := k.Sum(n-7, n-2), x[n-7]+x[n-6]+x[n-5]+x[n-4]+x[n-3]; got != want {
+			t.Errorf("n=%d Sum %g, want %g", n, got, want)
+		}
+		blocks := make([]float64, n/5)
+		k.AddBlocks(blocks, 5)
+		for b := range blocks {
+			var s float64
+			for _, v := range x[b*5 : b*5+5] {
+				s += v
+			}
+			if blocks[b] != s {
+				t.Errorf("n=%d block %d sums %g, want %g", n, b, blocks[b], s)
+			}
+		}
+	}
+}
