@@ -207,13 +207,13 @@ const maxErrors = 20
 // jsonCustomer is one record of the JSON format. Either organization.id or
 // id names the organization; a number is accepted for it.
 type jsonCustomer struct {
-	OrgID  json.RawMessage `json:"organization.id"`
-	ID     json.RawMessage `json:"id"`
-	Name   string          `json:"name"`
-	Tier   string          `json:"tier"`
-	Plan   string          `json:"plan"`
-	VIP    json.RawMessage `json:"vip"`
-	Owner  string          `json:"owner"`
+	OrgID json.RawMessage `json:"organization.id"`
+	ID    json.RawMessage `json:"id"`
+	Name  string          `json:"name"`
+	Tier  string          `json:"tier"`
+	Plan  string          `json:"plan"`
+	VIP   json.RawMessage `json:"vip"`
+	Owner string          `json:"owner"`
 }
 
 // ParseJSON reads customers from a JSON array of objects, or an object
