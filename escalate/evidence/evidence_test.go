@@ -518,3 +518,28 @@ func TestFileName(t *testing.T) {
 		})
 	}
 }
+
+func TestEvidencePagePriorityAndCustomers(t *testing.T) {
+	st := fixture()
+	for i := range st.incidents {
+		if st.incidents[i].ID != fridayID {
+			continue
+		}
+		f := *st.incidents[i].Finding
+		f.Priority = &correlate.PriorityLevel{Level: "P1", Why: "20 or more customers see failures", Facts: "37 customers affected"}
+		f.Customers = &correlate.CustomerImpact{Summary: "1 enterprise customer, including Acme <Corp>; 37 customers in all", Top: 1, Total: 37,
+			Named: []correlate.AffectedCustomer{{Customer: correlate.Customer{ID: "101", Name: "Acme <Corp>", Tier: "enterprise", VIP: true, Owner: "dana"}, Errors: 40, Top: true}}}
+		st.incidents[i].Finding = &f
+	}
+	mux, _ := server(t, st)
+	page := string(get(t, mux, "/incidents/"+fridayID).body)
+	for _, want := range []string{
+		`<p class="priority"><strong>P1</strong>: 20 or more customers see failures. Weighed: 37 customers affected.</p>`,
+		`<caption>Customers: 1 enterprise customer, including Acme &lt;Corp&gt;; 37 customers in all</caption>`,
+		`<tr><th scope="row">Acme &lt;Corp&gt; (VIP)</th><td><code>101</code></td><td>enterprise</td><td>dana</td><td class="num">40</td></tr>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}

@@ -19,6 +19,16 @@ import (
 // report lists: they are a pointer, not evidence.
 const maxOtherIDs = 10
 
+// maxNamed bounds the customers a text report lists by name.
+const maxNamed = 5
+
+func owner(o string) string {
+	if o == "" {
+		return ""
+	}
+	return "  owner " + o
+}
+
 // JSON writes the result in culprit's stable JSON shape.
 func JSON(w io.Writer, r *correlate.Result) error {
 	enc := json.NewEncoder(w)
@@ -65,6 +75,10 @@ func finding(w *errWriter, f correlate.Finding) {
 	more := func(format string, a ...any) { w.printf("  %-13s %s\n", "", fmt.Sprintf(format, a...)) }
 
 	row("Finding", "%s  kind %s  service %s", f.ID, f.Kind, orDash(f.Service))
+	if p := f.Priority; p != nil {
+		row("Priority", "%s: %s", p.Level, p.Why)
+		more("%s", p.Facts)
+	}
 	row("Signature", "%s", f.Signature)
 	rec := "not yet"
 	if f.Recovered != nil {
@@ -88,6 +102,15 @@ func finding(w *errWriter, f correlate.Finding) {
 	if f.Kind != correlate.KindTicketSurge {
 		a := f.Scope.Affected
 		row("Scope", "%s, %s, %s", correlate.Plural(a[correlate.FieldCustomer], "customer"), correlate.Plural(a[correlate.FieldSite], "site"), correlate.Plural(a[correlate.FieldHost], "host"))
+		if c := f.Customers; c != nil {
+			row("Customers", "%s", c.Summary)
+			for _, n := range c.Named[:min(len(c.Named), maxNamed)] {
+				more("%-36s %5d errors  organization.id=%s%s", n.Label(), n.Errors, n.ID, owner(n.Owner))
+			}
+			if len(c.Named) > maxNamed {
+				more("… %d more named in the JSON report", len(c.Named)-maxNamed)
+			}
+		}
 		for _, c := range f.Scope.Concentration {
 			more("%-36s %5s of the errors, %5s of %s requests", c.Field+"="+c.Value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests), orDash(f.Service))
 		}
