@@ -128,16 +128,19 @@ func assess(f *Finding, sc *Scope, dir Directory, pol rules.Priority, now time.T
 	level, why := pol.PriorityFor(imp)
 	f.Priority = &PriorityLevel{Level: level, Why: why, Customers: imp.Customers, TopCustomers: imp.TopCustomers,
 		FailingShare: imp.FailingShare, CustomerFacingPath: imp.CustomerFacing, RollingOut: imp.RollingOut}
-	f.Priority.Facts = facts(imp)
+	f.Priority.Facts = facts(imp, sc != nil)
 }
 
-// facts says what the priority weighed, in support's words.
-func facts(imp rules.Impact) string {
+// facts says what the priority weighed, in support's words; traffic is
+// false for a ticket surge, which has no requests to fail.
+func facts(imp rules.Impact, traffic bool) string {
 	parts := []string{Plural(imp.Customers, "customer") + " affected"}
 	if imp.TopCustomers > 0 {
 		parts = append(parts, fmt.Sprintf("%d top-tier or VIP", imp.TopCustomers))
 	}
-	parts = append(parts, Percent(imp.FailingShare)+" of their requests failing")
+	if traffic {
+		parts = append(parts, Percent(imp.FailingShare)+" of their requests failing")
+	}
 	if imp.CustomerFacing != "" {
 		parts = append(parts, "customer-facing "+imp.CustomerFacing+" failing")
 	}

@@ -102,15 +102,6 @@ func finding(w *errWriter, f correlate.Finding) {
 	if f.Kind != correlate.KindTicketSurge {
 		a := f.Scope.Affected
 		row("Scope", "%s, %s, %s", correlate.Plural(a[correlate.FieldCustomer], "customer"), correlate.Plural(a[correlate.FieldSite], "site"), correlate.Plural(a[correlate.FieldHost], "host"))
-		if c := f.Customers; c != nil {
-			row("Customers", "%s", c.Summary)
-			for _, n := range c.Named[:min(len(c.Named), maxNamed)] {
-				more("%-36s %5d errors  organization.id=%s%s", n.Label(), n.Errors, n.ID, owner(n.Owner))
-			}
-			if len(c.Named) > maxNamed {
-				more("… %d more named in the JSON report", len(c.Named)-maxNamed)
-			}
-		}
 		for _, c := range f.Scope.Concentration {
 			more("%-36s %5s of the errors, %5s of %s requests", c.Field+"="+c.Value, correlate.Percent(c.ShareOfErrors), correlate.Percent(c.ShareOfRequests), orDash(f.Service))
 		}
@@ -120,6 +111,15 @@ func finding(w *errWriter, f correlate.Finding) {
 				label = "Explained by"
 			}
 			row(label, "%d. %s", i+1, e.Describe(orDash(f.Service)))
+		}
+		if c := f.Customers; c != nil {
+			row("Customers", "%s", c.Summary)
+			for _, n := range c.Named[:min(len(c.Named), maxNamed)] {
+				more("%-36s %11s  organization.id=%s%s", n.Label(), correlate.Plural(int(n.Errors), "error"), n.ID, owner(n.Owner))
+			}
+			if len(c.Named) > maxNamed {
+				more("… %d more named in the JSON report", len(c.Named)-maxNamed)
+			}
 		}
 	}
 	if len(f.SuspectedDeploys) == 0 {

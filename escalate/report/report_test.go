@@ -250,7 +250,7 @@ func TestPriorityAndCustomers(t *testing.T) {
 	for _, want := range []string{
 		"  Priority      P1: 20 or more customers see failures",
 		"  Customers     3 enterprise customers, including Acme Corp (enterprise)",
-		"Acme Corp (enterprise)                  40 errors  organization.id=101  owner dana",
+		"Acme Corp (enterprise)                 40 errors  organization.id=101  owner dana",
 	} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, txt.String())

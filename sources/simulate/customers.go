@@ -29,7 +29,8 @@ var (
 		"Soylent", "Wonka", "Gringotts", "Oscorp", "Monarch", "Pied Piper", "Dunder", "Sterling", "Bluth", "Nakatomi",
 		"Aperture", "Black Mesa", "Massive", "Prestige", "Wernham", "Kramerica", "Gekko", "Duff", "Virtucon", "Ollivander"}
 	nameSuffixes = []string{"Corp", "Inc.", "Ltd", "Labs", "Group", "Studio", "Shop", "Media", "Systems", "Foods",
-		"Travel", "Outdoor", "Health", "Games", "Books"}
+		"Travel", "Outdoor", "Health", "Games", "Books", "Partners", "Logistics", "Apparel", "Coffee", "Bikes",
+		"Energy", "Insurance", "Records", "Pets", "Garden"}
 	owners = []string{"dana.reyes@hosting.example", "sam.okafor@hosting.example", "lee.tanaka@hosting.example",
 		"ana.petrov@hosting.example", "max.berg@hosting.example"}
 )
@@ -39,17 +40,16 @@ var (
 // from its own stream, so adding it shifted no traffic.
 func (f *fleet) directory(seed int64) []correlate.Customer {
 	r := newRand(seed, streamCustomers)
-	used := map[string]bool{}
+	// Every prefix–suffix pair once, in a random order: unique names
+	// without numbers, as long as the fleet has fewer customers than pairs.
+	pairs := r.Perm(len(namePrefixes) * len(nameSuffixes))
 	out := make([]correlate.Customer, 0, len(f.customers))
-	for _, c := range f.customers {
-		name := ""
-		for name == "" || used[name] {
-			name = namePrefixes[r.IntN(len(namePrefixes))] + " " + nameSuffixes[r.IntN(len(nameSuffixes))]
-			if used[name] {
-				name += " " + strconv.Itoa(2+r.IntN(98))
-			}
+	for i, c := range f.customers {
+		k := pairs[i%len(pairs)]
+		name := namePrefixes[k/len(nameSuffixes)] + " " + nameSuffixes[k%len(nameSuffixes)]
+		if i >= len(pairs) {
+			name += " " + strconv.Itoa(i/len(pairs)+1)
 		}
-		used[name] = true
 		cu := correlate.Customer{ID: c.org, Name: name}
 		switch {
 		case c.rank < enterpriseRanks:
