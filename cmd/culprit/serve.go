@@ -90,6 +90,9 @@ type server struct {
 	eval   *daemon.Evaluator
 	outbox *outbox.Worker
 	poller *zendesk.Poller
+	// orgs syncs Zendesk organizations into customers; nil unless
+	// customers.zendesk.enabled.
+	orgs *zendesk.OrgPoller
 	// customers is the customer directory: customers.file, kept current
 	// by the Zendesk Organizations sync when that is on. Empty without
 	// either, and then customers stay ids.
@@ -166,6 +169,13 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		st.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	// Organizations synced before a restart are in the store; they are
+	// newer than the file, which they override.
+	synced, err := st.Customers(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	s.customers.Put(synced...)
 	notifiers := map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: &pagerduty.Deliverer{
 		Notifier: pd, RoutingKey: cfg.RoutingKey, RouteKey: cfg.RouteKey, Links: s.links}}
 	sl := cfg.Slack
@@ -191,6 +201,18 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	if z := cfg.Zendesk; z.URL != "" {
 		s.poller, err = zendesk.New(zendesk.Config{URL: z.URL, Email: z.Email, Token: z.Token.Reveal(), Tickets: st, Cursors: st,
 			Now: now, Logger: log.With("component", "zendesk"), Registerer: s.reg})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if z, co := cfg.Zendesk, cfg.Customers.Zendesk; co.Enabled {
+		s.orgs, err = zendesk.NewOrganizations(zendesk.OrgConfig{URL: z.URL, Email: z.Email, Token: z.Token.Reveal(),
+			Customers: st, Cursors: st, MatchBy: co.MatchBy, TierField: co.TierField, OwnerField: co.OwnerField, VIPTags: co.VIPTags,
+			OnChange: func(put []correlate.Customer, removed []string) {
+				s.customers.Put(put...)
+				s.customers.Remove(removed...)
+			},
+			Now: now, Logger: log.With("component", "zendesk-organizations"), Registerer: s.reg})
 		if err != nil {
 			return fail(err)
 		}
@@ -475,6 +497,9 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	}
 	wg.Go(func() { s.prune(ctx, time.After) })
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
+	if s.orgs != nil {
+		wg.Go(func() { s.orgs.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
+	}
 	if s.poller != nil {
 		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
 	}
