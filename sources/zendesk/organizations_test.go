@@ -34,15 +34,15 @@ func vendorOrgPage(t *testing.T) string {
 // one minute in the past, per_page (if sent) an integer of at most 1000,
 // and nothing else.
 type orgFake struct {
-	srv       *httptest.Server
-	mu        sync.Mutex
-	responses []fakeResponse
-	starts    []int64
-	perPage   []string
+	srv     *httptest.Server
+	mu      sync.Mutex
+	script  *script
+	starts  []int64
+	perPage []string
 }
 
 func newOrgFake(t *testing.T, now func() time.Time, responses ...fakeResponse) *orgFake {
-	f := &orgFake{responses: responses}
+	f := &orgFake{script: &script{responses: responses}}
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(testEmail+"/token:"+testToken))
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != "/api/v2/incremental/organizations" {
@@ -72,21 +72,8 @@ func newOrgFake(t *testing.T, now func() time.Time, responses ...fakeResponse) *
 		f.mu.Lock()
 		f.starts = append(f.starts, st)
 		f.perPage = append(f.perPage, q.Get("per_page"))
-		if len(f.responses) == 0 {
-			f.mu.Unlock()
-			t.Errorf("unexpected request %s", r.URL.RawQuery)
-			http.Error(w, `{"error":"no more"}`, http.StatusTeapot)
-			return
-		}
-		resp := f.responses[0]
-		f.responses = f.responses[1:]
 		f.mu.Unlock()
-		for k, vs := range resp.header {
-			w.Header()[k] = vs
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(resp.code)
-		fmt.Fprint(w, resp.body)
+		f.script.reply(t, w, r)
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
