@@ -293,3 +293,60 @@ func ImpactOf(f *Finding) rules.Impact {
 	}
 	return imp
 }
+
+// CustomerEvidence is one customer's share of a finding's evidence: what
+// the support on-call needs when a problem is confined to that customer
+// (the VIP route), without reading the rest.
+type CustomerEvidence struct {
+	Customer
+	// Sites are the customer's sites among the error samples, and
+	// Paths the failing paths the scope names.
+	Sites   []string `json:"sites,omitempty"`
+	Paths   []string `json:"paths,omitempty"`
+	Samples []Sample `json:"samples,omitempty"`
+	// Tickets are the customer's related tickets.
+	Tickets []TicketRef `json:"tickets,omitempty"`
+}
+
+// ConfinedEvidence is the evidence of the one customer that carries f,
+// when one does (see ImpactOf): its name and tier when the directory knew
+// them, its sites and error samples, the failing paths, and its tickets.
+func ConfinedEvidence(f *Finding) (CustomerEvidence, bool) {
+	id := ImpactOf(f).Confined
+	if id == "" {
+		return CustomerEvidence{}, false
+	}
+	ev := CustomerEvidence{Customer: Customer{ID: id}}
+	if f.Customers != nil {
+		for _, c := range f.Customers.Named {
+			if c.ID == id {
+				ev.Customer = c.Customer
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range f.Samples {
+		if s.Customer != id {
+			continue
+		}
+		ev.Samples = append(ev.Samples, s)
+		if s.Site != "" && !seen[s.Site] {
+			seen[s.Site] = true
+			ev.Sites = append(ev.Sites, s.Site)
+		}
+	}
+	for _, c := range f.Scope.Concentration {
+		if c.Field == FieldPath {
+			ev.Paths = append(ev.Paths, c.Value)
+		}
+	}
+	if p := f.Priority; p != nil && p.CustomerFacingPath != "" && !slices.Contains(ev.Paths, p.CustomerFacingPath) {
+		ev.Paths = append(ev.Paths, p.CustomerFacingPath)
+	}
+	for _, t := range f.Tickets {
+		if fmt.Sprint(t.OrganizationID) == id {
+			ev.Tickets = append(ev.Tickets, t)
+		}
+	}
+	return ev, true
+}

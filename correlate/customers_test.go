@@ -103,3 +103,29 @@ func TestImpactOfConfinedCustomer(t *testing.T) {
 		t.Errorf("ImpactOf = %+v", imp)
 	}
 }
+
+func TestConfinedEvidence(t *testing.T) {
+	sc := &Scope{
+		Errors:   map[string]map[string]float64{FieldCustomer: {"42": 40}, FieldPath: {"/checkout": 40}},
+		Requests: map[string]map[string]float64{FieldCustomer: {"42": 400}, FieldPath: {"/checkout": 100}},
+	}
+	f := Finding{Service: "edge", Severity: SeverityNotify, Scope: summarizeScope(sc),
+		Samples: []Sample{{Customer: "42", Site: "shop-42.example.com", Message: "x509"}, {Customer: "7", Site: "other.example.com"}, {Customer: "42", Site: "shop-42.example.com"}},
+		Tickets: []TicketRef{{ID: 1, OrganizationID: 42, Subject: "cert"}, {ID: 2, OrganizationID: 7}}}
+	assess(&f, sc, mapDir{"42": {Name: "Acme", Tier: "enterprise"}}, rules.DefaultPriority(), time.Time{})
+	ev, ok := ConfinedEvidence(&f)
+	if !ok || ev.Name != "Acme" || ev.Tier != "enterprise" {
+		t.Fatalf("ConfinedEvidence = %+v, %v", ev, ok)
+	}
+	if len(ev.Sites) != 1 || ev.Sites[0] != "shop-42.example.com" || len(ev.Samples) != 2 || len(ev.Tickets) != 1 || ev.Tickets[0].ID != 1 {
+		t.Errorf("evidence %+v", ev)
+	}
+	if len(ev.Paths) != 1 || ev.Paths[0] != "/checkout" {
+		t.Errorf("paths %v", ev.Paths)
+	}
+	f.Scope.Affected[FieldCustomer] = 30
+	f.Scope.Concentration = nil
+	if _, ok := ConfinedEvidence(&f); ok {
+		t.Error("evidence of one customer for a finding thirty carry")
+	}
+}

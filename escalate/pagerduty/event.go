@@ -352,6 +352,38 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 		}
 		d["customers"] = map[string]any{"summary": clip(c.Summary, lim.text), "named": named, "top": c.Top, "total": c.Total}
 	}
+	if ev, ok := correlate.ConfinedEvidence(f); ok {
+		// One customer carries it: their evidence on its own, for the
+		// support on-call the VIP route pages.
+		m := map[string]any{"id": clip(ev.ID, maxShort)}
+		for k, v := range map[string]string{"name": ev.Name, "tier": ev.Tier, "owner": ev.Owner} {
+			if v != "" {
+				m[k] = clip(v, maxShort)
+			}
+		}
+		if ev.VIP {
+			m["vip"] = true
+		}
+		clipAll := func(xs []string, n int) []string {
+			out := make([]string, 0, min(len(xs), n))
+			for _, x := range xs[:min(len(xs), n)] {
+				out = append(out, clip(x, lim.text))
+			}
+			return out
+		}
+		m["sites"] = clipAll(ev.Sites, lim.rows)
+		m["paths"] = clipAll(ev.Paths, lim.rows)
+		var msgs, tickets []string
+		for _, sm := range ev.Samples {
+			msgs = append(msgs, sm.Time.UTC().Format("15:04:05")+" "+sm.Site+" "+sm.Message)
+		}
+		for _, t := range ev.Tickets {
+			tickets = append(tickets, fmt.Sprintf("#%d %s", t.ID, t.Subject))
+		}
+		m["samples"] = clipAll(msgs, lim.samples)
+		m["tickets"] = clipAll(tickets, lim.tickets)
+		d["customer"] = m
+	}
 	putTime(d, "onset", f.Onset)
 	putTime(d, "detected", f.Detected)
 	if f.Recovered != nil {

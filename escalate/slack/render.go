@@ -194,6 +194,13 @@ func scopeText(f correlate.Finding) string {
 	if c := f.Customers; c != nil {
 		fmt.Fprintf(&b, "\n%s", escape(clip(oneLine(c.Summary), 300)))
 	}
+	if ev, ok := correlate.ConfinedEvidence(&f); ok && len(ev.Sites) > 0 {
+		// One customer carries it: where, for whoever talks to them.
+		fmt.Fprintf(&b, "\ntheir sites: %s", escape(clip(strings.Join(ev.Sites[:min(len(ev.Sites), 3)], ", "), 300)))
+		if ev.Owner != "" {
+			fmt.Fprintf(&b, " · owner %s", escape(clip(ev.Owner, 100)))
+		}
+	}
 	if e, ok := correlate.TopExplanation(f); ok {
 		fmt.Fprintf(&b, "\nexplained by: `%s` %s", codeSafe(clip(oneLine(e.Label()), 200)), e.Evidence(f.Service))
 	}
