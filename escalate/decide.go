@@ -222,7 +222,7 @@ func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settin
 	}
 	a, why, name := route(f, now, p, s)
 	switch {
-	case in.Paged() && a == ActionPage && name != in.Route:
+	case in.Paged() && a == ActionPage && name != in.Route && otherPager(p, in.Route, name):
 		// Paged on one route (the support on-call, for one VIP
 		// customer) and now another pages it (it spread to other
 		// customers): that route's on-call must hear of it too, and
@@ -239,6 +239,13 @@ func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settin
 	notify(&in, &ch, now)
 	ch.Incident = in
 	return stamp(ch), true
+}
+
+// otherPager reports whether routes a and b page different on-calls; a
+// policy that cannot tell (no per-route keys) never does.
+func otherPager(p Policy, a, b string) bool {
+	sp, ok := p.(interface{ SamePager(a, b string) bool })
+	return ok && !sp.SamePager(a, b)
 }
 
 func routeName(n string) string {

@@ -101,3 +101,38 @@ func TestPriorityOnTheTimeline(t *testing.T) {
 		t.Errorf("priority event %q, want %q", got, want)
 	}
 }
+
+// A page pressed by hand on a Slack-routed incident, then the finding
+// grows into a page route with the same pager: nothing is paged again.
+func TestSamePagerNeverPagesTwice(t *testing.T) {
+	cfg, err := rules.Parse([]byte(`
+pagerduty:
+  routing_key: INFRA
+routes:
+  - name: narrow
+    customers: {max_customers: 3}
+    action: slack
+  - name: infra
+    action: page
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var known []Incident
+	f := confined(1)
+	f.Customers = nil
+	step(t, &known, t0, &cfg, Settings{Slack: true}, f)
+	if known[0].Action != ActionSlack || known[0].Route != "narrow" {
+		t.Fatalf("action %s by %q, want slack by narrow", known[0].Action, known[0].Route)
+	}
+	ch, err := PageByHand(known[0], t0.Add(60e9), "alice", "Slack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known[0] = ch.Incident
+	grown := finding(correlate.SeverityPage, t0.Add(-5*60e9), "")
+	grown.Scope.Affected = map[string]int{correlate.FieldCustomer: 30}
+	if msgs := step(t, &known, t0.Add(2*60e9), &cfg, Settings{Slack: true}, grown); len(msgs) != 0 {
+		t.Fatalf("paged again: %s", actions(msgs))
+	}
+}

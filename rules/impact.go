@@ -298,6 +298,23 @@ func (c *Config) RouteKey(name string) string {
 	return ""
 }
 
+// SamePager reports whether pages decided by the routes named a and b
+// reach the same PagerDuty service: both page with the service's key, or
+// with the same key of their own. It compares the keys as configured
+// ({env: NAME} by name), so it needs no resolved secrets.
+func (c *Config) SamePager(a, b string) bool {
+	return c.routeSecret(a) == c.routeSecret(b)
+}
+
+func (c *Config) routeSecret(name string) Secret {
+	for _, r := range c.Routes {
+		if r.Name == name && name != "" {
+			return r.RoutingKey
+		}
+	}
+	return Secret{}
+}
+
 // RouteChannel is the Slack channel of the route named name when it has
 // its own; "" otherwise, and then slack.channel applies.
 func (c *Config) RouteChannel(name string) string {
