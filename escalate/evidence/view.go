@@ -73,18 +73,24 @@ type listView struct {
 
 type listRow struct {
 	ID, Path, Status, Severity, Action, Service, Headline string
-	Onset, Opened, Paged, Resolved                        stamp
+	// Priority is P1–P4, "" for an incident without a finding.
+	Priority                       string
+	Onset, Opened, Paged, Resolved stamp
 }
 
 func newListView(ins []escalate.Incident, status escalate.Status, limited bool) listView {
 	v := listView{Status: string(status), Limit: listLimit, Limited: limited}
 	for i := range ins {
 		in := &ins[i]
-		v.Rows = append(v.Rows, listRow{
+		r := listRow{
 			ID: in.ID, Path: incidentPath(in.ID), Status: string(in.Status), Severity: string(in.Severity),
 			Action: string(in.Action), Service: in.Service, Headline: headline(in),
 			Onset: newStamp(in.Onset), Opened: newStamp(in.OpenedAt), Paged: newStamp(in.PagedAt), Resolved: newStamp(in.ResolvedAt),
-		})
+		}
+		if in.Finding != nil && in.Finding.Priority != nil {
+			r.Priority = in.Finding.Priority.Level
+		}
+		v.Rows = append(v.Rows, r)
 	}
 	return v
 }
