@@ -31,6 +31,20 @@ type Input struct {
 	// before its onset left the window. A question asked once about a
 	// chosen span needs no more than the 30 buckets.
 	MinBaseline time.Duration
+	// Customers names affected customers and gives their tiers; nil
+	// leaves them ids.
+	Customers Directory
+	// Priority computes each finding's P1–P4; nil uses
+	// rules.DefaultPriority.
+	Priority *rules.Priority
+}
+
+// priority is the policy in effect for in.
+func (in Input) priority() rules.Priority {
+	if in.Priority != nil {
+		return *in.Priority
+	}
+	return rules.DefaultPriority()
 }
 
 // Method names the statistical procedure, so every p-value in a report says
@@ -203,6 +217,7 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 		if c.kind == KindTicketSurge {
 			sig.Method = TicketMethod
 			f = ticketFinding(c, w, sig, now)
+			assess(&f, nil, nil, in.priority(), now)
 		} else {
 			f, err = explain(ctx, src, c, ws, L-off, w.From, in, cfg, sig, now)
 			if err != nil {
@@ -325,6 +340,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 	held := sustain{blocks: c.blocks, bucket: w.Step}
 	f.Severity, f.SeverityReasons = grade(f, carriers, excess, held, cfg)
 	f.Headline = Headline(f)
+	assess(&f, sc, in.Customers, in.priority(), now)
 	return f, nil
 }
 

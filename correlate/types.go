@@ -243,21 +243,28 @@ func (s Severity) Rank() int {
 // Finding is one explained change. Its JSON form is culprit's stable output
 // contract (`culprit correlate --format json`).
 type Finding struct {
-	ID               string       `json:"id"`
-	Service          string       `json:"service"`
-	Kind             Kind         `json:"kind"`
-	Signature        string       `json:"signature"`
-	Examples         []string     `json:"examples"`
-	Onset            time.Time    `json:"onset"`
-	Detected         time.Time    `json:"detected"`
-	Recovered        *time.Time   `json:"recovered"`
-	Severity         Severity     `json:"severity"`
-	SeverityReasons  []string     `json:"severity_reasons"`
-	Headline         string       `json:"headline"`
-	Frequency        Frequency    `json:"frequency"`
-	Significance     Significance `json:"significance"`
-	Scope            ScopeSummary `json:"scope"`
-	SuspectedDeploys []Suspect    `json:"suspected_deploys"`
+	ID              string     `json:"id"`
+	Service         string     `json:"service"`
+	Kind            Kind       `json:"kind"`
+	Signature       string     `json:"signature"`
+	Examples        []string   `json:"examples"`
+	Onset           time.Time  `json:"onset"`
+	Detected        time.Time  `json:"detected"`
+	Recovered       *time.Time `json:"recovered"`
+	Severity        Severity   `json:"severity"`
+	SeverityReasons []string   `json:"severity_reasons"`
+	// Priority is the support priority, P1 to P4, computed from who is
+	// affected and how (see rules.Priority); severity says whether to
+	// wake someone, priority how soon support must answer.
+	Priority *PriorityLevel `json:"priority,omitempty"`
+	// Customers names the affected customers the customers source knows;
+	// nil without one, or when it knows none of them.
+	Customers        *CustomerImpact `json:"customers,omitempty"`
+	Headline         string          `json:"headline"`
+	Frequency        Frequency       `json:"frequency"`
+	Significance     Significance    `json:"significance"`
+	Scope            ScopeSummary    `json:"scope"`
+	SuspectedDeploys []Suspect       `json:"suspected_deploys"`
 	// Recovery names the deploy (often a rollback) whose arrival ended the
 	// errors of the first suspect's version; nil when none did.
 	Recovery *Recovery `json:"recovery,omitempty"`

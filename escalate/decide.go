@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/rules"
 )
 
 // Policy is what routing and silencing decide; rules.Config implements it.
@@ -18,6 +19,13 @@ type Policy interface {
 	// Silenced reports whether a finding is silenced or inside a
 	// maintenance window at t, and by what.
 	Silenced(service, signature string, t time.Time) (bool, string)
+}
+
+// impactRouter is a Policy that also routes by who is affected (a
+// route for one VIP customer); rules.Config is one. A Policy without it
+// routes by service and time only.
+type impactRouter interface {
+	RouteImpact(imp rules.Impact, t time.Time) rules.Decision
 }
 
 // Settings tune incident life cycles.
@@ -112,22 +120,31 @@ func quietNeeded(in Incident, s Settings) int {
 }
 
 // route combines the configured route with the finding's own severity: a
-// page route only pages findings graded page, and a silence always wins.
-func route(f *correlate.Finding, now time.Time, p Policy, s Settings) (Action, string) {
+// page route only pages findings graded page (or, for a route with
+// min_severity notify, graded notify), and a silence always wins. name is
+// the deciding route's, "" for a silence or default_action.
+func route(f *correlate.Finding, now time.Time, p Policy, s Settings) (a Action, why, name string) {
 	if ok, why := p.Silenced(f.Service, f.Signature, now); ok {
-		return ActionRecord, why
+		return ActionRecord, why, ""
 	}
-	a, why := p.Route(f.Service, now)
+	pages := f.Severity == correlate.SeverityPage
+	if ir, ok := p.(impactRouter); ok {
+		d := ir.RouteImpact(correlate.ImpactOf(f), now)
+		a, why, name, pages = d.Action, d.Route, d.Route, d.Pages
+	} else {
+		a, why = p.Route(f.Service, now)
+		name = why
+	}
 	switch {
 	case f.Severity == correlate.SeverityInfo:
 		a, why = ActionRecord, why+" (severity info: recorded only)"
-	case a == ActionPage && f.Severity != correlate.SeverityPage:
+	case a == ActionPage && !pages:
 		a, why = ActionSlack, why+" (severity "+string(f.Severity)+": not paged)"
 	}
 	if a == ActionSlack && !s.Slack {
 		a, why = ActionRecord, why+" (no Slack channel configured)"
 	}
-	return a, why
+	return a, why, name
 }
 
 func open(f *correlate.Finding, now time.Time, p Policy, s Settings) Change {
@@ -145,6 +162,9 @@ func open(f *correlate.Finding, now time.Time, p Policy, s Settings) Change {
 	ch.Events = append(ch.Events,
 		Event{At: f.Onset, Kind: EventOnset, Text: fmt.Sprintf("errors of '%s' on %s start", clip(f.Signature, 120), f.Service)},
 		Event{At: now, Kind: EventDetected, Text: f.Headline})
+	if f.Priority != nil {
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventPriority, Text: ImpactSentence(f)})
+	}
 	if deploy != "" {
 		ch.Events = append(ch.Events, suspectEvent(now, f))
 	}
@@ -156,7 +176,7 @@ func open(f *correlate.Finding, now time.Time, p Policy, s Settings) Change {
 		ch.Incident = in
 		return stamp(ch)
 	}
-	in.Action, in.Why = route(f, now, p, s)
+	in.Action, in.Why, in.Route = route(f, now, p, s)
 	notify(&in, &ch, now)
 	ch.Incident = in
 	return stamp(ch)
@@ -183,6 +203,13 @@ func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settin
 	if id := suspectID(f); id != "" && (prev == nil || suspectID(prev) != id) {
 		ch.Events = append(ch.Events, suspectEvent(now, f))
 	}
+	if f.Priority != nil && (prev == nil || prev.Priority == nil || prev.Priority.Level != f.Priority.Level) {
+		from := "none"
+		if prev != nil && prev.Priority != nil {
+			from = prev.Priority.Level
+		}
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventPriority, Text: "priority " + from + " → " + ImpactSentence(f)})
+	}
 	if f.Severity.Rank() > in.Severity.Rank() {
 		ch.Events = append(ch.Events, Event{At: now, Kind: EventEscalated,
 			Text: fmt.Sprintf("severity %s → %s: %s", in.Severity, f.Severity, strings.Join(f.SeverityReasons, "; "))})
@@ -193,13 +220,54 @@ func update(in Incident, f *correlate.Finding, now time.Time, p Policy, s Settin
 		ch.Incident = in
 		return stamp(ch), true
 	}
-	a, why := route(f, now, p, s)
-	if a != in.Action && (in.Action != ActionPage || !in.Paged()) {
-		in.Action, in.Why = a, why
+	a, why, name := route(f, now, p, s)
+	switch {
+	case in.Paged() && a == ActionPage && name != in.Route && otherPager(p, in.Route, name):
+		// Paged on one route (the support on-call, for one VIP
+		// customer) and now another pages it (it spread to other
+		// customers): that route's on-call must hear of it too, and
+		// the first page is resolved there, since it is no longer
+		// theirs alone.
+		old := in
+		ch.Messages = append(ch.Messages, message(ChannelPagerDuty, Resolve, &old, now))
+		ch.Events = append(ch.Events, Event{At: now, Kind: EventEscalated,
+			Text: fmt.Sprintf("route %s → %s: %s", routeName(in.Route), routeName(name), ImpactSentence(f))})
+		in.Action, in.Why, in.Route, in.PagedAt = a, why, name, time.Time{}
+	case a != in.Action && (in.Action != ActionPage || !in.Paged()):
+		in.Action, in.Why, in.Route = a, why, name
 	}
 	notify(&in, &ch, now)
 	ch.Incident = in
 	return stamp(ch), true
+}
+
+// otherPager reports whether routes a and b page different on-calls; a
+// policy that cannot tell (no per-route keys) never does.
+func otherPager(p Policy, a, b string) bool {
+	sp, ok := p.(interface{ SamePager(a, b string) bool })
+	return ok && !sp.SamePager(a, b)
+}
+
+func routeName(n string) string {
+	if n == "" {
+		return "default_action"
+	}
+	return n
+}
+
+// ImpactSentence says who a finding affects and its priority, for
+// timelines: "P2; 1 enterprise customer: Acme Corp (enterprise)".
+func ImpactSentence(f *correlate.Finding) string {
+	var parts []string
+	if f.Priority != nil {
+		parts = append(parts, f.Priority.Level+" ("+f.Priority.Why+")")
+	}
+	if f.Customers != nil {
+		parts = append(parts, f.Customers.Summary)
+	} else {
+		parts = append(parts, correlate.Plural(f.Scope.Affected[correlate.FieldCustomer], "customer")+" affected")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // notify queues the page (or Slack post) the incident's action calls for,

@@ -58,8 +58,11 @@ type Incident struct {
 	Meta bool `json:"meta,omitempty"`
 	// Action is what routing decided the last time it was asked, and
 	// Why says which route or silence decided it.
-	Action   Action             `json:"action"`
-	Why      string             `json:"why"`
+	Action Action `json:"action"`
+	Why    string `json:"why"`
+	// Route is the name of the route that decided Action; its own
+	// routing key or Slack channel, if it has one, delivers the messages.
+	Route    string             `json:"route,omitempty"`
 	Severity correlate.Severity `json:"severity"`
 	OpenedAt time.Time          `json:"opened_at"`
 	Onset    time.Time          `json:"onset"`
@@ -151,6 +154,9 @@ const (
 	// EventAsked is someone asking about the incident's finding
 	// (/correlate), with the person as the actor.
 	EventAsked = "asked"
+	// EventPriority records the support priority (P1–P4) and who is
+	// affected, when an incident opens and whenever the priority changes.
+	EventPriority = "priority"
 )
 
 // Change is what one evaluation does to one incident: its new state, what

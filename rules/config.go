@@ -35,10 +35,14 @@ type Config struct {
 	Maintenance   []Maintenance `yaml:"maintenance"`
 	Intake        Intake        `yaml:"intake"`
 	Zendesk       Zendesk       `yaml:"zendesk"`
-	Kibana        Kibana        `yaml:"kibana"`
-	Slack         Slack         `yaml:"slack"`
-	UI            UI            `yaml:"ui"`
-	Store         Store         `yaml:"store"`
+	// Customers says where names, tiers and VIPs come from.
+	Customers Customers `yaml:"customers"`
+	// Priority computes each finding's support priority, P1 to P4.
+	Priority Priority `yaml:"priority"`
+	Kibana   Kibana   `yaml:"kibana"`
+	Slack    Slack    `yaml:"slack"`
+	UI       UI       `yaml:"ui"`
+	Store    Store    `yaml:"store"`
 
 	// HTTP limits the listeners: timeouts, headers, connections and
 	// per-route concurrency.
@@ -231,8 +235,11 @@ func Default() Config {
 			TrustedProxy: TrustedProxy{UserHeader: "X-Forwarded-User", EmailHeader: "X-Forwarded-Email",
 				GroupsHeader: "X-Forwarded-Groups"},
 		},
-		Zendesk: Zendesk{PollInterval: Duration(time.Minute)},
-		Kibana:  Kibana{DataView: "culprit-logs"},
+		Zendesk:  Zendesk{PollInterval: Duration(time.Minute)},
+		Priority: DefaultPriority(),
+		Customers: Customers{Zendesk: ZendeskOrganizations{MatchBy: "external_id", TierField: "tier",
+			VIPTags: []string{"vip"}, OwnerField: "owner"}},
+		Kibana: Kibana{DataView: "culprit-logs"},
 		Retention: Retention{
 			Interval:   Duration(time.Hour),
 			Deliveries: Duration(7 * 24 * time.Hour),
@@ -405,6 +412,9 @@ func renameAliased(ps []Problem, found map[string]*yaml.Node, loc *locator) {
 func (c *Config) anchorPaths(dir string) {
 	if p := c.Sources.Elasticsearch.CAFile; p != "" && !filepath.IsAbs(p) {
 		c.Sources.Elasticsearch.CAFile = filepath.Join(dir, p)
+	}
+	if p := c.Customers.File; p != "" && !filepath.IsAbs(p) {
+		c.Customers.File = filepath.Join(dir, p)
 	}
 }
 

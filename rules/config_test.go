@@ -47,6 +47,8 @@ func TestExample(t *testing.T) {
 		{"sources.elasticsearch.index", c.Sources.Elasticsearch.Index, d.Sources.Elasticsearch.Index},
 		{"sources.elasticsearch.timeout", c.Sources.Elasticsearch.Timeout, d.Sources.Elasticsearch.Timeout},
 		{"sources.elasticsearch.lag", c.Sources.Elasticsearch.Lag, d.Sources.Elasticsearch.Lag},
+		{"priority", c.Priority, d.Priority},
+		{"customers", c.Customers, d.Customers},
 	}
 	for _, s := range same {
 		if !reflect.DeepEqual(s.got, s.want) {

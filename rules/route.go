@@ -33,8 +33,21 @@ type Route struct {
 	// Services limits the route to these services; empty, every service.
 	Services []string `yaml:"services"`
 	// When lists the windows in which the route applies; empty, always.
-	When   []Window `yaml:"when"`
-	Action Action   `yaml:"action"`
+	When []Window `yaml:"when"`
+	// Customers limits the route by who is affected (tiers, VIPs, how
+	// many); nil, anyone. Only RouteImpact honours it.
+	Customers *RouteCustomers `yaml:"customers"`
+	Action    Action          `yaml:"action"`
+	// MinSeverity is the least severity a page action pages: page
+	// (default) or notify. A customer-confined finding is graded notify,
+	// so a route for one VIP customer sets notify.
+	MinSeverity string `yaml:"min_severity"`
+	// RoutingKey is the PagerDuty key this route pages with (the support
+	// on-call's service) instead of the service's key.
+	RoutingKey Secret `yaml:"routing_key"`
+	// SlackChannel is the channel this route posts to instead of
+	// slack.channel.
+	SlackChannel string `yaml:"slack_channel"`
 
 	loc *time.Location // set when loaded from a file
 }
@@ -196,7 +209,7 @@ func (r *Route) matches(service string, t time.Time) bool {
 // Route and Silenced only read c, so they are safe for concurrent use.
 func (c *Config) Route(service string, t time.Time) (action Action, route string) {
 	for i := range c.Routes {
-		if r := &c.Routes[i]; r.matches(service, t) {
+		if r := &c.Routes[i]; r.Customers == nil && r.matches(service, t) {
 			return r.Action, r.Name
 		}
 	}

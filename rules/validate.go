@@ -58,6 +58,8 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.intake(c)
 	ck.http(c)
 	ck.zendesk(c)
+	ck.customers(c)
+	ck.priority(c.Priority)
 	ck.kibana(c)
 	ck.slack(c)
 	ck.retention(c)
@@ -268,7 +270,7 @@ func (ck *checker) routes(c *Config, services map[string]int, compile bool) {
 		names[r.Name] = true
 		if catchAll >= 0 {
 			ck.warnf(p, "never used: routes[%d] before it matches every finding", catchAll)
-		} else if len(r.When) == 0 && len(r.Services) == 0 {
+		} else if len(r.When) == 0 && len(r.Services) == 0 && r.Customers == nil {
 			catchAll = i
 		}
 		loc, err := r.location()
@@ -289,9 +291,10 @@ func (ck *checker) routes(c *Config, services map[string]int, compile bool) {
 		case !r.Action.valid():
 			ck.errf(p+".action", "%q is not one of page, slack, record", r.Action)
 		}
-		if r.Action == ActionPage {
+		if r.Action == ActionPage && !r.RoutingKey.IsSet() {
 			ck.routingKeys(c, p+".action", r.Services)
 		}
+		ck.routeImpact(p, r)
 		if compile && err == nil {
 			r.loc = loc
 		}

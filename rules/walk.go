@@ -116,6 +116,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		// An optional section or value (a route's customers condition):
+		// checked as what it points to.
+		w.walk(n, t.Elem(), path)
 	case reflect.Struct:
 		w.mapping(n, t, path)
 	case reflect.Slice:

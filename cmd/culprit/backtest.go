@@ -228,7 +228,11 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
 	defer st.Close()
-	eval, err := newEvaluator(cfg, src, name, st, nil, slog.New(slog.DiscardHandler), nil)
+	custs, err := loadCustomers(cfg.Customers.File)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	eval, err := newEvaluator(cfg, src, name, st, nil, slog.New(slog.DiscardHandler), nil, custs)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}

@@ -12,17 +12,19 @@ import (
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/escalate/report"
 	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/customers"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/file"
 )
 
-const correlateUsage = "correlate (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] [--from T] [--to T] [--config FILE] [--format text|json] [--kibana URL [--kibana-data-view ID]]"
+const correlateUsage = "correlate (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] [--customers FILE] [--from T] [--to T] [--config FILE] [--format text|json] [--kibana URL [--kibana-data-view ID]]"
 
 func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 	fs := newFlags("correlate", correlateUsage, env.stderr)
 	logs := fs.String("logs", "", "NDJSON log file, one ECS document per request (.gz accepted)")
 	deploys := fs.String("deploys", "", "deploy events: JSON array or NDJSON (.gz accepted)")
 	tickets := fs.String("tickets", "", "tickets in Zendesk incremental-export shape (.gz accepted)")
+	custs := fs.String("customers", "", "customers file, CSV or JSON (organization.id, name, tier, vip, owner); default customers.file of --config")
 	from := fs.String("from", "", "start of the window, RFC 3339 (default: first log line)")
 	to := fs.String("to", "", "end of the window, RFC 3339 (default: last log line)")
 	config := fs.String("config", "", "YAML configuration file (default: built-in ECS mapping)")
@@ -63,6 +65,9 @@ func cmdCorrelate(ctx context.Context, env *environ, args []string) error {
 		if cfg, err = rules.Load(*config); err != nil {
 			return err
 		}
+	}
+	if *custs != "" {
+		cfg.Customers.File = *custs
 	}
 	in := fileInputs{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t}
 	if *esURL != "" {
@@ -150,6 +155,10 @@ func correlateFiles(ctx context.Context, stderr io.Writer, in fileInputs, cfg ru
 	if err != nil {
 		return nil, err
 	}
+	dir, err := loadCustomers(cfg.Customers.File)
+	if err != nil {
+		return nil, err
+	}
 	var src logSource
 	var fileSrc *file.Logs
 	if in.es != nil {
@@ -181,7 +190,8 @@ func correlateFiles(ctx context.Context, stderr io.Writer, in fileInputs, cfg ru
 	if err != nil {
 		return nil, usagef("correlate: %v", err)
 	}
-	res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets}, cfg.Correlate)
+	res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets,
+		Customers: dir, Priority: &cfg.Priority}, cfg.Correlate)
 	if fileSrc != nil {
 		reportSkipped(stderr, in.logs, fileSrc.Stats())
 	}
@@ -224,4 +234,17 @@ func readSidecars(deploysPath, ticketsPath string) (deploys []correlate.Deploy, 
 		}
 	}
 	return deploys, tickets, nil
+}
+
+// loadCustomers reads the customers file, if one is configured; nil (no
+// directory) otherwise, and then customers stay ids.
+func loadCustomers(path string) (correlate.Directory, error) {
+	if path == "" {
+		return nil, nil
+	}
+	d, err := customers.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }

@@ -38,7 +38,11 @@ func cmdDemo(ctx context.Context, env *environ, args []string) error {
 		deploys: filepath.Join(*out, "deploys.json"),
 		tickets: filepath.Join(*out, "tickets.json"),
 	}
-	res, err := correlateFiles(ctx, env.stderr, in, rules.Default())
+	// The simulated CRM's customers file names the customers and their
+	// tiers, so the report says who is affected, not just how many.
+	cfg := rules.Default()
+	cfg.Customers.File = filepath.Join(*out, simulate.CustomersFile)
+	res, err := correlateFiles(ctx, env.stderr, in, cfg)
 	if err != nil {
 		return fmt.Errorf("demo: correlate: %w", err)
 	}
@@ -57,9 +61,10 @@ func cmdDemo(ctx context.Context, env *environ, args []string) error {
 	if _, err := env.stdout.Write(txt.Bytes()); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "\nThe simulation wrote %d log lines, %d deploys and %d tickets. Everything is in %s:\n",
-		run.Docs, len(run.Deploys), len(run.Tickets), *out)
-	fmt.Fprintf(env.stdout, "  logs.ndjson.gz deploys.json tickets.json truth.json report.json report.txt\n")
-	fmt.Fprintf(env.stdout, "Re-run the analysis yourself (or with bin/culprit after make build):\n  go run ./cmd/culprit correlate --logs %s --deploys %s --tickets %s\n", in.logs, in.deploys, in.tickets)
+	fmt.Fprintf(env.stdout, "\nThe simulation wrote %d log lines, %d deploys, %d tickets and %d customers. Everything is in %s:\n",
+		run.Docs, len(run.Deploys), len(run.Tickets), len(run.Customers), *out)
+	fmt.Fprintf(env.stdout, "  logs.ndjson.gz deploys.json tickets.json customers.csv truth.json report.json report.txt\n")
+	fmt.Fprintf(env.stdout, "Re-run the analysis yourself (or with bin/culprit after make build):\n  go run ./cmd/culprit correlate --logs %s --deploys %s --tickets %s --customers %s\n",
+		in.logs, in.deploys, in.tickets, cfg.Customers.File)
 	return nil
 }

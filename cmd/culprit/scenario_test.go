@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/rules"
 	"github.com/culprithq/culprit/sources/simulate"
 )
 
@@ -249,7 +250,25 @@ func TestDemo(t *testing.T) {
 	if surges != 1 {
 		t.Errorf("%d ticket surges in the demo, want 1", surges)
 	}
-	for _, f := range []string{"logs.ndjson.gz", "deploys.json", "tickets.json", "report.json", "report.txt"} {
+	// With the simulated CRM's customers file, the page names its
+	// enterprise customers and every finding has a P-level.
+	for _, f := range rep.Findings {
+		if f.Priority == nil || !slices.Contains(rules.Priorities, f.Priority.Level) {
+			t.Errorf("finding %s has no P-level: %+v", f.ID, f.Priority)
+		}
+		if f.Severity != correlate.SeverityPage {
+			continue
+		}
+		if f.Customers == nil {
+			t.Errorf("the demo's page names no customers")
+		} else if f.Customers.Tiers["enterprise"] == 0 || !regexp.MustCompile(`^\d+ enterprise.* customers, including [^(]+\(enterprise\)`).MatchString(f.Customers.Summary) {
+			t.Errorf("the demo's page does not name its enterprise customers: %+v", f.Customers.Summary)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^  Priority +P[1-4]: `).MatchString(out) || !regexp.MustCompile(`(?m)^  Customers +\d+ enterprise`).MatchString(out) {
+		t.Errorf("demo report shows no P-level or no enterprise customers:\n%.3000s", out)
+	}
+	for _, f := range []string{"logs.ndjson.gz", "deploys.json", "tickets.json", "customers.csv", "report.json", "report.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("demo left no %s: %v", f, err)
 		}

@@ -31,6 +31,7 @@ import (
 	"github.com/culprithq/culprit/escalate/timeline"
 	"github.com/culprithq/culprit/escalate/webauth"
 	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/customers"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/intake"
 	"github.com/culprithq/culprit/sources/listener"
@@ -80,18 +81,25 @@ func cmdServe(ctx context.Context, env *environ, args []string) error {
 // server is the assembled daemon. Its parts do not know one another; this
 // is the only place they meet.
 type server struct {
-	cfg      *rules.Config
-	now      func() time.Time
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	store    *store.Store
-	source   *elasticsearch.Source
-	eval     *daemon.Evaluator
-	outbox   *outbox.Worker
-	poller   *zendesk.Poller
-	slack    *slack.App // nil without a Slack app configured
-	evidence *evidence.Handler
-	classes  *routeClasses
+	cfg    *rules.Config
+	now    func() time.Time
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	store  *store.Store
+	source *elasticsearch.Source
+	eval   *daemon.Evaluator
+	outbox *outbox.Worker
+	poller *zendesk.Poller
+	// orgs syncs Zendesk organizations into customers; nil unless
+	// customers.zendesk.enabled.
+	orgs *zendesk.OrgPoller
+	// customers is the customer directory: customers.file, kept current
+	// by the Zendesk Organizations sync when that is on. Empty without
+	// either, and then customers stay ids.
+	customers *customers.Directory
+	slack     *slack.App // nil without a Slack app configured
+	evidence  *evidence.Handler
+	classes   *routeClasses
 	// heartbeat is nil without heartbeat.url.
 	heartbeat *daemon.Heartbeat
 	// signer signs chart links; nil without intake.link_secret, and then
@@ -140,6 +148,14 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	if err != nil {
 		errs = append(errs, err)
 	}
+	s.customers = customers.New()
+	if p := cfg.Customers.File; p != "" {
+		if d, err := customers.Load(p); err != nil {
+			errs = append(errs, fmt.Errorf("customers.file: %w", err))
+		} else {
+			s.customers = d
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("serve: %w", errors.Join(errs...))
 	}
@@ -153,11 +169,19 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		st.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	// Organizations synced before a restart are in the store; they are
+	// newer than the file, which they override.
+	synced, err := st.Customers(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	s.customers.Put(synced...)
 	notifiers := map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: &pagerduty.Deliverer{
-		Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}}
+		Notifier: pd, RoutingKey: cfg.RoutingKey, RouteKey: cfg.RouteKey, Links: s.links}}
 	sl := cfg.Slack
 	if sl.Channel != "" {
-		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, APIURL: sl.APIURL, Logger: log.With("component", "slack-notifier"),
+		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, RouteChannel: cfg.RouteChannel,
+			APIURL: sl.APIURL, Logger: log.With("component", "slack-notifier"),
 			PublicURL: cfg.UI.ExternalURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
 		if err != nil {
 			return fail(fmt.Errorf("slack: %w", err))
@@ -170,13 +194,25 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		return fail(err)
 	}
 	s.eval, err = newEvaluator(cfg, src, fmt.Sprintf("Elasticsearch %s index %s", strings.Join(es.URLs, ","), es.Index),
-		st, s.outbox.Kick, log, s.reg)
+		st, s.outbox.Kick, log, s.reg, s.customers)
 	if err != nil {
 		return fail(err)
 	}
 	if z := cfg.Zendesk; z.URL != "" {
 		s.poller, err = zendesk.New(zendesk.Config{URL: z.URL, Email: z.Email, Token: z.Token.Reveal(), Tickets: st, Cursors: st,
 			Now: now, Logger: log.With("component", "zendesk"), Registerer: s.reg})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if z, co := cfg.Zendesk, cfg.Customers.Zendesk; co.Enabled {
+		s.orgs, err = zendesk.NewOrganizations(zendesk.OrgConfig{URL: z.URL, Email: z.Email, Token: z.Token.Reveal(),
+			Customers: st, Cursors: st, MatchBy: co.MatchBy, TierField: co.TierField, OwnerField: co.OwnerField, VIPTags: co.VIPTags,
+			OnChange: func(put []correlate.Customer, removed []string) {
+				s.customers.Put(put...)
+				s.customers.Remove(removed...)
+			},
+			Now: now, Logger: log.With("component", "zendesk-organizations"), Registerer: s.reg})
 		if err != nil {
 			return fail(err)
 		}
@@ -287,7 +323,7 @@ func (s *server) gates() (gate, metrics *webauth.Gate, login *webauth.OIDC, err 
 // the source, the store and what wakes delivery differ. queued and reg
 // may be nil.
 func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st daemon.Store, queued func(),
-	log *slog.Logger, reg prometheus.Registerer) (*daemon.Evaluator, error) {
+	log *slog.Logger, reg prometheus.Registerer, dir correlate.Directory) (*daemon.Evaluator, error) {
 	step := cfg.Correlate.Bucket.D()
 	interval := cfg.Evaluation.Interval.D()
 	quiet := max(1, int((time.Duration(cfg.Correlate.RecoveryBuckets)*step+interval-1)/interval))
@@ -298,6 +334,7 @@ func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st
 	return daemon.New(daemon.Config{
 		Source: src, SourceName: sourceName,
 		Store: st, Policy: cfg, Correlate: cfg.Correlate, Lookback: cfg.Evaluation.Lookback.D(),
+		Customers: dir, Priority: &cfg.Priority,
 		Settings: escalate.Settings{MaxQ: cfg.Thresholds.MaxQ, QuietEvaluations: quiet, ReopenCooldown: cfg.Evaluation.ReopenCooldown.D(),
 			Slack: cfg.Slack.Channel != ""},
 		BlindAfter: cfg.Evaluation.BlindAfter, Services: services, Queued: queued,
@@ -460,6 +497,9 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	}
 	wg.Go(func() { s.prune(ctx, time.After) })
 	wg.Go(func() { s.outbox.Run(ctx, time.After) })
+	if s.orgs != nil {
+		wg.Go(func() { s.orgs.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
+	}
 	if s.poller != nil {
 		wg.Go(func() { s.poller.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
 	}

@@ -98,9 +98,11 @@ ui:
   insecure: true
 kibana:
   url: https://kibana.example.com
+customers:
+  file: %s
 store:
   dir: %s
-`, esURL, index, pdURL, dir)
+`, esURL, index, pdURL, writeCustomers(t, e2eSim().Seed), dir)
 	p := filepath.Join(t.TempDir(), "culprit.yml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

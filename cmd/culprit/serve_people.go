@@ -54,7 +54,8 @@ func (b slackBridge) Correlate(ctx context.Context, q slack.Query) (slack.Answer
 	if q.Service != "" {
 		src = oneService{Source: s.source, service: q.Service}
 	}
-	res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now}, s.cfg.Correlate)
+	res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now,
+		Customers: s.customers, Priority: &s.cfg.Priority}, s.cfg.Correlate)
 	if err != nil {
 		return slack.Answer{}, fmt.Errorf("correlate %s: %w", describeQuery(q, w), err)
 	}

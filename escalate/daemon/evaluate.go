@@ -41,7 +41,12 @@ type Config struct {
 	Policy     escalate.Policy
 	Settings   escalate.Settings
 	Correlate  rules.Correlate
-	Lookback   time.Duration
+	// Customers names affected customers (their tiers weigh priority and
+	// routing); nil leaves them ids.
+	Customers correlate.Directory
+	// Priority computes each finding's P1–P4; nil, the defaults.
+	Priority *rules.Priority
+	Lookback time.Duration
 	// BlindAfter is how many failed evaluations in a row raise the
 	// "cannot read logs" incident.
 	BlindAfter int
@@ -212,7 +217,8 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	src := &watching{Source: cfg.Source, watched: e.watched, read: e.checkLate}
-	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now, MinBaseline: cfg.Lookback / minBaselineShare}, cfg.Correlate)
+	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now, MinBaseline: cfg.Lookback / minBaselineShare,
+		Customers: cfg.Customers, Priority: cfg.Priority}, cfg.Correlate)
 	if runErr != nil && ctx.Err() != nil {
 		return fmt.Errorf("evaluate: %w", ctx.Err())
 	}

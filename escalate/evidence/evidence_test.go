@@ -234,7 +234,7 @@ func TestIncidentList(t *testing.T) {
 	}
 
 	res := get(t, mux, "/incidents?status=resolved")
-	row := `<tr><td><a href="/incidents/` + fridayID + `">` + fridayID + `</a></td><td><span class="badge status-resolved">resolved</span></td><td class="severity-page">page</td><td>page</td><td>edge-router</td><td>` + esc(t, fridayHeadline) + `</td>` +
+	row := `<tr><td><a href="/incidents/` + fridayID + `">` + fridayID + `</a></td><td><span class="badge status-resolved">resolved</span></td><td class="severity-page">page</td><td>—</td><td>page</td><td>edge-router</td><td>` + esc(t, fridayHeadline) + `</td>` +
 		`<td><time datetime="2026-11-20T16:02:00Z">2026-11-20 16:02:00 UTC</time></td><td><time datetime="2026-11-20T16:05:00Z">2026-11-20 16:05:00 UTC</time></td>` +
 		`<td><time datetime="2026-11-20T16:05:00Z">2026-11-20 16:05:00 UTC</time></td><td><time datetime="2026-11-20T16:55:00Z">2026-11-20 16:55:00 UTC</time></td></tr>`
 	if !strings.Contains(string(res.body), row) {
@@ -516,5 +516,33 @@ func TestFileName(t *testing.T) {
 				t.Errorf("fileName(%q) = %q, want %q", c.id, got, c.want)
 			}
 		})
+	}
+}
+
+func TestEvidencePagePriorityAndCustomers(t *testing.T) {
+	st := fixture()
+	for i := range st.incidents {
+		if st.incidents[i].ID != fridayID {
+			continue
+		}
+		f := *st.incidents[i].Finding
+		f.Priority = &correlate.PriorityLevel{Level: "P1", Why: "20 or more customers see failures", Facts: "37 customers affected"}
+		f.Customers = &correlate.CustomerImpact{Summary: "1 enterprise customer, including Acme <Corp>; 37 customers in all", Top: 1, Total: 37,
+			Named: []correlate.AffectedCustomer{{Customer: correlate.Customer{ID: "101", Name: "Acme <Corp>", Tier: "enterprise", VIP: true, Owner: "dana"}, Errors: 40, Top: true}}}
+		st.incidents[i].Finding = &f
+	}
+	mux, _ := server(t, st)
+	if list := string(get(t, mux, "/incidents?status=resolved").body); !strings.Contains(list, `<td class="severity-page">page</td><td>P1</td>`) {
+		t.Errorf("the incident list shows no priority:\n%s", list)
+	}
+	page := string(get(t, mux, "/incidents/"+fridayID).body)
+	for _, want := range []string{
+		`<p class="priority"><strong>P1</strong>: 20 or more customers see failures. Weighed: 37 customers affected.</p>`,
+		`<caption>Customers: 1 enterprise customer, including Acme &lt;Corp&gt;; 37 customers in all</caption>`,
+		`<tr><th scope="row">Acme &lt;Corp&gt; (VIP)</th><td><code>101</code></td><td>enterprise</td><td>dana</td><td class="num">40</td></tr>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
 	}
 }

@@ -73,18 +73,24 @@ type listView struct {
 
 type listRow struct {
 	ID, Path, Status, Severity, Action, Service, Headline string
-	Onset, Opened, Paged, Resolved                        stamp
+	// Priority is P1–P4, "" for an incident without a finding.
+	Priority                       string
+	Onset, Opened, Paged, Resolved stamp
 }
 
 func newListView(ins []escalate.Incident, status escalate.Status, limited bool) listView {
 	v := listView{Status: string(status), Limit: listLimit, Limited: limited}
 	for i := range ins {
 		in := &ins[i]
-		v.Rows = append(v.Rows, listRow{
+		r := listRow{
 			ID: in.ID, Path: incidentPath(in.ID), Status: string(in.Status), Severity: string(in.Severity),
 			Action: string(in.Action), Service: in.Service, Headline: headline(in),
 			Onset: newStamp(in.Onset), Opened: newStamp(in.OpenedAt), Paged: newStamp(in.PagedAt), Resolved: newStamp(in.ResolvedAt),
-		})
+		}
+		if in.Finding != nil && in.Finding.Priority != nil {
+			r.Priority = in.Finding.Priority.Level
+		}
+		v.Rows = append(v.Rows, r)
 	}
 	return v
 }
@@ -124,6 +130,14 @@ type findingView struct {
 	Detected            stamp
 	SeverityReasons     []string
 
+	// Priority is "P2", with why and the facts weighed; empty for a
+	// finding stored before priorities existed.
+	Priority, PriorityWhy, PriorityFacts string
+	// CustomerSummary and Customers name the affected customers support
+	// knows.
+	CustomerSummary string
+	Customers       []customerRow
+
 	RateChart, ScopeChart *img
 
 	TicketSurge bool
@@ -148,6 +162,12 @@ type findingView struct {
 }
 
 type freqRow struct{ When, Rate, Share string }
+
+type customerRow struct {
+	Name, ID, Tier, Owner string
+	VIP                   bool
+	Errors                int64
+}
 
 type affectedRow struct {
 	Label string
@@ -216,6 +236,15 @@ func newFindingView(in *escalate.Incident, deploys []correlate.Deploy, path stri
 		ID: f.ID, Kind: string(f.Kind), Signature: f.Signature, Detected: newStamp(f.Detected),
 		SeverityReasons: f.SeverityReasons, TicketSurge: f.Kind == correlate.KindTicketSurge,
 		Examples: f.Examples,
+	}
+	if p := f.Priority; p != nil {
+		fv.Priority, fv.PriorityWhy, fv.PriorityFacts = p.Level, p.Why, p.Facts
+	}
+	if c := f.Customers; c != nil {
+		fv.CustomerSummary = c.Summary
+		for _, n := range c.Named {
+			fv.Customers = append(fv.Customers, customerRow{Name: n.Name, ID: n.ID, Tier: n.Tier, Owner: n.Owner, VIP: n.VIP, Errors: n.Errors})
+		}
 	}
 	w, h := chartPixels()
 	if f.Series != nil {

@@ -22,6 +22,9 @@ type Deliverer struct {
 	Notifier *Notifier
 	// RoutingKey is the integration key for a service ("" if none).
 	RoutingKey func(service string) string
+	// RouteKey is the integration key of a route that has its own (the
+	// support on-call's), "" for one that has none; nil, none has.
+	RouteKey func(route string) string
 	// Links are the evidence URLs of an incident.
 	Links func(in *escalate.Incident) Links
 }
@@ -29,6 +32,17 @@ type Deliverer struct {
 // Deliver implements the outbox's Notifier.
 func (d *Deliverer) Deliver(ctx context.Context, m escalate.Message) (retry bool, err error) {
 	key := d.RoutingKey(m.Service)
+	if d.RouteKey != nil && (m.Action == escalate.Trigger || m.Action == escalate.Resolve) {
+		// A page and its resolve go where the deciding route sends them.
+		var in struct {
+			Route string `json:"route"`
+		}
+		if err := json.Unmarshal(m.Body, &in); err == nil && in.Route != "" {
+			if k := d.RouteKey(in.Route); k != "" {
+				key = k
+			}
+		}
+	}
 	if key == "" {
 		return false, fmt.Errorf("no PagerDuty routing key for service %q: set pagerduty.routing_key or the service's routing_key", m.Service)
 	}

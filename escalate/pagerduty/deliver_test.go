@@ -109,3 +109,46 @@ func TestDeliverChangeEvent(t *testing.T) {
 		t.Fatalf("events %+v rejected %v", evs, fake.Rejected())
 	}
 }
+
+// TestDeliverRouteKey: a route with its own key (the support on-call's)
+// pages, and resolves, with that key, never the service's.
+func TestDeliverRouteKey(t *testing.T) {
+	const support = "5upp0rt0000000000000000000000000"
+	fake := pdfake.New(t)
+	n, err := New(Config{URL: fake.URL(), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Deliverer{Notifier: n,
+		RoutingKey: func(string) string { return routingKey },
+		RouteKey: func(r string) string {
+			if r == "vip" {
+				return support
+			}
+			return ""
+		}}
+	f := fridayFinding()
+	for _, tc := range []struct{ route, want string }{{"vip", support}, {"infra", routingKey}, {"", routingKey}} {
+		in := escalate.Incident{ID: "inc-" + tc.route, Key: "k-" + tc.route, Service: f.Service, Route: tc.route, Finding: f}
+		body, _ := json.Marshal(in)
+		for _, action := range []string{escalate.Trigger, escalate.Resolve} {
+			if _, err := d.Deliver(context.Background(), escalate.Message{Channel: escalate.ChannelPagerDuty, Action: action,
+				IncidentID: in.ID, Key: in.Key, Service: in.Service, Body: body}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	evs := fake.Events()
+	if len(evs) != 6 {
+		t.Fatalf("%d events, want 6", len(evs))
+	}
+	for _, e := range evs {
+		want := routingKey
+		if e.DedupKey == "k-vip" {
+			want = support
+		}
+		if e.Alert.RoutingKey != want {
+			t.Errorf("%s %s went with key %s, want %s", e.Alert.Action, e.DedupKey, e.Alert.RoutingKey, want)
+		}
+	}
+}

@@ -164,6 +164,23 @@ func severity(s correlate.Severity) string {
 	}
 }
 
+// PrioritySeverity maps a support priority onto PagerDuty's severity
+// scale, the documented mapping an Event Orchestration rule can use to set
+// PagerDuty's own priority: P1 critical, P2 error, P3 warning, P4 info.
+// The event's own payload.severity stays the finding's (see severity), so
+// existing urgency rules keep working.
+func PrioritySeverity(level string) string {
+	switch level {
+	case "P1":
+		return "critical"
+	case "P2":
+		return "error"
+	case "P3":
+		return "warning"
+	}
+	return "info"
+}
+
 // summary is the headline the correlator wrote; a finding without one
 // (never from the correlator) still pages with something readable.
 func summary(f *correlate.Finding) string {
@@ -310,6 +327,63 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 		reasons[i] = clip(f.SeverityReasons[i], lim.text)
 	}
 	d["severity_reasons"] = reasons
+	if p := f.Priority; p != nil {
+		// A flat string, so an Event Orchestration rule can match
+		// event.custom_details.priority and set PagerDuty's priority.
+		d["priority"] = clip(p.Level, maxShort)
+		d["priority_severity"] = PrioritySeverity(p.Level)
+		d["priority_why"] = clip(p.Why, lim.text)
+		d["priority_facts"] = clip(p.Facts, lim.text)
+	}
+	if c := f.Customers; c != nil {
+		named := make([]map[string]any, take("customers", len(c.Named), lim.rows))
+		for i := range named {
+			n := c.Named[i]
+			m := map[string]any{"id": clip(n.ID, maxShort), "errors": n.Errors}
+			for k, v := range map[string]string{"name": n.Name, "tier": n.Tier, "owner": n.Owner} {
+				if v != "" {
+					m[k] = clip(v, maxShort)
+				}
+			}
+			if n.VIP {
+				m["vip"] = true
+			}
+			named[i] = m
+		}
+		d["customers"] = map[string]any{"summary": clip(c.Summary, lim.text), "named": named, "top": c.Top, "total": c.Total}
+	}
+	if ev, ok := correlate.ConfinedEvidence(f); ok {
+		// One customer carries it: their evidence on its own, for the
+		// support on-call the VIP route pages.
+		m := map[string]any{"id": clip(ev.ID, maxShort)}
+		for k, v := range map[string]string{"name": ev.Name, "tier": ev.Tier, "owner": ev.Owner} {
+			if v != "" {
+				m[k] = clip(v, maxShort)
+			}
+		}
+		if ev.VIP {
+			m["vip"] = true
+		}
+		clipAll := func(xs []string, n int) []string {
+			out := make([]string, 0, min(len(xs), n))
+			for _, x := range xs[:min(len(xs), n)] {
+				out = append(out, clip(x, lim.text))
+			}
+			return out
+		}
+		m["sites"] = clipAll(ev.Sites, lim.rows)
+		m["paths"] = clipAll(ev.Paths, lim.rows)
+		var msgs, tickets []string
+		for _, sm := range ev.Samples {
+			msgs = append(msgs, sm.Time.UTC().Format("15:04:05")+" "+sm.Site+" "+sm.Message)
+		}
+		for _, t := range ev.Tickets {
+			tickets = append(tickets, fmt.Sprintf("#%d %s", t.ID, t.Subject))
+		}
+		m["samples"] = clipAll(msgs, lim.samples)
+		m["tickets"] = clipAll(tickets, lim.tickets)
+		d["customer"] = m
+	}
 	putTime(d, "onset", f.Onset)
 	putTime(d, "detected", f.Detected)
 	if f.Recovered != nil {

@@ -543,3 +543,44 @@ func TestTriggerNamesTheRecovery(t *testing.T) {
 		}
 	}
 }
+
+func TestTriggerPriorityAndCustomers(t *testing.T) {
+	f := fridayFinding()
+	f.Priority = &correlate.PriorityLevel{Level: "P1", Why: "a top-tier customer's customer-facing path fails", Facts: "1 customer affected"}
+	f.Customers = &correlate.CustomerImpact{Summary: "1 enterprise customer: Acme Corp (enterprise, VIP)", Top: 1, Total: 1,
+		Named: []correlate.AffectedCustomer{{Customer: correlate.Customer{ID: "42", Name: "Acme Corp", Tier: "enterprise", VIP: true, Owner: "dana"}, Errors: 40, Top: true}}}
+	d := Trigger(routingKey, "k", f, Links{}).Payload.Details.(map[string]any)
+	if d["priority"] != "P1" || d["priority_severity"] != "critical" || d["priority_why"] != f.Priority.Why {
+		t.Errorf("priority details: %v %v %v", d["priority"], d["priority_severity"], d["priority_why"])
+	}
+	c, _ := d["customers"].(map[string]any)
+	named, _ := c["named"].([]map[string]any)
+	if c["summary"] != f.Customers.Summary || len(named) != 1 || named[0]["name"] != "Acme Corp" || named[0]["tier"] != "enterprise" || named[0]["id"] != "42" || named[0]["vip"] != true {
+		t.Errorf("customers details: %v", c)
+	}
+	for level, want := range map[string]string{"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"} {
+		if got := PrioritySeverity(level); got != want {
+			t.Errorf("PrioritySeverity(%s) = %s, want %s", level, got, want)
+		}
+	}
+}
+
+func TestTriggerConfinedCustomerEvidence(t *testing.T) {
+	f := fridayFinding()
+	f.Scope = correlate.ScopeSummary{Affected: map[string]int{correlate.FieldCustomer: 1},
+		Concentration: []correlate.Concentration{{Field: correlate.FieldCustomer, Value: "42", ShareOfErrors: 1, ShareOfRequests: 0.01},
+			{Field: correlate.FieldPath, Value: "/checkout", ShareOfErrors: 1, ShareOfRequests: 0.02}}}
+	f.Samples = []correlate.Sample{{Time: t0, Customer: "42", Site: "shop-42.example.com", Message: "certificate verify failed"}}
+	f.Tickets = []correlate.TicketRef{{ID: 7, OrganizationID: 42, Subject: "Our site shows certificate errors"}}
+	f.Customers = &correlate.CustomerImpact{Summary: "1 enterprise customer: Acme Corp (enterprise)", Top: 1, Total: 1, Tiers: map[string]int{"enterprise": 1},
+		Named: []correlate.AffectedCustomer{{Customer: correlate.Customer{ID: "42", Name: "Acme Corp", Tier: "enterprise"}, Errors: 40, Top: true}}}
+	d := Trigger(routingKey, "k", f, Links{}).Payload.Details.(map[string]any)
+	c, ok := d["customer"].(map[string]any)
+	if !ok {
+		t.Fatalf("no customer evidence in %v", d)
+	}
+	if c["name"] != "Acme Corp" || fmt.Sprint(c["sites"]) != "[shop-42.example.com]" || fmt.Sprint(c["paths"]) != "[/checkout]" ||
+		fmt.Sprint(c["tickets"]) != "[#7 Our site shows certificate errors]" || len(c["samples"].([]string)) != 1 {
+		t.Errorf("customer evidence %v", c)
+	}
+}

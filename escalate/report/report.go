@@ -19,6 +19,16 @@ import (
 // report lists: they are a pointer, not evidence.
 const maxOtherIDs = 10
 
+// maxNamed bounds the customers a text report lists by name.
+const maxNamed = 5
+
+func owner(o string) string {
+	if o == "" {
+		return ""
+	}
+	return "  owner " + o
+}
+
 // JSON writes the result in culprit's stable JSON shape.
 func JSON(w io.Writer, r *correlate.Result) error {
 	enc := json.NewEncoder(w)
@@ -65,6 +75,10 @@ func finding(w *errWriter, f correlate.Finding) {
 	more := func(format string, a ...any) { w.printf("  %-13s %s\n", "", fmt.Sprintf(format, a...)) }
 
 	row("Finding", "%s  kind %s  service %s", f.ID, f.Kind, orDash(f.Service))
+	if p := f.Priority; p != nil {
+		row("Priority", "%s: %s", p.Level, p.Why)
+		more("%s", p.Facts)
+	}
 	row("Signature", "%s", f.Signature)
 	rec := "not yet"
 	if f.Recovered != nil {
@@ -97,6 +111,15 @@ func finding(w *errWriter, f correlate.Finding) {
 				label = "Explained by"
 			}
 			row(label, "%d. %s", i+1, e.Describe(orDash(f.Service)))
+		}
+		if c := f.Customers; c != nil {
+			row("Customers", "%s", c.Summary)
+			for _, n := range c.Named[:min(len(c.Named), maxNamed)] {
+				more("%-36s %11s  organization.id=%s%s", n.Label(), correlate.Plural(int(n.Errors), "error"), n.ID, owner(n.Owner))
+			}
+			if len(c.Named) > maxNamed {
+				more("… %d more named in the JSON report", len(c.Named)-maxNamed)
+			}
 		}
 	}
 	if len(f.SuspectedDeploys) == 0 {

@@ -235,3 +235,42 @@ func TestTicketsRankedWithOthers(t *testing.T) {
 		t.Errorf("json other_tickets = %v", f.OtherTickets)
 	}
 }
+
+func TestPriorityAndCustomers(t *testing.T) {
+	r := sample()
+	f := &r.Findings[0]
+	f.Priority = &correlate.PriorityLevel{Level: "P1", Why: "20 or more customers see failures: an outage as support counts them", Facts: "37 customers affected, 5.0% of their requests failing"}
+	f.Customers = &correlate.CustomerImpact{Summary: "3 enterprise customers, including Acme Corp (enterprise), Globex (enterprise) and Initech (enterprise); 37 customers in all",
+		Top: 3, Total: 37, Tiers: map[string]int{"enterprise": 3, "": 34},
+		Named: []correlate.AffectedCustomer{{Customer: correlate.Customer{ID: "101", Name: "Acme Corp", Tier: "enterprise", Owner: "dana"}, Errors: 40, Top: true}}}
+	var txt, js bytes.Buffer
+	if err := Text(&txt, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  Priority      P1: 20 or more customers see failures",
+		"  Customers     3 enterprise customers, including Acme Corp (enterprise)",
+		"Acme Corp (enterprise)                 40 errors  organization.id=101  owner dana",
+	} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, txt.String())
+		}
+	}
+	if err := JSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Findings []struct {
+			Priority  struct{ Level string }
+			Customers struct {
+				Named []struct{ ID, Name, Tier string }
+			}
+		}
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Findings[0]; got.Priority.Level != "P1" || len(got.Customers.Named) != 1 || got.Customers.Named[0].Name != "Acme Corp" || got.Customers.Named[0].ID != "101" {
+		t.Errorf("JSON finding: %+v", got)
+	}
+}

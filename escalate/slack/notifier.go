@@ -33,6 +33,10 @@ type NotifierConfig struct {
 	Token string
 	// Channel is the channel id (C…) or name to post to.
 	Channel string
+	// RouteChannel is the channel of a route that has its own (the
+	// support on-call's, for one VIP customer), "" for one that has
+	// none; nil, none has.
+	RouteChannel func(route string) string
 	// APIURL is the Web API base; empty means DefaultAPIURL.
 	APIURL string
 	// PublicURL is the base URL of the evidence pages (ui.external_url,
@@ -56,6 +60,7 @@ type NotifierConfig struct {
 type Notifier struct {
 	api     *slackgo.Client
 	channel string
+	byRoute func(route string) string
 	public  string
 	chart   func(in *escalate.Incident) string
 	host    string
@@ -123,6 +128,7 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	return &Notifier{
 		api:     slackgo.New(cfg.Token, slackgo.OptionAPIURL(base), slackgo.OptionHTTPClient(&hc)),
 		channel: cfg.Channel,
+		byRoute: cfg.RouteChannel,
 		public:  public,
 		chart:   cfg.ChartURL,
 		host:    u.Host,
@@ -152,11 +158,15 @@ func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool,
 	if in.ID == "" {
 		in.ID = m.IncidentID
 	}
+	channel := n.channel
+	if n.byRoute != nil && in.Route != "" {
+		channel = cmp.Or(n.byRoute(in.Route), channel)
+	}
 	// A retry may follow an attempt Slack received but culprit never
 	// heard back from (a timeout, or culprit killed mid-delivery): look
 	// for the message first, so it is not posted twice.
 	if m.Attempts > 0 || m.InDoubt {
-		ts, err := n.posted(ctx, m)
+		ts, err := n.posted(ctx, channel, m)
 		if err == nil && ts != "" {
 			return false, nil
 		}
@@ -174,7 +184,7 @@ func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool,
 		a := n.answer(&in)
 		opts = append(opts, slackgo.MsgOptionText(FallbackText(a), false), slackgo.MsgOptionBlocks(Blocks(a)...))
 	}
-	return n.send(ctx, opts...)
+	return n.send(ctx, channel, opts...)
 }
 
 // metadataEvent is the event type of the message metadata every outbox
@@ -194,16 +204,16 @@ const (
 // returns its ts, or "" when it is not there. It needs the
 // channels:history scope (groups:history for a private channel) and a
 // channel id: conversations.history does not take channel names.
-func (n *Notifier) posted(ctx context.Context, m escalate.Message) (string, error) {
+func (n *Notifier) posted(ctx context.Context, channel string, m escalate.Message) (string, error) {
 	rctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	want := strconv.FormatInt(m.ID, 10)
-	p := &slackgo.GetConversationHistoryParameters{ChannelID: n.channel, Limit: 200, IncludeAllMetadata: true,
+	p := &slackgo.GetConversationHistoryParameters{ChannelID: channel, Limit: 200, IncludeAllMetadata: true,
 		Oldest: fmt.Sprintf("%d.000000", m.CreatedAt.Add(-lookBack).Unix())}
 	for range maxLookupPages {
 		res, err := n.api.GetConversationHistoryContext(rctx, p)
 		if err != nil {
-			return "", fmt.Errorf("conversations.history of %s: %s", n.channel, n.redact(err.Error()))
+			return "", fmt.Errorf("conversations.history of %s: %s", channel, n.redact(err.Error()))
 		}
 		for _, msg := range res.Messages {
 			md := msg.Metadata
@@ -217,7 +227,7 @@ func (n *Notifier) posted(ctx context.Context, m escalate.Message) (string, erro
 		}
 		p.Cursor = res.ResponseMetaData.NextCursor
 	}
-	return "", fmt.Errorf("conversations.history of %s: more than %d pages since the message was queued", n.channel, maxLookupPages)
+	return "", fmt.Errorf("conversations.history of %s: more than %d pages since the message was queued", channel, maxLookupPages)
 }
 
 // answer turns an incident into the renderer's input.
@@ -253,7 +263,7 @@ func incidentHeadline(in *escalate.Incident) string {
 	return in.Service
 }
 
-func (n *Notifier) send(ctx context.Context, opts ...slackgo.MsgOption) (bool, error) {
+func (n *Notifier) send(ctx context.Context, channel string, opts ...slackgo.MsgOption) (bool, error) {
 	const op = "post message"
 	fail := func(retry bool, cause error) (bool, error) {
 		return retry, &Error{Op: op, Host: n.host, Err: cause}
@@ -264,7 +274,7 @@ func (n *Notifier) send(ctx context.Context, opts ...slackgo.MsgOption) (bool, e
 	rctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	x := &exchange{}
-	_, _, err := n.api.PostMessageContext(context.WithValue(rctx, exchangeKey{}, x), n.channel, opts...)
+	_, _, err := n.api.PostMessageContext(context.WithValue(rctx, exchangeKey{}, x), channel, opts...)
 	if err == nil {
 		return false, nil
 	}

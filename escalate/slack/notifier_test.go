@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/escalate"
 	"github.com/culprithq/culprit/escalate/slack/slackfake"
 )
@@ -194,5 +195,42 @@ func TestNewNotifierValidates(t *testing.T) {
 				t.Fatalf("error = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNotifierRouteChannel: an incident decided by a route with its own
+// channel (the support on-call's) is posted there, with its priority and
+// customers; others go to the default channel.
+func TestNotifierRouteChannel(t *testing.T) {
+	for _, tc := range []struct{ route, want string }{{"vip", "C0VIPDESK"}, {"infra", "C0SUPPORT"}} {
+		f := slackfake.New(t)
+		n, err := NewNotifier(NotifierConfig{Token: slackfake.BotToken, Channel: "C0SUPPORT", APIURL: f.APIURL(),
+			RouteChannel: func(r string) string {
+				if r == "vip" {
+					return "C0VIPDESK"
+				}
+				return ""
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := fridayFinding()
+		fd.Priority = &correlate.PriorityLevel{Level: "P2", Why: "a top-tier or VIP customer is affected", Facts: "1 customer affected"}
+		fd.Customers = &correlate.CustomerImpact{Summary: "1 enterprise customer: Acme Corp (enterprise)"}
+		in := escalate.Incident{ID: "inc-1", Key: "k", Service: fd.Service, Route: tc.route, Finding: &fd}
+		body, _ := json.Marshal(in)
+		if _, err := n.Deliver(context.Background(), escalate.Message{ID: 1, Channel: escalate.ChannelSlack, Action: escalate.Post,
+			IncidentID: in.ID, Key: in.Key, Service: in.Service, Body: body, CreatedAt: friday}); err != nil {
+			t.Fatal(err)
+		}
+		posts := f.Posts()
+		if len(posts) != 1 || posts[0].Channel != tc.want {
+			t.Fatalf("route %s: posts %+v, want one to %s", tc.route, posts, tc.want)
+		}
+		for _, w := range []string{"*P2*", "1 enterprise customer: Acme Corp (enterprise)", "P2: a top-tier or VIP customer is affected"} {
+			if !strings.Contains(string(posts[0].Blocks), w) {
+				t.Errorf("post lacks %q: %s", w, posts[0].Blocks)
+			}
+		}
 	}
 }

@@ -128,6 +128,9 @@ func FallbackText(a Answer) string {
 func itemBlocks(it Item) []slackgo.Block {
 	f := it.Finding
 	title := fmt.Sprintf("%s *%s*", severityMark(f.Severity), escape(clip(oneLine(f.Headline), 500)))
+	if p := f.Priority; p != nil {
+		title = fmt.Sprintf("%s *%s* %s", severityMark(f.Severity), escape(clip(p.Level, 10)), escape(clip(oneLine(f.Headline), 500)))
+	}
 	if f.Signature != "" {
 		title += "\n`" + codeSafe(clip(oneLine(f.Signature), maxSignature)) + "`"
 	}
@@ -188,6 +191,16 @@ func scopeText(f correlate.Finding) string {
 	a := f.Scope.Affected
 	fmt.Fprintf(&b, "%s, %s, %s", correlate.Plural(a[correlate.FieldCustomer], "customer"),
 		correlate.Plural(a[correlate.FieldSite], "site"), correlate.Plural(a[correlate.FieldHost], "host"))
+	if c := f.Customers; c != nil {
+		fmt.Fprintf(&b, "\n%s", escape(clip(oneLine(c.Summary), 300)))
+	}
+	if ev, ok := correlate.ConfinedEvidence(&f); ok && len(ev.Sites) > 0 {
+		// One customer carries it: where, for whoever talks to them.
+		fmt.Fprintf(&b, "\ntheir sites: %s", escape(clip(strings.Join(ev.Sites[:min(len(ev.Sites), 3)], ", "), 300)))
+		if ev.Owner != "" {
+			fmt.Fprintf(&b, " · owner %s", escape(clip(ev.Owner, 100)))
+		}
+	}
 	if e, ok := correlate.TopExplanation(f); ok {
 		fmt.Fprintf(&b, "\nexplained by: `%s` %s", codeSafe(clip(oneLine(e.Label()), 200)), e.Evidence(f.Service))
 	}
@@ -280,6 +293,9 @@ func contextElements(f correlate.Finding) []slackgo.MixedElement {
 		facts = append(facts, "not recovered")
 	}
 	els := []slackgo.MixedElement{mrkdwn(clipMrkdwn(strings.Join(facts, " · "), MaxContextText))}
+	if p := f.Priority; p != nil {
+		els = append(els, mrkdwn(clipMrkdwn(escape(oneLine(p.Level+": "+p.Why+" ("+p.Facts+")")), MaxContextText)))
+	}
 	if len(f.SeverityReasons) > 0 {
 		why := fmt.Sprintf("%s: %s", f.Severity, strings.Join(f.SeverityReasons, "; "))
 		els = append(els, mrkdwn(clipMrkdwn(escape(oneLine(why)), MaxContextText)))

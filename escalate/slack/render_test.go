@@ -257,3 +257,19 @@ func TestClipMrkdwnNeverSplitsEntitiesOrLinks(t *testing.T) {
 		})
 	}
 }
+
+func TestBlocksNameTheConfinedCustomersSites(t *testing.T) {
+	f := fridayFinding()
+	f.Scope = correlate.ScopeSummary{Affected: map[string]int{correlate.FieldCustomer: 1},
+		Concentration: []correlate.Concentration{{Field: correlate.FieldCustomer, Value: "42", ShareOfErrors: 1, ShareOfRequests: 0.01}}}
+	f.Samples = []correlate.Sample{{Customer: "42", Site: "shop-42.example.com", Message: "x509"}}
+	f.Customers = &correlate.CustomerImpact{Summary: "1 enterprise customer: Acme Corp (enterprise)", Top: 1, Total: 1,
+		Named: []correlate.AffectedCustomer{{Customer: correlate.Customer{ID: "42", Name: "Acme Corp", Tier: "enterprise", Owner: "dana"}, Top: true}}}
+	b, err := json.Marshal(Blocks(Answer{Headline: "h", Items: []Item{{Finding: f}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "their sites: shop-42.example.com · owner dana") {
+		t.Errorf("blocks lack the customer's sites and owner: %s", b)
+	}
+}

@@ -182,6 +182,14 @@ CREATE INDEX timeline_at ON timeline(at);
 	`CREATE INDEX outbox_key ON outbox(action, key);`,
 	// 6: messages with one key go out in order (see DueIn).
 	`CREATE INDEX outbox_key_order ON outbox(key, channel, state, id);`,
+	// 7: customers synced from Zendesk organizations, kept so a restart
+	// resumes the export from its cursor and still knows them.
+	`
+CREATE TABLE customers (
+	id   TEXT PRIMARY KEY,
+	body TEXT NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations newer than the database's user_version,

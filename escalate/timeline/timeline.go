@@ -144,7 +144,7 @@ var culpritKinds = map[string]bool{
 	escalate.EventOnset: true, escalate.EventDetected: true, escalate.EventEscalated: true,
 	escalate.EventSuspect: true, escalate.EventPageQueued: true, escalate.EventPageSent: true,
 	escalate.EventPageFailed: true, escalate.EventRecovered: true, escalate.EventResolved: true,
-	escalate.EventReopened: true, escalate.EventSilenced: true,
+	escalate.EventReopened: true, escalate.EventSilenced: true, escalate.EventPriority: true,
 }
 
 // pagerDutyKinds are PagerDuty incident events whose short form does not
@@ -373,6 +373,7 @@ var kindOrder = map[string]int{
 	KindDeployFinished:       2,
 	escalate.EventOnset:      3,
 	escalate.EventDetected:   4,
+	escalate.EventPriority:   4,
 	escalate.EventSuspect:    5,
 	escalate.EventEscalated:  6,
 	escalate.EventSilenced:   7,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -41,7 +42,7 @@ func WriteFiles(ctx context.Context, dir string, cfg Config) (*Run, error) {
 	return run, nil
 }
 
-// WriteSidecars writes a run's deploys, tickets and ground truth into dir:
+// WriteSidecars writes a run's deploys, tickets, customers and ground truth into dir:
 // everything but the logs, for runs whose logs went elsewhere.
 func WriteSidecars(dir string, run *Run) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -59,7 +60,11 @@ func WriteSidecars(dir string, run *Run) error {
 	if err != nil {
 		return fmt.Errorf("simulate: truth: %w", err)
 	}
-	for name, b := range map[string][]byte{DeploysFile: deploys, TicketsFile: tickets, TruthFile: truth} {
+	custs, err := customersCSV(run.Customers)
+	if err != nil {
+		return err
+	}
+	for name, b := range map[string][]byte{DeploysFile: deploys, TicketsFile: tickets, TruthFile: truth, CustomersFile: []byte(strings.TrimSuffix(custs, "\n"))} {
 		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}

@@ -19,6 +19,7 @@ const (
 	streamAttacks
 	streamIncidentPlan
 	streamTicketWords
+	streamCustomers
 )
 
 func newRand(seed int64, stream uint64) *rand.Rand {

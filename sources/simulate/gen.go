@@ -384,10 +384,11 @@ func (s *sim) finish() *Run {
 		}
 	}
 	return &Run{
-		Config:  s.cfg,
-		Deploys: s.deploys,
-		Tickets: numbered,
-		Truth:   truth,
-		Docs:    s.ndocs,
+		Customers: s.f.directory(s.cfg.Seed),
+		Config:    s.cfg,
+		Deploys:   s.deploys,
+		Tickets:   numbered,
+		Truth:     truth,
+		Docs:      s.ndocs,
 	}
 }

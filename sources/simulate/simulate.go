@@ -240,6 +240,8 @@ type Run struct {
 	Tickets []correlate.Ticket
 	Truth   Truth
 	Docs    int
+	// Customers is the fleet's customer directory (names, tiers, VIPs).
+	Customers []correlate.Customer
 }
 
 // Generate streams the run's documents in time order to emit and returns

@@ -51,11 +51,17 @@ func NextDelay(err error, interval time.Duration) time.Duration {
 // Failures are logged, not returned: the daemon's poller must outlive a
 // Zendesk outage. An interval of 0 or less means DefaultInterval.
 func (p *Poller) Run(ctx context.Context, interval time.Duration) {
+	runPolls(ctx, interval, p.Poll, p.wait, p.log, p.host)
+}
+
+// runPolls is the loop every export poller runs.
+func runPolls(ctx context.Context, interval time.Duration, poll func(context.Context) (int, error),
+	wait func(context.Context, time.Duration) error, log *slog.Logger, host string) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
 	for {
-		n, err := p.Poll(ctx)
+		n, err := poll(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -67,10 +73,10 @@ func (p *Poller) Run(ctx context.Context, interval time.Duration) {
 			} else if errors.Is(err, ErrTemporary) {
 				level = slog.LevelWarn
 			}
-			p.log.Log(ctx, level, "zendesk: poll failed", slog.String("host", p.host), slog.Int("tickets", n),
+			log.Log(ctx, level, "zendesk: poll failed", slog.String("host", host), slog.Int("records", n),
 				slog.String("err", err.Error()), slog.Duration("next", d))
 		}
-		if p.wait(ctx, d) != nil {
+		if wait(ctx, d) != nil {
 			return
 		}
 	}

@@ -79,13 +79,9 @@ type Config struct {
 // Poller reads new and changed tickets from Zendesk. Its methods are safe for
 // concurrent use; polls run one at a time.
 type Poller struct {
-	base       *url.URL // scheme, host and any path prefix, without a trailing slash
-	host       string
-	auth       string // the Authorization header value; never logged
-	client     *http.Client
+	*api
 	tickets    TicketStore
 	cursors    CursorStore
-	now        func() time.Time
 	log        *slog.Logger
 	start      time.Time
 	cursorName string
@@ -96,7 +92,6 @@ type Poller struct {
 
 	mu sync.Mutex // one poll at a time: two would race on the cursor
 
-	requests    *prometheus.CounterVec
 	stored      prometheus.Counter
 	skipped     prometheus.Counter
 	deleted     prometheus.Counter
@@ -110,24 +105,7 @@ const maxPage = 64 << 20
 // New checks cfg and returns a Poller. Every configuration problem is
 // reported at once; none of them quotes the token.
 func New(cfg Config) (*Poller, error) {
-	var errs []error
-	u, err := url.Parse(strings.TrimSpace(cfg.URL))
-	switch {
-	case cfg.URL == "":
-		errs = append(errs, errors.New("url is required (like https://acme.zendesk.com)"))
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		errs = append(errs, errors.New("url must be an http(s) address like https://acme.zendesk.com"))
-	case u.User != nil:
-		errs = append(errs, errors.New("url must not carry credentials: set email and token"))
-	case u.RawQuery != "" || u.Fragment != "":
-		errs = append(errs, errors.New("url must not have a query or fragment"))
-	}
-	if strings.TrimSpace(cfg.Email) == "" {
-		errs = append(errs, errors.New("email is required"))
-	}
-	if strings.TrimSpace(cfg.Token) == "" {
-		errs = append(errs, errors.New("token is required"))
-	}
+	a, errs := newAPI(cfg.URL, cfg.Email, cfg.Token, cfg.HTTPClient, cfg.Now)
 	if cfg.Tickets == nil {
 		errs = append(errs, errors.New("a ticket store is required"))
 	}
@@ -137,26 +115,14 @@ func New(cfg Config) (*Poller, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("zendesk: %w", errors.Join(errs...))
 	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
 	p := &Poller{
-		base:       u,
-		host:       u.Host,
-		auth:       "Basic " + base64.StdEncoding.EncodeToString([]byte(strings.TrimSpace(cfg.Email)+"/token:"+strings.TrimSpace(cfg.Token))),
-		client:     cfg.HTTPClient,
+		api:        a,
 		tickets:    cfg.Tickets,
 		cursors:    cfg.Cursors,
-		now:        cfg.Now,
 		log:        cfg.Logger,
 		start:      cfg.StartTime,
-		cursorName: "zendesk/" + u.Host + "/tickets",
+		cursorName: "zendesk/" + a.host + "/tickets",
 		wait:       sleepCtx,
-	}
-	if p.client == nil {
-		p.client = &http.Client{Timeout: 60 * time.Second}
-	}
-	if p.now == nil {
-		p.now = time.Now
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -165,6 +131,59 @@ func New(cfg Config) (*Poller, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// api is what every Zendesk export poller shares: the account, the
+// credentials, and how a response becomes a page or a classified error.
+type api struct {
+	base     *url.URL // scheme, host and any path prefix, without a trailing slash
+	host     string
+	auth     string // the Authorization header value; never logged
+	client   *http.Client
+	now      func() time.Time
+	requests *prometheus.CounterVec
+}
+
+// newAPI checks the account's address and credentials; each problem is
+// one error, none quoting the token.
+func newAPI(rawURL, email, token string, hc *http.Client, now func() time.Time) (*api, []error) {
+	var errs []error
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	switch {
+	case rawURL == "":
+		errs = append(errs, errors.New("url is required (like https://acme.zendesk.com)"))
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		errs = append(errs, errors.New("url must be an http(s) address like https://acme.zendesk.com"))
+	case u.User != nil:
+		errs = append(errs, errors.New("url must not carry credentials: set email and token"))
+	case u.RawQuery != "" || u.Fragment != "":
+		errs = append(errs, errors.New("url must not have a query or fragment"))
+	}
+	if strings.TrimSpace(email) == "" {
+		errs = append(errs, errors.New("email is required"))
+	}
+	if strings.TrimSpace(token) == "" {
+		errs = append(errs, errors.New("token is required"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	a := &api{
+		base:   u,
+		host:   u.Host,
+		auth:   "Basic " + base64.StdEncoding.EncodeToString([]byte(strings.TrimSpace(email)+"/token:"+strings.TrimSpace(token))),
+		client: hc,
+		now:    now,
+	}
+	if a.client == nil {
+		a.client = &http.Client{Timeout: 60 * time.Second}
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a, nil
 }
 
 func (p *Poller) initMetrics(reg prometheus.Registerer) error {
@@ -313,22 +332,32 @@ func (p *Poller) decode(raws []json.RawMessage) []correlate.Ticket {
 	return kept
 }
 
-// get requests one export page and classifies failures.
+// get requests one page of the ticket export.
 func (p *Poller) get(ctx context.Context, q url.Values) (*exportPage, error) {
-	u := *p.base
-	u.Path += "/api/v2/incremental/tickets/cursor.json"
+	var page exportPage
+	if err := p.getJSON(ctx, "/api/v2/incremental/tickets/cursor.json", q, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// getJSON requests one export page at path and decodes it into page,
+// classifying failures.
+func (a *api) getJSON(ctx context.Context, path string, q url.Values, page any) error {
+	u := *a.base
+	u.Path += path
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("zendesk %s: build request: %w", p.host, err)
+		return fmt.Errorf("zendesk %s: build request: %w", a.host, err)
 	}
-	req.Header.Set("Authorization", p.auth)
+	req.Header.Set("Authorization", a.auth)
 	req.Header.Set("Accept", "application/json")
-	resp, err := p.client.Do(req)
+	resp, err := a.client.Do(req)
 	if err != nil {
-		p.requests.WithLabelValues("error").Inc()
+		a.requests.WithLabelValues("error").Inc()
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("zendesk %s: %w", p.host, context.Cause(ctx))
+			return fmt.Errorf("zendesk %s: %w", a.host, context.Cause(ctx))
 		}
 		// url.Error repeats the URL, which holds nothing secret (the
 		// credentials travel in a header), but the cause alone reads better.
@@ -336,39 +365,38 @@ func (p *Poller) get(ctx context.Context, q url.Values) (*exportPage, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, &apiError{host: p.host, msg: "request failed: " + err.Error(), kind: ErrTemporary}
+		return &apiError{host: a.host, msg: "request failed: " + err.Error(), kind: ErrTemporary}
 	}
 	defer resp.Body.Close()
-	p.requests.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
-	if err := p.statusErr(resp); err != nil {
-		return nil, err
+	a.requests.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	if err := a.statusErr(resp); err != nil {
+		return err
 	}
-	var page exportPage
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPage)).Decode(&page); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPage)).Decode(page); err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("zendesk %s: %w", p.host, context.Cause(ctx))
+			return fmt.Errorf("zendesk %s: %w", a.host, context.Cause(ctx))
 		}
 		// A page cut off mid-transfer is worth another try; its cursor was
 		// not advanced.
-		return nil, &apiError{host: p.host, msg: "decode export page: " + err.Error(), kind: ErrTemporary}
+		return &apiError{host: a.host, msg: "decode export page: " + err.Error(), kind: ErrTemporary}
 	}
-	return &page, nil
+	return nil
 }
 
 // statusErr turns a non-2xx response into an error that says what to do.
-func (p *Poller) statusErr(resp *http.Response) error {
+func (a *api) statusErr(resp *http.Response) error {
 	code := resp.StatusCode
 	switch {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusTooManyRequests:
-		return fmt.Errorf("zendesk %s: %w", p.host, &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), p.now())})
+		return fmt.Errorf("zendesk %s: %w", a.host, &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), a.now())})
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return &apiError{host: p.host, msg: fmt.Sprintf("authentication failed (%d): check zendesk.email and zendesk.token", code), kind: ErrAuth}
+		return &apiError{host: a.host, msg: fmt.Sprintf("authentication failed (%d): check zendesk.email and zendesk.token", code), kind: ErrAuth}
 	case code >= 500:
-		return &apiError{host: p.host, msg: fmt.Sprintf("server error (%d)%s", code, detail(resp.Body)), kind: ErrTemporary}
+		return &apiError{host: a.host, msg: fmt.Sprintf("server error (%d)%s", code, detail(resp.Body)), kind: ErrTemporary}
 	}
-	return &apiError{host: p.host, msg: fmt.Sprintf("export refused (%d)%s", code, detail(resp.Body))}
+	return &apiError{host: a.host, msg: fmt.Sprintf("export refused (%d)%s", code, detail(resp.Body))}
 }
 
 // detail is Zendesk's own explanation of an error, shortened; its error

@@ -69,15 +69,41 @@ func ok(body string) fakeResponse { return fakeResponse{code: 200, body: body} }
 // documented shape: GET on the cursor export path, Basic auth as
 // "{email}/token:{token}", and exactly one of start_time or cursor.
 type fakeZendesk struct {
-	t         *testing.T
-	srv       *httptest.Server
+	t       *testing.T
+	srv     *httptest.Server
+	mu      sync.Mutex
+	script  *script
+	queries []url.Values
+}
+
+// script answers requests with scripted responses, in order; a request
+// beyond them fails the test.
+type script struct {
 	mu        sync.Mutex
 	responses []fakeResponse
-	queries   []url.Values
+}
+
+func (s *script) reply(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if len(s.responses) == 0 {
+		s.mu.Unlock()
+		t.Errorf("unexpected request %s", r.URL.RawQuery)
+		http.Error(w, `{"error":"no more"}`, http.StatusTeapot)
+		return
+	}
+	resp := s.responses[0]
+	s.responses = s.responses[1:]
+	s.mu.Unlock()
+	for k, vs := range resp.header {
+		w.Header()[k] = vs
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.code)
+	fmt.Fprint(w, resp.body)
 }
 
 func newFake(t *testing.T, responses ...fakeResponse) *fakeZendesk {
-	f := &fakeZendesk{t: t, responses: responses}
+	f := &fakeZendesk{t: t, script: &script{responses: responses}}
 	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(testEmail+"/token:"+testToken))
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != "/api/v2/incremental/tickets/cursor.json" {
@@ -103,21 +129,8 @@ func newFake(t *testing.T, responses ...fakeResponse) *fakeZendesk {
 		}
 		f.mu.Lock()
 		f.queries = append(f.queries, q)
-		if len(f.responses) == 0 {
-			f.mu.Unlock()
-			t.Errorf("unexpected request %s", r.URL.RawQuery)
-			http.Error(w, `{"error":"no more"}`, http.StatusTeapot)
-			return
-		}
-		resp := f.responses[0]
-		f.responses = f.responses[1:]
 		f.mu.Unlock()
-		for k, vs := range resp.header {
-			w.Header()[k] = vs
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(resp.code)
-		fmt.Fprint(w, resp.body)
+		f.script.reply(t, w, r)
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
