@@ -414,3 +414,47 @@ func TestLateRequests(t *testing.T) {
 		t.Errorf("%v late requests after a second read, want still 32", got)
 	}
 }
+
+// TestRecoveredEpisodeRecordedOnce: an episode that was over before the
+// first evaluation is recorded once, already resolved, and not opened again
+// by every later evaluation that still has it in its lookback. With the
+// reopen cooldown (30 m) shorter than the lookback (4 h), the incident used
+// to drop out of the known incidents 30 minutes after it was recorded, and
+// the same episode opened anew every half hour for as long as its onset
+// still had enough baseline in front of it: four times here.
+func TestRecoveredEpisodeRecordedOnce(t *testing.T) {
+	ctx := context.Background()
+	src := &stepSource{onset: t0.Add(3 * time.Hour), end: t0.Add(3*time.Hour + 15*time.Minute)}
+	st, err := store.Open(ctx, t.TempDir(), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e, err := New(Config{Source: src, SourceName: "es logs-*", Store: st, Policy: allPage{},
+		Settings: escalate.Settings{QuietEvaluations: 3, ReopenCooldown: 30 * time.Minute}, Correlate: rules.Default().Correlate,
+		Lookback: 4 * time.Hour, BlindAfter: 3, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := t0.Add(4 * time.Hour)
+	for now := first; now.Before(first.Add(100 * time.Minute)); now = now.Add(time.Minute) {
+		if err := e.Evaluate(ctx, now); err != nil {
+			t.Fatalf("evaluate at %s: %v", now.Format("15:04"), err)
+		}
+	}
+	ins, err := st.Incidents(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened []string
+	for _, in := range ins {
+		opened = append(opened, in.OpenedAt.Format("15:04")+" "+string(in.Status)+" ("+in.Why+")")
+	}
+	if len(ins) != 1 {
+		t.Fatalf("%d incidents for one episode, opened %v; want one", len(ins), opened)
+	}
+	if in := ins[0]; in.Status != escalate.StatusResolved || !in.OpenedAt.Equal(first) || in.Paged() {
+		t.Fatalf("incident %s opened %s, paged %v; want it recorded resolved at the first evaluation %s, unpaged",
+			in.Status, in.OpenedAt.Format("15:04"), in.Paged(), first.Format("15:04"))
+	}
+}
