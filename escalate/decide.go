@@ -111,6 +111,13 @@ func quietNeeded(in Incident, s Settings) int {
 	return n << min(in.Flaps, 6)
 }
 
+// unmatchedExplainer is a Policy that can say why no route matched
+// (rules.Config does): without it an incident nobody was told about had an
+// empty "why", and nothing said that the configuration had no page route.
+type unmatchedExplainer interface {
+	NoRoute(service string, t time.Time) string
+}
+
 // route combines the configured route with the finding's own severity: a
 // page route only pages findings graded page, and a silence always wins.
 func route(f *correlate.Finding, now time.Time, p Policy, s Settings) (Action, string) {
@@ -118,6 +125,11 @@ func route(f *correlate.Finding, now time.Time, p Policy, s Settings) (Action, s
 		return ActionRecord, why
 	}
 	a, why := p.Route(f.Service, now)
+	if why == "" {
+		if x, ok := p.(unmatchedExplainer); ok {
+			why = x.NoRoute(f.Service, now)
+		}
+	}
 	switch {
 	case f.Severity == correlate.SeverityInfo:
 		a, why = ActionRecord, why+" (severity info: recorded only)"
