@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +42,23 @@ pagerduty:
 	def := Default()
 	if got, want := def.NoRoute("api", at), "no route configured, so default_action record applies"; got != want {
 		t.Errorf("built-in NoRoute = %q, want %q", got, want)
+	}
+}
+
+// TestDeliverLog: pagerduty.deliver: log needs no routing key for a page
+// route; an unknown mode, or a log file without it, is refused by name.
+func TestDeliverLog(t *testing.T) {
+	const route = "routes:\n  - name: all\n    action: page\n"
+	if _, err := Parse([]byte(route + "pagerduty:\n  deliver: log\n  log_file: pages.ndjson\n")); err != nil {
+		t.Errorf("deliver: log without a key: %v", err)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{route, "page needs a PagerDuty routing key"},
+		{route + "pagerduty:\n  deliver: email\n", `pagerduty.deliver: "email" is not one of api, log`},
+		{"pagerduty:\n  log_file: pages.ndjson\n", "pagerduty.log_file: is only used with deliver: log"},
+	} {
+		if _, err := Parse([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -456,5 +457,53 @@ func TestRecoveredEpisodeRecordedOnce(t *testing.T) {
 	if in := ins[0]; in.Status != escalate.StatusResolved || !in.OpenedAt.Equal(first) || in.Paged() {
 		t.Fatalf("incident %s opened %s, paged %v; want it recorded resolved at the first evaluation %s, unpaged",
 			in.Status, in.OpenedAt.Format("15:04"), in.Paged(), first.Format("15:04"))
+	}
+}
+
+// TestEveryFollowsInjectedClock: Every waits on the injected timer and
+// runs on the schedule's instants of the injected clock, however fast that
+// clock runs; a panicking run does not stop the schedule, and cancelling
+// ends it.
+func TestEveryFollowsInjectedClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	now := t0.Add(10 * time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	// after advances the clock by d at once: a run's time passes as soon
+	// as it is waited for.
+	after := func(d time.Duration) <-chan time.Time {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		c := make(chan time.Time, 1)
+		c <- now
+		return c
+	}
+	var got []time.Time
+	done := make(chan error)
+	go func() {
+		done <- Every(ctx, Aligned{Interval: time.Minute, Offset: 30 * time.Second}, clock, after, discard(), func(ctx context.Context, at time.Time) error {
+			got = append(got, at)
+			switch len(got) {
+			case 1:
+				panic("first run panics")
+			case 3:
+				cancel()
+			}
+			return nil
+		})
+	}()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Every returned %v", err)
+	}
+	want := []time.Time{t0.Add(30 * time.Second), t0.Add(90 * time.Second), t0.Add(150 * time.Second)}
+	if len(got) != len(want) {
+		t.Fatalf("runs at %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("run %d at %s, want %s", i, got[i].Format(time.TimeOnly), want[i].Format(time.TimeOnly))
+		}
 	}
 }
