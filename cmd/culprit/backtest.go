@@ -198,7 +198,6 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(tickets, func(a, b correlate.Ticket) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	step, interval := cfg.Correlate.Bucket.D(), cfg.Evaluation.Interval.D()
 	clock := &ticker{}
 	// source gives the evaluation's source at a tick.
@@ -248,7 +247,7 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 	rep := &backtestReport{Source: name, From: in.from.UTC(), To: in.to.UTC(), IntervalSeconds: interval.Seconds(),
 		LagSeconds: in.lag.Seconds(), Messages: []backtestMessage{}, Incidents: []backtestIncident{}}
 	sched := daemon.EvaluationSchedule(interval, step, in.lag)
-	seen := map[string]deploySeen{}
+	feed := newIntakeReplay(deploys, tickets)
 	for at := sched.Next(in.from.Add(-time.Nanosecond)).UTC(); !at.After(in.to); at = sched.Next(at) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
@@ -257,23 +256,8 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 		src.Source = source(at)
 		// What CI and Zendesk would have delivered by now arrives first,
 		// as intake and the poller would have stored it.
-		for _, d := range visibleDeploys(deploys, at) {
-			if s := (deploySeen{len(d.Hosts), d.FinishedAt}); seen[d.ID] != s {
-				if _, err := st.AddDeploy(ctx, d); err != nil {
-					return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
-				}
-				seen[d.ID] = s
-			}
-		}
-		n := 0
-		for n < len(tickets) && tickets[n].CreatedAt.Before(at) {
-			n++
-		}
-		if n > 0 {
-			if err := st.AddTickets(ctx, tickets[:n]); err != nil {
-				return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
-			}
-			tickets = tickets[n:]
+		if err := feed.until(ctx, st, at); err != nil {
+			return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
 		}
 		if err := eval.Evaluate(ctx, at); err != nil {
 			return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
@@ -299,13 +283,6 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 	}
 	rep.WhyNoPages = whyNoPages(cfg, in.builtin, rep)
 	return rep, nil
-}
-
-// deploySeen is how much of a deploy the store was last given, so an
-// unchanged deploy is not written again at every tick.
-type deploySeen struct {
-	hosts    int
-	finished time.Time
 }
 
 // tickSource is the evaluator's source, switched to each tick's view.

@@ -186,14 +186,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, stderr)
 	}
-	var truth simulate.Truth
-	b, err := os.ReadFile(filepath.Join(dir, "truth.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &truth); err != nil {
-		t.Fatal(err)
-	}
+	truth := readTruth(t, dir)
 	head := strings.SplitN(strings.SplitN(out, "\n\n", 3)[1], "\n", 2)[0]
 	for _, want := range []string{truth.SuspectDeployID, "new error class", truth.Field + "=" + truth.Value, "related ticket"} {
 		if !strings.Contains(head, want) {
