@@ -174,3 +174,25 @@ func readTruth(t *testing.T, dir string) simulate.Truth {
 	}
 	return truth
 }
+
+// TestDemoServeRefusesExposure: the demo's pages have no login, so a
+// --listen off loopback is a usage error, before anything is generated.
+func TestDemoServeRefusesExposure(t *testing.T) {
+	for _, tc := range []struct{ listen, speed, want string }{
+		{"0.0.0.0:8080", "60", "only on loopback"},
+		{":8080", "60", "only on loopback"},
+		{"10.1.2.3:8080", "60", "only on loopback"},
+		{"localhost", "60", "not host:port"},
+		{"127.0.0.1:8080", "0", "--speed 0"},
+	} {
+		dir := filepath.Join(t.TempDir(), "out")
+		_, stderr, err := runCLI("demo", "--serve", "--out", dir, "--listen", tc.listen, "--speed", tc.speed)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--listen %s --speed %s: %v (%s), want a usage error saying %q", tc.listen, tc.speed, err, stderr, tc.want)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("--listen %s: the output directory was created before the flags were checked", tc.listen)
+		}
+	}
+}
