@@ -136,10 +136,7 @@ type parts struct {
 	// source and sourceName replace sources.elasticsearch.
 	source     correlate.Source
 	sourceName string
-	// pageLog is where pagerduty.deliver: log writes instead of
-	// pagerduty.log_file.
-	pageLog  io.Writer
-	wrapEval func(evalFunc) evalFunc
+	wrapEval   func(evalFunc) evalFunc
 }
 
 // evalFunc is one scheduled evaluation at a time.
@@ -205,11 +202,9 @@ func assembleParts(ctx context.Context, cfg *rules.Config, p parts, log *slog.Lo
 	}
 	pages := &pagerduty.Deliverer{Notifier: pd, RoutingKey: cfg.RoutingKey, Links: s.links}
 	if cfg.PagerDuty.Deliver == rules.DeliverLog {
-		w := p.pageLog
-		if w == nil {
-			if w, err = s.openPageLog(cfg.PagerDuty.LogFile); err != nil {
-				return fail(err)
-			}
+		w, err := s.openPageLog(cfg.PagerDuty.LogFile)
+		if err != nil {
+			return fail(err)
 		}
 		pages.Notifier = pagerduty.NewLogSender(w, now)
 		// No key is needed, none is sent; the log leaves it out anyway.
