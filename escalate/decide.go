@@ -63,20 +63,23 @@ type Evaluation struct {
 // resolved (PagerDuty resolved it too, so the on-call must hear it is back).
 func Decide(known []Incident, ev Evaluation, p Policy, s Settings) []Change {
 	byFinding := map[string]int{}
+	// bySurge finds a ticket surge by its onset: its signature is its
+	// topic words, which change as tickets arrive ("function, 502", then
+	// "function, 502, checkout"), and each new wording is the same surge,
+	// not a new incident.
+	bySurge := map[time.Time]int{}
 	for i := range known {
 		in := &known[i]
 		if in.Meta {
 			continue
 		}
 		id := correlate.FindingID(in.Service, in.Signature)
-		// Prefer the open incident, then the latest resolved one.
-		if j, ok := byFinding[id]; ok {
-			prev := &known[j]
-			if prev.Status == StatusOpen || (in.Status != StatusOpen && !in.OpenedAt.After(prev.OpenedAt)) {
-				continue
-			}
+		if prefer(known, byFinding, id, i) {
+			byFinding[id] = i
 		}
-		byFinding[id] = i
+		if in.Kind == correlate.KindTicketSurge && prefer(known, bySurge, in.Onset.UTC(), i) {
+			bySurge[in.Onset.UTC()] = i
+		}
 	}
 	var changes []Change
 	seen := map[int]bool{}
@@ -86,6 +89,9 @@ func Decide(known []Incident, ev Evaluation, p Policy, s Settings) []Change {
 			continue
 		}
 		i, ok := byFinding[f.ID]
+		if !ok && f.Kind == correlate.KindTicketSurge {
+			i, ok = bySurge[f.Onset.UTC()]
+		}
 		if ok {
 			seen[i] = true
 			if ch, ok := update(known[i], f, ev.Now, p, s); ok {
@@ -114,9 +120,27 @@ func Decide(known []Incident, ev Evaluation, p Policy, s Settings) []Change {
 	return changes
 }
 
+// prefer reports whether known[i] should stand for k in by: the open
+// incident, else the latest resolved one.
+func prefer[K comparable](known []Incident, by map[K]int, k K, i int) bool {
+	j, ok := by[k]
+	if !ok {
+		return true
+	}
+	prev, in := &known[j], &known[i]
+	return prev.Status != StatusOpen && (in.Status == StatusOpen || in.OpenedAt.After(prev.OpenedAt))
+}
+
 func quietNeeded(in Incident, s Settings) int {
 	n := max(1, s.QuietEvaluations)
 	return n << min(in.Flaps, 6)
+}
+
+// unmatchedExplainer is a Policy that can say why no route matched
+// (rules.Config does): without it an incident nobody was told about had an
+// empty "why", and nothing said that the configuration had no page route.
+type unmatchedExplainer interface {
+	NoRoute(service string, t time.Time) string
 }
 
 // route combines the configured route with the finding's own severity: a
@@ -134,6 +158,11 @@ func route(f *correlate.Finding, now time.Time, p Policy, s Settings) (a Action,
 	} else {
 		a, why = p.Route(f.Service, now)
 		name = why
+	}
+	if why == "" {
+		if x, ok := p.(unmatchedExplainer); ok {
+			why = x.NoRoute(f.Service, now)
+		}
 	}
 	switch {
 	case f.Severity == correlate.SeverityInfo:

@@ -328,3 +328,37 @@ func TestResolveNamesTheRollback(t *testing.T) {
 		t.Errorf("recovered event %q, want %q", got, want)
 	}
 }
+
+// TestTicketSurgeIsOneIncident: a surge's signature is its topic words,
+// which grow as tickets arrive; every wording with the same onset updates
+// the one incident (its key unchanged) instead of opening another. A surge
+// with another onset is another incident.
+func TestTicketSurgeIsOneIncident(t *testing.T) {
+	surge := func(words string, onset time.Time) correlate.Finding {
+		sig := "ticket volume: " + words
+		return correlate.Finding{ID: correlate.FindingID("", sig), Kind: correlate.KindTicketSurge, Signature: sig, Onset: onset,
+			Severity: correlate.SeverityNotify, Headline: "Ticket surge about '" + words + "'", Significance: correlate.Significance{QValue: 1e-6}}
+	}
+	var known []Incident
+	s := Settings{QuietEvaluations: 3, ReopenCooldown: 30 * time.Minute, Slack: true}
+	p := policy{action: ActionSlack}
+	onset := t0.Add(15 * time.Minute)
+	var msgs []Message
+	for i, words := range []string{"function, 502", "function, 502, invoke, site", "function, 502, checkout, invoke", "502, function"} {
+		msgs = append(msgs, step(t, &known, onset.Add(time.Duration(10+i)*time.Minute), p, s, surge(words, onset))...)
+	}
+	if len(known) != 1 {
+		t.Fatalf("%d incidents for one surge, want 1: %+v", len(known), known)
+	}
+	if in := known[0]; in.Status != StatusOpen || in.Key != IncidentKey("", "ticket volume: function, 502", "") ||
+		in.Finding.Signature != "ticket volume: 502, function" {
+		t.Errorf("incident %s %s, latest finding %q: want it open, keyed by its first wording, carrying the latest", in.Key, in.Status, in.Finding.Signature)
+	}
+	if got := actions(msgs); got != Post {
+		t.Errorf("messages %s, want one Slack post", got)
+	}
+	step(t, &known, onset.Add(3*time.Hour), p, s, surge("invoice, billing", onset.Add(2*time.Hour)))
+	if len(known) != 2 {
+		t.Fatalf("%d incidents after a surge with another onset, want 2", len(known))
+	}
+}

@@ -99,7 +99,20 @@ type PagerDuty struct {
 	// resolved...), which culprit writes on the incident timeline. Two
 	// during a secret rotation; none, and the webhook is refused.
 	WebhookSecrets []Secret `yaml:"webhook_secrets"`
+	// Deliver is api (default): events go to the Events API; or log: they
+	// are written, one JSON line each, to LogFile instead, and no routing
+	// key is needed. The demo uses log; so can a new installation that
+	// wants to see what it would page before it wakes anyone.
+	Deliver string `yaml:"deliver"`
+	// LogFile is where deliver: log writes; "-" or empty is stdout.
+	LogFile string `yaml:"log_file"`
 }
+
+// Pages delivery modes (pagerduty.deliver).
+const (
+	DeliverAPI = "api"
+	DeliverLog = "log"
+)
 
 // Slack is the Slack app: /correlate, its buttons, and the channel that
 // business-hours incidents are posted to.

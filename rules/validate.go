@@ -313,7 +313,7 @@ func (ck *checker) routes(c *Config, services map[string]int, compile bool) {
 // key: pagerduty.routing_key, or its own. only lists the services the
 // route is limited to; nil means any service.
 func (ck *checker) routingKeys(c *Config, path string, only []string) {
-	if c.PagerDuty.RoutingKey.IsSet() {
+	if c.PagerDuty.RoutingKey.IsSet() || c.PagerDuty.Deliver == DeliverLog {
 		return
 	}
 	if len(only) == 0 {
@@ -407,6 +407,16 @@ func (ck *checker) pagerduty(c *Config) {
 	pd := c.PagerDuty
 	ck.httpURL("pagerduty.url", pd.URL)
 	ck.changeEventKeys(c)
+	switch pd.Deliver {
+	case "", DeliverAPI:
+		if pd.LogFile != "" {
+			ck.errf("pagerduty.log_file", "is only used with deliver: log")
+		}
+	case DeliverLog:
+		return // nothing reaches PagerDuty: no key is needed
+	default:
+		ck.errf("pagerduty.deliver", "%q is not one of api, log", pd.Deliver)
+	}
 	if pd.ChangeEvents && !pd.RoutingKey.IsSet() {
 		for _, s := range c.Services {
 			if s.RoutingKey.IsSet() {

@@ -83,7 +83,7 @@ func cmdBacktest(ctx context.Context, env *environ, args []string) error {
 	if *lagFlag == "" {
 		lag = cfg.Sources.Elasticsearch.Lag.D()
 	}
-	in := backtestInput{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t, lag: lag}
+	in := backtestInput{logs: *logs, deploys: *deploys, tickets: *tickets, from: f, to: t, lag: lag, builtin: *config == ""}
 	if *esURL != "" {
 		es := cfg.Sources.Elasticsearch
 		in.es = &elasticsearch.Config{
@@ -115,6 +115,9 @@ type backtestInput struct {
 	es                     *elasticsearch.Config // instead of logs
 	from, to               time.Time
 	lag                    time.Duration
+	// builtin: no --config was given, so the summary can say that the
+	// built-in configuration never pages.
+	builtin bool
 }
 
 // backtestReport is the JSON form of `culprit backtest`. Its field names
@@ -129,6 +132,11 @@ type backtestReport struct {
 	Ticks           int                `json:"ticks"`
 	Messages        []backtestMessage  `json:"messages"`
 	Incidents       []backtestIncident `json:"incidents"`
+	// WhyNoPages, present only when nothing paged, says why: no page
+	// route at all, no finding graded page, or what each page-grade
+	// finding was routed to instead. "0 pages" alone read as "all quiet"
+	// when the configuration could not have paged anything.
+	WhyNoPages string `json:"why_no_pages,omitempty"`
 }
 
 // backtestMessage is one message the daemon would have queued.
@@ -151,15 +159,19 @@ type backtestMessage struct {
 
 // backtestIncident is one incident as the backtest left it.
 type backtestIncident struct {
-	ID         string    `json:"id"`
-	Key        string    `json:"key"`
-	Service    string    `json:"service"`
-	Signature  string    `json:"signature"`
-	Kind       string    `json:"kind"`
-	Severity   string    `json:"severity"`
-	Headline   string    `json:"headline"`
-	Action     string    `json:"action"`
-	Why        string    `json:"why"`
+	ID        string `json:"id"`
+	Key       string `json:"key"`
+	Service   string `json:"service"`
+	Signature string `json:"signature"`
+	Kind      string `json:"kind"`
+	Severity  string `json:"severity"`
+	Headline  string `json:"headline"`
+	Action    string `json:"action"`
+	Why       string `json:"why"`
+	// Route is the route that matched the incident's service when it
+	// opened; absent when none did (Why then says which condition of
+	// each route failed).
+	Route      string    `json:"route,omitempty"`
 	Status     string    `json:"status"`
 	Onset      time.Time `json:"onset,omitzero"`
 	OpenedAt   time.Time `json:"opened_at"`
@@ -186,7 +198,6 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(tickets, func(a, b correlate.Ticket) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	step, interval := cfg.Correlate.Bucket.D(), cfg.Evaluation.Interval.D()
 	clock := &ticker{}
 	// source gives the evaluation's source at a tick.
@@ -240,7 +251,7 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 	rep := &backtestReport{Source: name, From: in.from.UTC(), To: in.to.UTC(), IntervalSeconds: interval.Seconds(),
 		LagSeconds: in.lag.Seconds(), Messages: []backtestMessage{}, Incidents: []backtestIncident{}}
 	sched := daemon.EvaluationSchedule(interval, step, in.lag)
-	seen := map[string]deploySeen{}
+	feed := newIntakeReplay(deploys, tickets)
 	for at := sched.Next(in.from.Add(-time.Nanosecond)).UTC(); !at.After(in.to); at = sched.Next(at) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("backtest: %w", err)
@@ -249,23 +260,8 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 		src.Source = source(at)
 		// What CI and Zendesk would have delivered by now arrives first,
 		// as intake and the poller would have stored it.
-		for _, d := range visibleDeploys(deploys, at) {
-			if s := (deploySeen{len(d.Hosts), d.FinishedAt}); seen[d.ID] != s {
-				if _, err := st.AddDeploy(ctx, d); err != nil {
-					return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
-				}
-				seen[d.ID] = s
-			}
-		}
-		n := 0
-		for n < len(tickets) && tickets[n].CreatedAt.Before(at) {
-			n++
-		}
-		if n > 0 {
-			if err := st.AddTickets(ctx, tickets[:n]); err != nil {
-				return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
-			}
-			tickets = tickets[n:]
+		if err := feed.until(ctx, st, at); err != nil {
+			return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
 		}
 		if err := eval.Evaluate(ctx, at); err != nil {
 			return nil, fmt.Errorf("backtest at %s: %w", at.Format(time.RFC3339), err)
@@ -283,16 +279,14 @@ func backtest(ctx context.Context, cfg *rules.Config, in backtestInput) (*backte
 		return cmp.Or(a.OpenedAt.Compare(b.OpenedAt), strings.Compare(a.ID, b.ID))
 	})
 	for _, in := range ins {
-		rep.Incidents = append(rep.Incidents, incidentOf(in))
+		bi := incidentOf(in)
+		if !in.Meta {
+			_, bi.Route = cfg.Route(in.Service, in.OpenedAt)
+		}
+		rep.Incidents = append(rep.Incidents, bi)
 	}
+	rep.WhyNoPages = whyNoPages(cfg, in.builtin, rep)
 	return rep, nil
-}
-
-// deploySeen is how much of a deploy the store was last given, so an
-// unchanged deploy is not written again at every tick.
-type deploySeen struct {
-	hosts    int
-	finished time.Time
 }
 
 // tickSource is the evaluator's source, switched to each tick's view.
@@ -345,6 +339,38 @@ func incidentOf(in escalate.Incident) backtestIncident {
 	return bi
 }
 
+// whyNoPages explains a run that paged nothing, or is "" when something
+// paged: a configuration without a page route cannot page at all, a route
+// pages only findings graded page, and a page-grade finding can still be
+// routed elsewhere, silenced, or over before it was seen.
+func whyNoPages(cfg *rules.Config, builtin bool, r *backtestReport) string {
+	for _, m := range r.Messages {
+		if m.Channel == string(escalate.ChannelPagerDuty) && m.Action == escalate.Trigger {
+			return ""
+		}
+	}
+	canPage := cfg.DefaultAction == rules.ActionPage
+	for _, rt := range cfg.Routes {
+		canPage = canPage || rt.Action == rules.ActionPage
+	}
+	switch {
+	case !canPage && builtin:
+		return "no page route configured: the built-in config has no routes and only records; pass --config with a route whose action is page (see rules/example.yml)"
+	case !canPage:
+		return fmt.Sprintf("no page route configured: no route has action page and default_action is %s (see rules/example.yml)", cmp.Or(cfg.DefaultAction, rules.ActionRecord))
+	}
+	var graded []string
+	for _, in := range r.Incidents {
+		if in.Severity == string(correlate.SeverityPage) {
+			graded = append(graded, fmt.Sprintf("%s (%s) was routed to %s: %s", in.ID, in.Service, in.Action, in.Why))
+		}
+	}
+	if len(graded) == 0 {
+		return fmt.Sprintf("no finding was graded page (%d incidents, none of severity page); a page route pages only findings graded page", len(r.Incidents))
+	}
+	return fmt.Sprintf("%d finding(s) graded page, none paged: %s", len(graded), strings.Join(graded, "; "))
+}
+
 // text is the report for people: every message in time order, then every
 // incident with when it opened, paged and resolved.
 func (r *backtestReport) text(w io.Writer) error {
@@ -364,6 +390,9 @@ func (r *backtestReport) text(w io.Writer) error {
 		}
 	}
 	ew.printf("Messages: %d pages, %d Slack posts, %d resolves\n", pages, posts, resolves)
+	if r.WhyNoPages != "" {
+		ew.printf("Why no pages: %s\n", r.WhyNoPages)
+	}
 	for _, m := range r.Messages {
 		what := m.Action
 		if m.Channel == string(escalate.ChannelPagerDuty) && m.Action == escalate.Trigger {
@@ -377,8 +406,8 @@ func (r *backtestReport) text(w io.Writer) error {
 	ew.printf("\nIncidents: %d\n", len(r.Incidents))
 	for _, in := range r.Incidents {
 		ew.printf("  %s %s %s [%s, %s] %s\n", in.ID, in.Service, in.Status, in.Severity, in.Action, in.Headline)
-		ew.printf("      opened %s, onset %s, paged %s, resolved %s; why: %s\n",
-			stampOrDash(in.OpenedAt), stampOrDash(in.Onset), stampOrDash(in.PagedAt), stampOrDash(in.ResolvedAt), in.Why)
+		ew.printf("      opened %s, onset %s, paged %s, resolved %s; route %s; why: %s\n",
+			stampOrDash(in.OpenedAt), stampOrDash(in.Onset), stampOrDash(in.PagedAt), stampOrDash(in.ResolvedAt), cmp.Or(in.Route, "none"), in.Why)
 	}
 	return ew.err
 }

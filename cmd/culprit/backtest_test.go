@@ -341,3 +341,88 @@ func BenchmarkBacktestFriday(b *testing.B) {
 	}
 	b.ReportMetric(float64(ticks)/b.Elapsed().Seconds(), "ticks/s")
 }
+
+// TestBacktestSaysWhyNothingPaged: a run that pages nothing says why, in
+// text and JSON, and every incident says which route it took or why none
+// matched. The built-in config has no routes, so it cannot page; a config
+// whose page route is for another service shows that route's failed
+// condition on the page-grade finding.
+func TestBacktestSaysWhyNothingPaged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a simulated Friday three times")
+	}
+	f := backtestFiles(t, simulate.ShapeFriday)
+	from, _ := backtestRange()
+	to := from.Add(50 * time.Minute)
+	args := append(fileArgs(f), "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339))
+	run := func(config string, format string) string {
+		t.Helper()
+		a := append([]string{"backtest", "--format", format}, args...)
+		if config != "" {
+			p := filepath.Join(t.TempDir(), "culprit.yml")
+			if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a = append(a, "--config", p)
+		}
+		out, stderr, err := runCLI(a...)
+		if err != nil {
+			t.Fatalf("backtest: %v\n%s", err, stderr)
+		}
+		return out
+	}
+	decode := func(out string) backtestReport {
+		t.Helper()
+		var rep backtestReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("backtest output: %v\n%.2000s", err, out)
+		}
+		return rep
+	}
+
+	t.Run("built-in config", func(t *testing.T) {
+		rep := decode(run("", "json"))
+		if !strings.HasPrefix(rep.WhyNoPages, "no page route configured: the built-in config") || !strings.Contains(rep.WhyNoPages, "rules/example.yml") {
+			t.Errorf("why_no_pages %q, want it to say the built-in config has no page route and point at rules/example.yml", rep.WhyNoPages)
+		}
+		if len(rep.Incidents) == 0 {
+			t.Fatal("no incidents on the Friday")
+		}
+		for _, in := range rep.Incidents {
+			if in.Why == "" || in.Route != "" {
+				t.Errorf("incident %s (%s): route %q, why %q; want no route and a why", in.ID, in.Headline, in.Route, in.Why)
+			}
+		}
+		if txt := run("", "text"); !strings.Contains(txt, "Why no pages: no page route configured") || !strings.Contains(txt, "route none; why: no route configured") {
+			t.Errorf("text report does not say why nothing paged:\n%.3000s", txt)
+		}
+	})
+
+	t.Run("page route for another service", func(t *testing.T) {
+		rep := decode(run(`
+routes:
+  - name: api-on-call
+    services: [api]
+    action: page
+pagerduty:
+  routing_key: {env: PD_ROUTING_KEY}
+`, "json"))
+		var ours *backtestIncident
+		for i, in := range rep.Incidents {
+			if in.Service == f.truth.Service && in.Suspect == f.truth.SuspectDeployID {
+				ours = &rep.Incidents[i]
+			}
+		}
+		if ours == nil {
+			t.Fatalf("no incident blaming %s in %+v", f.truth.SuspectDeployID, rep.Incidents)
+		}
+		wantWhy := `no route matched: route "api-on-call" is only for api, not edge-router; default_action record applies`
+		if ours.Severity != "page" || ours.Action != "record" || ours.Route != "" || ours.Why != wantWhy {
+			t.Errorf("incident %s: severity %s, action %s, route %q, why %q; want severity page recorded with why %q",
+				ours.ID, ours.Severity, ours.Action, ours.Route, ours.Why, wantWhy)
+		}
+		if !strings.Contains(rep.WhyNoPages, ours.ID+" (edge-router) was routed to record: "+wantWhy) {
+			t.Errorf("why_no_pages %q does not name %s and its route", rep.WhyNoPages, ours.ID)
+		}
+	})
+}

@@ -13,26 +13,53 @@ import (
 	"github.com/culprithq/culprit/sources/simulate"
 )
 
-const demoUsage = "demo [--out DIR] [--seed N]"
+const demoUsage = "demo [--out DIR] [--seed N] [--serve [--listen 127.0.0.1:8080] [--speed 60]]"
 
 // cmdDemo simulates the Friday story, correlates it from the written files
-// exactly as `culprit correlate` would, and leaves everything in DIR.
+// exactly as `culprit correlate` would, and leaves everything in DIR. With
+// --serve it runs the daemon over the same Friday instead (demo_serve.go).
+// What it is doing goes to stderr as it goes, so a first run that takes a
+// minute is never silent; stdout carries only the report.
 func cmdDemo(ctx context.Context, env *environ, args []string) error {
+	return demo(ctx, env, args, nil)
+}
+
+// demo is cmdDemo; with --serve, ready receives the evidence pages'
+// address once they are up (for the tests, which listen on port 0).
+func demo(ctx context.Context, env *environ, args []string, ready chan<- string) error {
 	fs := newFlags("demo", demoUsage, env.stderr)
 	out := fs.String("out", "culprit-demo", "directory for the generated logs, deploys, tickets and reports")
 	seed := fs.Int64("seed", 1, "simulation seed; the same seed gives the same files")
+	serve := fs.Bool("serve", false, "run the daemon over the simulated Friday in accelerated time, with its evidence pages at --listen")
+	listen := fs.String("listen", "127.0.0.1:8080", "with --serve: where the evidence pages are served, loopback only (they need no login)")
+	speed := fs.Float64("speed", 60, "with --serve: simulated seconds per real second")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *serve {
+		if err := checkDemoListen(*listen); err != nil {
+			return err
+		}
+		if !(*speed > 0) || *speed > 1e6 {
+			return usagef("demo: --speed %g: must be above 0 and at most 1000000", *speed)
+		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("demo: create output directory: %w", err)
 	}
+	progress := func(format string, a ...any) { fmt.Fprintf(env.stderr, "demo: "+format+"\n", a...) }
 	sim := simulate.Config{Seed: *seed, Shape: simulate.ShapeFriday, Rollback: 5*time.Hour + 10*time.Minute}
-	fmt.Fprintf(env.stderr, "simulating the Friday incident into %s ...\n", *out)
+	progress("generating six hours of fleet traffic, deploys and tickets into %s …", *out)
 	run, err := simulate.WriteFiles(ctx, *out, sim)
 	if err != nil {
 		return fmt.Errorf("demo: simulate: %w", err)
 	}
+	progress("generated %d log lines, %d deploys and %d tickets", run.Docs, len(run.Deploys), len(run.Tickets))
+	if *serve {
+		d := demoServe{dir: *out, run: run, listen: *listen, speed: *speed, lead: 20 * time.Minute, wall: time.Now}
+		return d.serve(ctx, env, ready)
+	}
+	progress("correlating the logs with the deploys and tickets …")
 	in := fileInputs{
 		logs:    filepath.Join(*out, "logs.ndjson.gz"),
 		deploys: filepath.Join(*out, "deploys.json"),
@@ -46,6 +73,7 @@ func cmdDemo(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: correlate: %w", err)
 	}
+	progress("writing report.json and report.txt …")
 	var js, txt bytes.Buffer
 	if err := report.JSON(&js, res); err != nil {
 		return err
@@ -66,5 +94,6 @@ func cmdDemo(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(env.stdout, "  logs.ndjson.gz deploys.json tickets.json customers.csv truth.json report.json report.txt\n")
 	fmt.Fprintf(env.stdout, "Re-run the analysis yourself (or with bin/culprit after make build):\n  go run ./cmd/culprit correlate --logs %s --deploys %s --tickets %s --customers %s\n",
 		in.logs, in.deploys, in.tickets, cfg.Customers.File)
+	fmt.Fprintf(env.stdout, "Watch the daemon catch it live, in the browser:\n  go run ./cmd/culprit demo --serve --out %s\n", *out)
 	return nil
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,14 +51,7 @@ func TestSimulateAndCorrelateES(t *testing.T) {
 
 	res := correlateJSON(t, "--es", u, "--index", prefix+"*",
 		"--deploys", filepath.Join(dir, "deploys.json"), "--tickets", filepath.Join(dir, "tickets.json"))
-	var truth simulate.Truth
-	b, err := os.ReadFile(filepath.Join(dir, "truth.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &truth); err != nil {
-		t.Fatal(err)
-	}
+	truth := readTruth(t, dir)
 	checkScenario(t, truth, res)
 
 	// The same run from files must give the same findings.

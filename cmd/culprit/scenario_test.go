@@ -187,13 +187,15 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, stderr)
 	}
-	var truth simulate.Truth
-	b, err := os.ReadFile(filepath.Join(dir, "truth.json"))
-	if err != nil {
-		t.Fatal(err)
+	truth := readTruth(t, dir)
+	// What it is doing goes to stderr as it goes; stdout is the report.
+	for _, want := range []string{"demo: generating", "demo: correlating", "demo: writing report"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("demo's stderr lacks %q:\n%s", want, stderr)
+		}
 	}
-	if err := json.Unmarshal(b, &truth); err != nil {
-		t.Fatal(err)
+	if strings.Contains(out, "demo: ") {
+		t.Errorf("demo's progress is on stdout, with the report:\n%.2000s", out)
 	}
 	head := strings.SplitN(strings.SplitN(out, "\n\n", 3)[1], "\n", 2)[0]
 	for _, want := range []string{truth.SuspectDeployID, "new error class", truth.Field + "=" + truth.Value, "related ticket"} {

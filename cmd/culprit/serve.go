@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -86,10 +88,21 @@ type server struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	store  *store.Store
-	source *elasticsearch.Source
-	eval   *daemon.Evaluator
-	outbox *outbox.Worker
-	poller *zendesk.Poller
+	source correlate.Source
+	// after is the timer on the daemon's clock: time.After, or the
+	// demo's accelerated one. With an accelerated clock the evaluations
+	// follow it too (daemon.Every) instead of the wall clock's cron.
+	after       func(time.Duration) <-chan time.Time
+	accelerated bool
+	// wrapEval wraps each scheduled evaluation (the demo feeds the
+	// deploys and tickets due by then, and reports what changed); nil in
+	// production, where intake and the poller feed the store.
+	wrapEval func(evalFunc) evalFunc
+	// closers are released with the store (the page log file).
+	closers []io.Closer
+	eval    *daemon.Evaluator
+	outbox  *outbox.Worker
+	poller  *zendesk.Poller
 	// orgs syncs Zendesk organizations into customers; nil unless
 	// customers.zendesk.enabled.
 	orgs *zendesk.OrgPoller
@@ -116,23 +129,57 @@ type server struct {
 	// ready; uiListener the private one (nil without ui.listen).
 	listener   *listener.Server
 	uiListener *listener.Server
-	started    time.Time
+	// uiAddr is the private listener's bound address, set before Run
+	// reports ready.
+	uiAddr  string
+	started time.Time
 }
+
+// parts are what an assembly may take instead of building it from the
+// configuration: the demo's accelerated clock and in-process logs. The
+// zero value (but now) is the daemon as configured.
+type parts struct {
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
+	// source and sourceName replace sources.elasticsearch.
+	source     correlate.Source
+	sourceName string
+	wrapEval   func(evalFunc) evalFunc
+}
+
+// evalFunc is one scheduled evaluation at a time.
+type evalFunc = func(ctx context.Context, at time.Time) error
 
 // assemble builds every part from the configuration, reporting all that
 // is wrong at once.
 func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log *slog.Logger) (*server, error) {
-	s := &server{cfg: cfg, now: now, log: log, reg: prometheus.NewRegistry(), started: now()}
+	return assembleParts(ctx, cfg, parts{now: now}, log)
+}
+
+// assembleParts is assemble with some parts given instead of configured.
+func assembleParts(ctx context.Context, cfg *rules.Config, p parts, log *slog.Logger) (*server, error) {
+	now := p.now
+	s := &server{cfg: cfg, now: now, log: log, reg: prometheus.NewRegistry(), started: now(),
+		after: p.after, accelerated: p.after != nil, wrapEval: p.wrapEval}
+	if s.after == nil {
+		s.after = time.After
+	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var errs []error
 	es := cfg.Sources.Elasticsearch
-	src, err := elasticsearch.New(elasticsearch.Config{
-		URLs: es.URLs, Index: es.Index, Username: es.Username, Password: es.Password.Reveal(), APIKey: es.APIKey.Reveal(),
-		CACertFile: es.CAFile, Timeout: es.Timeout.D(), Fields: cfg.Fields, Lag: es.Lag.D(), Now: now,
-		Logger: log.With("component", "elasticsearch"),
-	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("sources.elasticsearch: %w", err))
+	var esSrc *elasticsearch.Source
+	src, sourceName := p.source, p.sourceName
+	if src == nil {
+		var err error
+		esSrc, err = elasticsearch.New(elasticsearch.Config{
+			URLs: es.URLs, Index: es.Index, Username: es.Username, Password: es.Password.Reveal(), APIKey: es.APIKey.Reveal(),
+			CACertFile: es.CAFile, Timeout: es.Timeout.D(), Fields: cfg.Fields, Lag: es.Lag.D(), Now: now,
+			Logger: log.With("component", "elasticsearch"),
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sources.elasticsearch: %w", err))
+		}
+		src, sourceName = esSrc, fmt.Sprintf("Elasticsearch %s index %s", strings.Join(es.URLs, ","), es.Index)
 	}
 	pd, err := pagerduty.New(pagerduty.Config{URL: cmp.Or(cfg.PagerDuty.URL, pagerduty.DefaultURL)})
 	if err != nil {
@@ -166,7 +213,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	}
 	s.store = st
 	fail := func(err error) (*server, error) {
-		st.Close()
+		s.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	// Organizations synced before a restart are in the store; they are
@@ -176,8 +223,17 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 		return fail(err)
 	}
 	s.customers.Put(synced...)
-	notifiers := map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: &pagerduty.Deliverer{
-		Notifier: pd, RoutingKey: cfg.RoutingKey, RouteKey: cfg.RouteKey, Links: s.links}}
+	pages := &pagerduty.Deliverer{Notifier: pd, RoutingKey: cfg.RoutingKey, RouteKey: cfg.RouteKey, Links: s.links}
+	if cfg.PagerDuty.Deliver == rules.DeliverLog {
+		w, err := s.openPageLog(cfg.PagerDuty.LogFile)
+		if err != nil {
+			return fail(err)
+		}
+		pages.Notifier = pagerduty.NewLogSender(w, now)
+		// No key is needed, none is sent; the log leaves it out anyway.
+		pages.RoutingKey = func(service string) string { return cmp.Or(cfg.RoutingKey(service), rules.DeliverLog) }
+	}
+	notifiers := map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: pages}
 	sl := cfg.Slack
 	if sl.Channel != "" {
 		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, RouteChannel: cfg.RouteChannel,
@@ -193,8 +249,7 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 	if err != nil {
 		return fail(err)
 	}
-	s.eval, err = newEvaluator(cfg, src, fmt.Sprintf("Elasticsearch %s index %s", strings.Join(es.URLs, ","), es.Index),
-		st, s.outbox.Kick, log, s.reg, s.customers)
+	s.eval, err = newEvaluator(cfg, src, sourceName, st, s.outbox.Kick, log, s.reg, s.customers)
 	if err != nil {
 		return fail(err)
 	}
@@ -235,14 +290,17 @@ func assemble(ctx context.Context, cfg *rules.Config, now func() time.Time, log 
 				return -1
 			}
 			return float64(n)
-		}),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_requests_total", Help: "Requests sent to Elasticsearch, retries included."},
+		}))
+	if esSrc != nil {
+		src := esSrc
+		s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_requests_total", Help: "Requests sent to Elasticsearch, retries included."},
 			func() float64 { return float64(src.Stats().Requests) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_took_seconds_total", Help: "Elasticsearch's own time (took) over all requests."},
-			func() float64 { return src.Stats().Took.Seconds() }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_latency_seconds_total", Help: "Wall time culprit waited on Elasticsearch over all requests."},
-			func() float64 { return src.Stats().Latency.Seconds() }),
-	)
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_took_seconds_total", Help: "Elasticsearch's own time (took) over all requests."},
+				func() float64 { return src.Stats().Took.Seconds() }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "culprit_elasticsearch_latency_seconds_total", Help: "Wall time culprit waited on Elasticsearch over all requests."},
+				func() float64 { return src.Stats().Latency.Seconds() }),
+		)
+	}
 	if sl.SigningSecret.IsSet() || sl.AppToken.IsSet() {
 		bridge := slackBridge{s}
 		s.slack, err = slack.New(slack.Config{SigningSecret: sl.SigningSecret.Reveal(), Correlator: bridge, Pager: bridge, Recorder: bridge, Replays: st,
@@ -365,8 +423,28 @@ func (s *server) chartURL(id string) string {
 	return base + s.signer.Sign("/incidents/"+url.PathEscape(id)+"/chart.png")
 }
 
-// Close releases the store.
-func (s *server) Close() error { return s.store.Close() }
+// Close releases the store and the page log.
+func (s *server) Close() error {
+	errs := []error{s.store.Close()}
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openPageLog opens pagerduty.log_file for appending; "-" or "" is
+// stdout, which the daemon leaves free (its own logs go to stderr).
+func (s *server) openPageLog(path string) (io.Writer, error) {
+	if path == "" || path == "-" {
+		return os.Stdout, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("pagerduty.log_file: %w", err)
+	}
+	s.closers = append(s.closers, f)
+	return f, nil
+}
 
 // forwardDeploy queues a PagerDuty change event for a received deploy; it
 // goes through the outbox like a page, so an outage loses none.
@@ -464,6 +542,7 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 		}
 		s.uiListener = priv
 		uiAddr = uln.Addr().String()
+		s.uiAddr = uiAddr
 		servers = append(servers, priv)
 		listeners = append(listeners, uln)
 	}
@@ -487,16 +566,23 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	wg.Go(func() {
 		sched := daemon.EvaluationSchedule(s.cfg.Evaluation.Interval.D(), s.cfg.Correlate.Bucket.D(), s.cfg.Sources.Elasticsearch.Lag.D())
 		eval := s.eval.Evaluate
+		if s.wrapEval != nil {
+			eval = s.wrapEval(eval)
+		}
 		if s.heartbeat != nil {
 			eval = s.heartbeat.After(eval)
+		}
+		if s.accelerated {
+			daemon.Every(ctx, sched, s.now, s.after, s.log, eval)
+			return
 		}
 		daemon.Schedule(ctx, sched, s.now, s.log, eval)
 	})
 	if s.heartbeat != nil {
 		wg.Go(func() { s.heartbeat.Run(ctx) })
 	}
-	wg.Go(func() { s.prune(ctx, time.After) })
-	wg.Go(func() { s.outbox.Run(ctx, time.After) })
+	wg.Go(func() { s.prune(ctx, s.after) })
+	wg.Go(func() { s.outbox.Run(ctx, s.after) })
 	if s.orgs != nil {
 		wg.Go(func() { s.orgs.Run(ctx, cmp.Or(s.cfg.Zendesk.PollInterval.D(), zendesk.DefaultInterval)) })
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -412,5 +413,97 @@ func TestLateRequests(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.m.late); got != 32 {
 		t.Errorf("%v late requests after a second read, want still 32", got)
+	}
+}
+
+// TestRecoveredEpisodeRecordedOnce: an episode that was over before the
+// first evaluation is recorded once, already resolved, and not opened again
+// by every later evaluation that still has it in its lookback. With the
+// reopen cooldown (30 m) shorter than the lookback (4 h), the incident used
+// to drop out of the known incidents 30 minutes after it was recorded, and
+// the same episode opened anew every half hour for as long as its onset
+// still had enough baseline in front of it: four times here.
+func TestRecoveredEpisodeRecordedOnce(t *testing.T) {
+	ctx := context.Background()
+	src := &stepSource{onset: t0.Add(3 * time.Hour), end: t0.Add(3*time.Hour + 15*time.Minute)}
+	st, err := store.Open(ctx, t.TempDir(), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e, err := New(Config{Source: src, SourceName: "es logs-*", Store: st, Policy: allPage{},
+		Settings: escalate.Settings{QuietEvaluations: 3, ReopenCooldown: 30 * time.Minute}, Correlate: rules.Default().Correlate,
+		Lookback: 4 * time.Hour, BlindAfter: 3, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := t0.Add(4 * time.Hour)
+	for now := first; now.Before(first.Add(100 * time.Minute)); now = now.Add(time.Minute) {
+		if err := e.Evaluate(ctx, now); err != nil {
+			t.Fatalf("evaluate at %s: %v", now.Format("15:04"), err)
+		}
+	}
+	ins, err := st.Incidents(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened []string
+	for _, in := range ins {
+		opened = append(opened, in.OpenedAt.Format("15:04")+" "+string(in.Status)+" ("+in.Why+")")
+	}
+	if len(ins) != 1 {
+		t.Fatalf("%d incidents for one episode, opened %v; want one", len(ins), opened)
+	}
+	if in := ins[0]; in.Status != escalate.StatusResolved || !in.OpenedAt.Equal(first) || in.Paged() {
+		t.Fatalf("incident %s opened %s, paged %v; want it recorded resolved at the first evaluation %s, unpaged",
+			in.Status, in.OpenedAt.Format("15:04"), in.Paged(), first.Format("15:04"))
+	}
+}
+
+// TestEveryFollowsInjectedClock: Every waits on the injected timer and
+// runs on the schedule's instants of the injected clock, however fast that
+// clock runs; a panicking run does not stop the schedule, and cancelling
+// ends it.
+func TestEveryFollowsInjectedClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	now := t0.Add(10 * time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	// after advances the clock by d at once: a run's time passes as soon
+	// as it is waited for.
+	after := func(d time.Duration) <-chan time.Time {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		c := make(chan time.Time, 1)
+		c <- now
+		return c
+	}
+	var got []time.Time
+	done := make(chan error)
+	go func() {
+		done <- Every(ctx, Aligned{Interval: time.Minute, Offset: 30 * time.Second}, clock, after, discard(), func(ctx context.Context, at time.Time) error {
+			got = append(got, at)
+			switch len(got) {
+			case 1:
+				panic("first run panics")
+			case 3:
+				cancel()
+			}
+			return nil
+		})
+	}()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Every returned %v", err)
+	}
+	want := []time.Time{t0.Add(30 * time.Second), t0.Add(90 * time.Second), t0.Add(150 * time.Second)}
+	if len(got) != len(want) {
+		t.Fatalf("runs at %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("run %d at %s, want %s", i, got[i].Format(time.TimeOnly), want[i].Format(time.TimeOnly))
+		}
 	}
 }

@@ -182,6 +182,20 @@ func windowStart(to time.Time, lookback, step time.Duration, known []escalate.In
 	return from
 }
 
+// knownSince is how far back resolved incidents must be known to an
+// evaluation. The reopen cooldown alone is not enough: an episode stays
+// visible, with the same onset, for as long as that onset is inside the
+// window, which is a lookback (up to maxAnchor when anchored) and usually
+// longer than the cooldown. An incident forgotten after the cooldown while
+// its episode was still in the window was opened again by the next
+// evaluation, "already recovered when first seen", every cooldown until
+// the onset left the window. Known, Decide tells the same episode (onset
+// not after the incident resolved) from a new one. The store keeps
+// resolved incidents far longer than this, so it holds across restarts.
+func knownSince(now time.Time, lookback, step, cooldown time.Duration) time.Time {
+	return now.Add(-max(lookback+step, maxAnchor+step, cooldown))
+}
+
 // Evaluate correlates the lookback window ending at now and commits what
 // changes. Evaluations never overlap: a call made while one runs waits.
 func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
@@ -199,7 +213,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 	cfg := e.cfg
 	step := cfg.Correlate.Bucket.D()
 	to := now.Truncate(step)
-	known, err := cfg.Store.Known(ctx, now.Add(-cfg.Settings.ReopenCooldown))
+	known, err := cfg.Store.Known(ctx, knownSince(now, cfg.Lookback, step, cfg.Settings.ReopenCooldown))
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}

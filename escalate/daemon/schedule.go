@@ -68,3 +68,36 @@ func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...)
 func (c cronLogger) Error(err error, msg string, kv ...any) {
 	c.l.Error("cron: "+msg, append(kv, "err", fmt.Sprint(err))...)
 }
+
+// Every runs fn on the schedule until ctx ends, like Schedule, but waits
+// on the injected clock and timer instead of cron's wall clock: after(d)
+// fires once d has passed on now's clock. The demo runs the daemon on an
+// accelerated clock with it; a minute of its time passes in a second, and
+// cron, which sleeps in wall time, would evaluate once a simulated hour.
+// A run that overruns its slot delays the next one, as Schedule's skip
+// does, and a panicking run is logged and the schedule goes on.
+func Every(ctx context.Context, s Aligned, now func() time.Time, after func(time.Duration) <-chan time.Time,
+	log *slog.Logger, fn func(ctx context.Context, at time.Time) error) error {
+	for {
+		t := now()
+		next := s.Next(t)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-after(next.Sub(t)):
+		}
+		if err := runRecovered(ctx, next, fn); err != nil && ctx.Err() == nil {
+			log.Error("scheduled run failed", "err", err)
+		}
+	}
+}
+
+// runRecovered runs fn, turning a panic into an error.
+func runRecovered(ctx context.Context, at time.Time, fn func(ctx context.Context, at time.Time) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in scheduled run at %s: %v", at.UTC().Format(time.RFC3339), r)
+		}
+	}()
+	return fn(ctx, at)
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	pd "github.com/PagerDuty/go-pagerduty"
+
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/escalate"
 )
@@ -19,7 +21,9 @@ func (e *Error) RetryDelay() time.Duration { return e.RetryAfter }
 // rendered at delivery from the incident as it was when the message was
 // queued, so a retry sends the very same page.
 type Deliverer struct {
-	Notifier *Notifier
+	// Notifier sends the events: the Events API (*Notifier), or a
+	// LogSender where no PagerDuty is wanted (the demo, a dry run).
+	Notifier Sender
 	// RoutingKey is the integration key for a service ("" if none).
 	RoutingKey func(service string) string
 	// RouteKey is the integration key of a route that has its own (the
@@ -27,6 +31,13 @@ type Deliverer struct {
 	RouteKey func(route string) string
 	// Links are the evidence URLs of an incident.
 	Links func(in *escalate.Incident) Links
+}
+
+// Sender is what delivers rendered events; its error contract is
+// Notifier.Notify's (retry reports whether a failure is worth retrying).
+type Sender interface {
+	Notify(ctx context.Context, ev *pd.V2Event) (retry bool, err error)
+	Change(ctx context.Context, ev pd.ChangeEvent) (retry bool, err error)
 }
 
 // Deliver implements the outbox's Notifier.
