@@ -163,7 +163,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	if n > maxWindowBuckets {
 		return nil, fmt.Errorf("elasticsearch %s: index %q: window has %d buckets, more than %d", s.name, s.index, n, maxWindowBuckets)
 	}
-	m, err := s.loadMapping(ctx)
+	m, err := s.freshMapping(ctx)
 	if err != nil {
 		return nil, err
 	}
