@@ -49,9 +49,9 @@ import (
 
 // Config tunes a Source.
 type Config struct {
-	// Recheck is how far behind the newest complete bucket buckets are
-	// read again at every evaluation, to pick up documents indexed late.
-	// Zero re-reads only the newest complete bucket.
+	// Recheck is how far behind the end of the complete region buckets
+	// are read again at every evaluation, to pick up documents indexed
+	// late. Zero reads only buckets not read complete before.
 	Recheck time.Duration
 	// Keep is how long buckets stay cached behind the newest window's
 	// end: at least the longest window an evaluation asks for (the
@@ -162,24 +162,11 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	if w.Step != s.step {
 		s.step, s.buckets, s.frontier = w.Step, map[time.Time]*bucket{}, time.Time{}
 	}
-	recheck := s.frontier.Add(-w.Step - s.cfg.Recheck)
+	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)
 	for i := range need {
 		at := w.Start(i)
 		need[i] = s.buckets[at] == nil || !at.Before(recheck)
-	}
-	// The last run ends the window. It starts at a bucket the inner source
-	// already called complete (or at the window's start), so that its
-	// Complete counts real buckets: a source answers 1, not 0, when none
-	// of a window's buckets is complete (correlate.Traffic.Complete).
-	if need[n-1] {
-		last := n - 1
-		for last > 0 && need[last-1] {
-			last--
-		}
-		if last > 0 && s.buckets[w.Start(last)] == nil {
-			need[last-1] = true
-		}
 	}
 	fresh := map[int]*bucket{} // incomplete buckets of this read
 	complete := 0
@@ -192,9 +179,18 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 		for b < n && need[b] {
 			b++
 		}
-		k, err := s.read(ctx, w, a, b, fresh, false)
+		k, sure, err := s.read(ctx, w, a, b, fresh, false)
 		if err != nil {
 			return nil, err
+		}
+		if !sure && a > 0 && s.buckets[w.Start(a-1)] != nil {
+			// Read again from a bucket known complete, which makes the
+			// source's Complete unambiguous (see read). Only a run of
+			// several buckets, none complete but maybe the first, gets
+			// here: not the daemon's schedule, which reads after the lag.
+			if k, _, err = s.read(ctx, w, a-1, b, fresh, false); err != nil {
+				return nil, err
+			}
 		}
 		if b == n {
 			complete = k
@@ -217,22 +213,34 @@ func onGrid(t time.Time, step time.Duration) bool {
 }
 
 // read asks the inner source for buckets [a, b) of w, caches the complete
-// ones and puts the others in fresh. It returns the window's Complete as
-// this read tells it (0: all complete), meaningful when b is the end.
-func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh map[int]*bucket, alone bool) (int, error) {
+// ones and puts the others in fresh. It returns w's Complete as this read
+// tells it (0: all complete), which is w's when b is its end.
+//
+// A source says 1, not 0, when none of a window's buckets is complete
+// (correlate.Traffic.Complete), so its 1 is ambiguous on a read of several
+// buckets whose first was not known complete before: sure is then false,
+// and nothing of the read is cached as complete.
+func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh map[int]*bucket, alone bool) (complete int, sure bool, err error) {
 	sub := correlate.Window{From: w.Start(a), To: w.Start(b), Step: w.Step}
+	known := s.buckets[sub.From] != nil
 	tr, err := s.inner.Traffic(ctx, sub)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	s.stats.Reads++
 	s.stats.Buckets += int64(b - a)
 	m := b - a
 	if err := check(tr, sub); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	done := m
-	if tr.Complete > 0 {
+	done, sure := m, true
+	switch {
+	case tr.Complete <= 0:
+	case tr.Complete == 1 && !known:
+		// One bucket: it is incomplete (a complete one would be 0).
+		// Several: none complete, or only the first; the same answer.
+		done, sure = 0, m == 1
+	default:
 		done = min(tr.Complete, m)
 	}
 	for j, bk := range s.split(tr, m, alone) {
@@ -245,10 +253,13 @@ func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh m
 	if end := sub.Start(done); end.After(s.frontier) {
 		s.frontier = end
 	}
-	if tr.Complete == 0 {
-		return 0, nil
+	switch {
+	case tr.Complete <= 0:
+		return 0, sure, nil
+	case a+done == 0:
+		return 1, sure, nil
 	}
-	return a + done, nil
+	return a + done, sure, nil
 }
 
 // check refuses an inner answer whose series do not fit the window asked.
@@ -356,7 +367,7 @@ func (s *Source) topUp(ctx context.Context, w correlate.Window, fresh map[int]*b
 		}
 		for _, i := range slices.Sorted(maps.Keys(short)) {
 			s.stats.TopUps++
-			if _, err := s.read(ctx, w, i, i+1, fresh, true); err != nil {
+			if _, _, err := s.read(ctx, w, i, i+1, fresh, true); err != nil {
 				return err
 			}
 		}

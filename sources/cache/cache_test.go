@@ -168,9 +168,8 @@ func TestSteadyStateReadsNewBucketsOnly(t *testing.T) {
 			}
 			continue
 		}
-		// The newest bucket, the one before it (already read complete)
-		// and the two minutes re-checked: four buckets ending at to.
-		reread := correlate.Window{From: to.Add(-4 * time.Minute), To: to, Step: time.Minute}
+		// The new bucket and the two minutes re-checked.
+		reread := correlate.Window{From: to.Add(-3 * time.Minute), To: to, Step: time.Minute}
 		if len(inner.asked) == 0 || inner.asked[0] != reread {
 			t.Fatalf("tick %d asked %v, want %v first", tick, inner.asked, reread)
 		}
@@ -228,7 +227,7 @@ func TestIncompleteBuckets(t *testing.T) {
 	}
 	to := t0.Add(10 * time.Minute)
 	w := window(t, to.Add(-time.Hour), to)
-	for _, cut := range []time.Duration{-3 * time.Minute, -3 * time.Minute, -2*time.Minute - 30*time.Second, -time.Minute, 0, 0} {
+	for _, cut := range []time.Duration{-3 * time.Minute, -3 * time.Minute, -2 * time.Minute, -90 * time.Second, -time.Minute, 0, 0} {
 		inner.cutoff, scratch.cutoff = to.Add(cut), to.Add(cut)
 		got, err := c.Traffic(ctx, w)
 		if err != nil {
@@ -270,7 +269,7 @@ func TestLateDocuments(t *testing.T) {
 	}
 	tick(t0)
 	tr := tick(t0.Add(time.Minute))
-	inside, outside := t0.Add(-3*time.Minute), t0.Add(-10*time.Minute)
+	inside, outside := t0.Add(-2*time.Minute), t0.Add(-10*time.Minute)
 	if requests(tr, inside) != 1 || requests(tr, outside) != 1 {
 		t.Fatalf("web requests %v and %v before the late documents, want 1", requests(tr, inside), requests(tr, outside))
 	}
