@@ -342,10 +342,7 @@ func (s *Source) topUp(ctx context.Context, w correlate.Window, fresh map[int]*b
 		type key struct{ svc, msg string }
 		got := map[key]int{}
 		for i := range n {
-			bk := fresh[i]
-			if bk == nil {
-				bk = s.buckets[w.Start(i)]
-			}
+			bk := s.at(w, i, fresh)
 			if bk == nil {
 				continue
 			}
@@ -374,6 +371,14 @@ func (s *Source) topUp(ctx context.Context, w correlate.Window, fresh map[int]*b
 	}
 }
 
+// at is bucket i of w: this read's when it has it, else the cache's.
+func (s *Source) at(w correlate.Window, i int, fresh map[int]*bucket) *bucket {
+	if bk := fresh[i]; bk != nil {
+		return bk
+	}
+	return s.buckets[w.Start(i)]
+}
+
 // evict drops the buckets before from.
 func (s *Source) evict(from time.Time) {
 	for at := range s.buckets {
@@ -397,10 +402,7 @@ func (s *Source) assemble(w correlate.Window, fresh map[int]*bucket, complete in
 	}
 	svcs := map[string]*svcAcc{}
 	for i := range n {
-		bk := fresh[i]
-		if bk == nil {
-			bk = s.buckets[w.Start(i)]
-		}
+		bk := s.at(w, i, fresh)
 		if bk == nil {
 			continue
 		}
