@@ -246,6 +246,7 @@ func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh m
 	for j, bk := range s.split(tr, m, alone) {
 		if j < done {
 			s.buckets[sub.Start(j)] = bk
+			delete(fresh, a+j) // an earlier, ambiguous read's copy
 		} else {
 			fresh[a+j] = bk
 		}
