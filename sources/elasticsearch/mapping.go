@@ -127,7 +127,7 @@ func (s *Source) freshMapping(ctx context.Context) (*mapping, error) {
 	}
 	names, err := s.resolve(ctx)
 	var ee *types.ElasticsearchError
-	if errors.As(err, &ee) && (ee.Status == http.StatusForbidden || ee.Status == http.StatusUnauthorized) {
+	if errors.As(err, &ee) && ee.Status == http.StatusForbidden {
 		// Resolving needs view_index_metadata, which a key made only to
 		// read and search may lack: read the mapping every time then.
 		s.log.Warn("elasticsearch: cannot resolve the index pattern (grant view_index_metadata on it to cache its field mappings); reading them at every evaluation",

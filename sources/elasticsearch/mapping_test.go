@@ -2,11 +2,15 @@ package elasticsearch
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/culprithq/culprit/correlate"
 )
 
 // TestMappingCachedUntilIndexAppears: the field mappings are read once and
@@ -61,5 +65,49 @@ func TestMappingCachedUntilIndexAppears(t *testing.T) {
 	}
 	if n := reads(); n != 3 {
 		t.Fatalf("a mapping %s old was reused: %d reads in all, want 3", mappingMaxAge, n)
+	}
+}
+
+// TestMappingWithoutResolvePrivilege: credentials that may search but not
+// resolve the pattern (403) still read traffic, reading the mappings at
+// every call as before the cache, and say why once.
+func TestMappingWithoutResolvePrivilege(t *testing.T) {
+	c := testCluster(t)
+	set := loadExplicit(t, c)
+	u := proxy(t, c, func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/_resolve/index/") {
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"error":{"root_cause":[{"type":"security_exception","reason":"action [indices:admin/resolve/index] is unauthorized"}],"type":"security_exception","reason":"action [indices:admin/resolve/index] is unauthorized"},"status":403}`)
+			return true
+		}
+		return false
+	})
+	pc := c
+	pc.url = u
+	var logs strings.Builder
+	s := pc.source(t, set.index, farFuture, func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	w := window(t, handFrom, handTo, time.Minute)
+	ctx := context.Background()
+	var got *correlate.Traffic
+	for range 2 {
+		var err error
+		if got, err = s.Traffic(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := set.src.Traffic(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "traffic without the resolve privilege", diffTraffic(want, got))
+	if n := strings.Count(logs.String(), `op="read field mappings"`); n != 2 {
+		t.Errorf("mappings read %d times in two calls, want 2", n)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "grant view_index_metadata") {
+		t.Errorf("%d warnings, want 1 naming view_index_metadata:\n%s", n, logs.String())
 	}
 }
