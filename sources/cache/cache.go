@@ -33,7 +33,10 @@
 // read again, so documents indexed into it later are not seen (a read from
 // scratch would see them). Config.Recheck is that trade: set it to the
 // ingestion pipeline's worst lag. Late documents within it are picked up,
-// and the daemon counts them (culprit_late_requests_total).
+// and the daemon counts them (culprit_late_requests_total). A source that
+// can count its documents cheaply (Counter, Elasticsearch) has the
+// re-checked buckets counted instead, and only those whose count changed
+// are read again.
 package cache
 
 import (
@@ -75,6 +78,8 @@ type Stats struct {
 	// TopUps is how many of the calls read one bucket again for its
 	// examples.
 	TopUps int64
+	// Counts is the number of Counter calls.
+	Counts int64
 }
 
 // Source is a caching correlate.Source. It is safe for concurrent use;
@@ -89,7 +94,10 @@ type Source struct {
 	buckets map[time.Time]*bucket
 	// frontier is the end of the complete region at the last read.
 	frontier time.Time
-	stats    Stats
+	// counts are the document counts of re-checked buckets at the last
+	// count (Counter).
+	counts map[time.Time]float64
+	stats  Stats
 }
 
 var _ correlate.Source = (*Source)(nil)
@@ -111,7 +119,7 @@ func New(inner correlate.Source, cfg Config) (*Source, error) {
 	if cfg.Examples == 0 {
 		cfg.Examples = 3
 	}
-	return &Source{inner: inner, cfg: cfg, buckets: map[time.Time]*bucket{}}, nil
+	return &Source{inner: inner, cfg: cfg, buckets: map[time.Time]*bucket{}, counts: map[time.Time]float64{}}, nil
 }
 
 // Unwrap is the inner source, for the capabilities the correlator looks
@@ -160,13 +168,20 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w.Step != s.step {
-		s.step, s.buckets, s.frontier = w.Step, map[time.Time]*bucket{}, time.Time{}
+		s.step, s.buckets, s.counts, s.frontier = w.Step, map[time.Time]*bucket{}, map[time.Time]float64{}, time.Time{}
 	}
 	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)
+	r0 := n // the first re-checked or new bucket
 	for i := range need {
 		at := w.Start(i)
 		need[i] = s.buckets[at] == nil || !at.Before(recheck)
+		if r0 == n && !at.Before(recheck) {
+			r0 = i
+		}
+	}
+	if err := s.skipUnchanged(ctx, w, r0, need); err != nil {
+		return nil, err
 	}
 	fresh := map[int]*bucket{} // incomplete buckets of this read
 	complete := 0
@@ -372,6 +387,67 @@ func (s *Source) topUp(ctx context.Context, w correlate.Window, fresh map[int]*b
 	}
 }
 
+// Counter is an inner source that counts its documents per bucket far
+// more cheaply than it reads their traffic (Elasticsearch counts by time
+// alone, reading no document's values). With one, a re-checked bucket is
+// read again only when its count changed since the last evaluation, so a
+// steady evaluation reads the traffic of its new bucket only. Logs are
+// appended, not edited: a bucket that gained no document is unchanged.
+type Counter interface {
+	Counts(ctx context.Context, w correlate.Window) ([]float64, error)
+}
+
+// maxCounted bounds the buckets counted in one call.
+const maxCounted = 60
+
+// counter is the inner source's Counter, looked for behind wrappers that
+// switch sources (backtest's tick view), at each call.
+func (s *Source) counter() Counter {
+	src := s.inner
+	for range 8 {
+		if c, ok := src.(Counter); ok {
+			return c
+		}
+		u, ok := src.(interface{ Unwrap() correlate.Source })
+		if !ok {
+			return nil
+		}
+		src = u.Unwrap()
+	}
+	return nil
+}
+
+// skipUnchanged counts buckets [r0, n) of w, when the inner source can,
+// and drops from need the cached ones whose count is the one they had at
+// the last count. Counting comes before reading, so a document arriving
+// in between makes the next count differ, never the other way round.
+func (s *Source) skipUnchanged(ctx context.Context, w correlate.Window, r0 int, need []bool) error {
+	c := s.counter()
+	n := w.Len()
+	// Nothing to compare on a first read, and counting more than an
+	// hour's buckets would cost what reading them does.
+	if c == nil || r0 >= n || s.frontier.IsZero() || n-r0 > maxCounted {
+		return nil
+	}
+	sub := correlate.Window{From: w.Start(r0), To: w.Start(n), Step: w.Step}
+	counts, err := c.Counts(ctx, sub)
+	if err != nil {
+		return err
+	}
+	if len(counts) != n-r0 {
+		return fmt.Errorf("cache: the source counted %d buckets for %s, want %d", len(counts), span(sub), n-r0)
+	}
+	s.stats.Counts++
+	for j, v := range counts {
+		at := sub.Start(j)
+		if before, ok := s.counts[at]; ok && before == v && s.buckets[at] != nil {
+			need[r0+j] = false
+		}
+		s.counts[at] = v
+	}
+	return nil
+}
+
 // at is bucket i of w: this read's when it has it, else the cache's.
 func (s *Source) at(w correlate.Window, i int, fresh map[int]*bucket) *bucket {
 	if bk := fresh[i]; bk != nil {
@@ -385,6 +461,11 @@ func (s *Source) evict(from time.Time) {
 	for at := range s.buckets {
 		if at.Before(from) {
 			delete(s.buckets, at)
+		}
+	}
+	for at := range s.counts {
+		if at.Before(from) {
+			delete(s.counts, at)
 		}
 	}
 }

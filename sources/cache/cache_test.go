@@ -341,3 +341,65 @@ func (short) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffi
 func (short) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
 	return nil, nil
 }
+
+// counting is the fake with a Counter: documents per bucket by time.
+type counting struct{ *fake }
+
+func (c counting) Counts(ctx context.Context, w correlate.Window) ([]float64, error) {
+	out := make([]float64, w.Len())
+	for _, e := range c.events {
+		if i := w.Index(e.at); i >= 0 && i < len(out) && e.at.Before(c.cutoff) {
+			out[i]++
+		}
+	}
+	return out, nil
+}
+
+// TestCounterSkipsUnchangedBuckets: with a source that counts cheaply, a
+// steady tick reads the traffic of its new bucket only, and a re-checked
+// bucket that received a late document is read again.
+func TestCounterSkipsUnchangedBuckets(t *testing.T) {
+	ctx := context.Background()
+	inner := counting{&fake{events: traffic()}}
+	scratch := &fake{events: inner.events}
+	c, err := New(inner, Config{Recheck: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := func(to time.Time) {
+		t.Helper()
+		inner.cutoff, scratch.cutoff = to, to
+		inner.asked = nil
+		w := window(t, to.Add(-time.Hour), to)
+		got, err := c.Traffic(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scratch.events = inner.events
+		if want, _ := scratch.Traffic(ctx, w); !reflect.DeepEqual(got, want) {
+			t.Fatalf("at %s: cached traffic differs from a read from scratch", to.Format("15:04"))
+		}
+	}
+	for m := range 70 { // past the first read's examples: no top-ups
+		tick(t0.Add(time.Duration(m) * time.Minute))
+	}
+	to := t0.Add(70 * time.Minute)
+	tick(to)
+	if want := (correlate.Window{From: to.Add(-time.Minute), To: to, Step: time.Minute}); len(inner.asked) != 1 || inner.asked[0] != want {
+		t.Fatalf("a steady tick asked %v, want only the new bucket %v", inner.asked, want)
+	}
+	late := to.Add(-2 * time.Minute)
+	inner.events = append(inner.events, event{at: late.Add(time.Second), service: "web"})
+	to = to.Add(time.Minute)
+	tick(to)
+	var reread bool
+	for _, a := range inner.asked {
+		reread = reread || a.Index(late) >= 0
+	}
+	if !reread {
+		t.Errorf("the bucket that received a late document was not read again: asked %v", inner.asked)
+	}
+	if st := c.Stats(); st.Counts != 71 {
+		t.Errorf("%d counts, want one per tick after the first (71)", st.Counts)
+	}
+}
