@@ -224,6 +224,8 @@ func Default() Config {
 			Lookback:       Duration(6 * time.Hour),
 			ReopenCooldown: Duration(30 * time.Minute),
 			BlindAfter:     3,
+			Incremental:    true,
+			Recheck:        Duration(time.Minute),
 		},
 		Thresholds:    Thresholds{MaxQ: 0.01},
 		DefaultAction: ActionRecord,

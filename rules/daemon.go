@@ -60,6 +60,18 @@ type Evaluation struct {
 	// raises its own "cannot read logs" incident: one failure is a blip,
 	// several mean nobody is watching.
 	BlindAfter int `yaml:"blind_after"`
+	// Incremental keeps each complete bucket's traffic between
+	// evaluations and asks the logs only for the buckets completed since
+	// the last one, plus Recheck (sources/cache): an evaluation then costs
+	// what its new minute of logs costs, not its whole lookback. Off, every
+	// evaluation reads its whole window again. Both give the same findings.
+	Incremental bool `yaml:"incremental"`
+	// Recheck is how much of what was already read complete an
+	// incremental evaluation reads again, to pick up documents indexed late
+	// (counted in culprit_late_requests_total). A document indexed later
+	// than Lag plus Recheck into its bucket is not seen: set it to the
+	// ingestion pipeline's worst lag beyond sources.elasticsearch.lag.
+	Recheck Duration `yaml:"recheck"`
 }
 
 // Service is a watched service.

@@ -191,6 +191,11 @@ func (ck *checker) evaluation(c *Config) {
 	if e.ReopenCooldown.D() < 0 {
 		ck.errf("evaluation.reopen_cooldown", "must not be negative, got %s", short(e.ReopenCooldown.D()))
 	}
+	// A recheck as long as the window is wasteful, not wrong: every
+	// evaluation then reads its whole window, as without the cache.
+	if r := e.Recheck.D(); r < 0 {
+		ck.errf("evaluation.recheck", "must not be negative, got %s", short(r))
+	}
 	if e.BlindAfter < 1 {
 		ck.errf("evaluation.blind_after", "must be at least 1, got %d", e.BlindAfter)
 	}

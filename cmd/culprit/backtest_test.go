@@ -68,7 +68,13 @@ func backtestRange() (from, to time.Time) {
 
 func runBacktest(tb testing.TB, args ...string) backtestReport {
 	tb.Helper()
-	out, stderr, err := runCLI(append([]string{"backtest", "--config", writeBacktestConfig(tb), "--format", "json"}, args...)...)
+	return runBacktestWith(tb, backtestConfig, args...)
+}
+
+// runBacktestWith runs a backtest with the given configuration.
+func runBacktestWith(tb testing.TB, config string, args ...string) backtestReport {
+	tb.Helper()
+	out, stderr, err := runCLI(append([]string{"backtest", "--config", writeBacktestConfig(tb, config), "--format", "json"}, args...)...)
 	if err != nil {
 		tb.Fatalf("backtest: %v\n%s", err, stderr)
 	}
@@ -79,10 +85,10 @@ func runBacktest(tb testing.TB, args ...string) backtestReport {
 	return rep
 }
 
-func writeBacktestConfig(tb testing.TB) string {
+func writeBacktestConfig(tb testing.TB, config string) string {
 	tb.Helper()
 	p := filepath.Join(tb.TempDir(), "culprit.yml")
-	if err := os.WriteFile(p, []byte(backtestConfig), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	return p
@@ -324,7 +330,7 @@ func BenchmarkBacktestFriday(b *testing.B) {
 	f := backtestFiles(b, simulate.ShapeFriday)
 	from, _ := backtestRange()
 	to := from.Add(89 * time.Minute) // 90 ticks
-	args := append([]string{"backtest", "--config", writeBacktestConfig(b), "--format", "json"}, fileArgs(f)...)
+	args := append([]string{"backtest", "--config", writeBacktestConfig(b, backtestConfig), "--format", "json"}, fileArgs(f)...)
 	args = append(args, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339))
 	ticks := 0
 	b.ResetTimer()

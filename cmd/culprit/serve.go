@@ -33,6 +33,7 @@ import (
 	"github.com/culprithq/culprit/escalate/timeline"
 	"github.com/culprithq/culprit/escalate/webauth"
 	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/cache"
 	"github.com/culprithq/culprit/sources/customers"
 	"github.com/culprithq/culprit/sources/elasticsearch"
 	"github.com/culprithq/culprit/sources/intake"
@@ -388,6 +389,16 @@ func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st
 	var services []string
 	for _, sv := range cfg.Services {
 		services = append(services, sv.Name)
+	}
+	if cfg.Evaluation.Incremental {
+		// The same incremental path for serve and backtest, whatever the
+		// source: a backtest replays what the daemon reads.
+		c, err := cache.New(src, cache.Config{Recheck: cfg.Evaluation.Recheck.D(),
+			Keep: daemon.MaxWindow(cfg.Evaluation.Lookback.D()) + step})
+		if err != nil {
+			return nil, err
+		}
+		src = c
 	}
 	return daemon.New(daemon.Config{
 		Source: src, SourceName: sourceName,

@@ -18,6 +18,7 @@ import (
 	"github.com/culprithq/culprit/escalate"
 	"github.com/culprithq/culprit/escalate/store"
 	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/cache"
 )
 
 var t0 = time.Date(2026, 11, 20, 16, 0, 0, 0, time.UTC)
@@ -505,5 +506,48 @@ func TestEveryFollowsInjectedClock(t *testing.T) {
 		if !got[i].Equal(want[i]) {
 			t.Errorf("run %d at %s, want %s", i, got[i].Format(time.TimeOnly), want[i].Format(time.TimeOnly))
 		}
+	}
+}
+
+// steadySource serves 100 requests a bucket plus extra, all complete.
+type steadySource struct{ extra map[time.Time]float64 }
+
+func (s *steadySource) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
+	svc := correlate.ServiceTraffic{Service: "api", Requests: make([]float64, w.Len()), Errors: make([]float64, w.Len())}
+	for i := range svc.Requests {
+		svc.Requests[i] = 100 + s.extra[w.Start(i)]
+	}
+	return &correlate.Traffic{Window: w, Services: []correlate.ServiceTraffic{svc}}, nil
+}
+
+func (s *steadySource) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
+	return &correlate.Scope{}, nil
+}
+
+// TestLateRequestsIncremental: with incremental reads, requests indexed
+// late into a bucket the cache re-checks are read and counted as late;
+// those in a bucket older than that are not read again, so not counted.
+func TestLateRequestsIncremental(t *testing.T) {
+	ctx := context.Background()
+	src := &steadySource{extra: map[time.Time]float64{}}
+	c, err := cache.New(src, cache.Config{Recheck: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := evaluator(t, c)
+	at := t0.Add(2 * time.Hour)
+	for i := range 3 {
+		if err := e.Evaluate(ctx, at.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last evaluation read up to at+2m: at+0m and at+1m are re-checked.
+	src.extra[at] = 7
+	src.extra[at.Add(-30*time.Minute)] = 5
+	if err := e.Evaluate(ctx, at.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(e.m.late); got != 7 {
+		t.Errorf("%v late requests, want the 7 in the re-checked bucket", got)
 	}
 }

@@ -155,6 +155,11 @@ const minBaselineShare = 3
 // making every evaluation read days of logs.
 const maxAnchor = 12 * time.Hour
 
+// MaxWindow is the longest window an evaluation with this lookback reads:
+// what a cache of its buckets must keep for the stretched windows of open
+// incidents not to read their start again.
+func MaxWindow(lookback time.Duration) time.Duration { return max(lookback, maxAnchor) }
+
 // windowStart is where an evaluation's window begins: the lookback before
 // to, or earlier when an open incident began less than a lookback after
 // that. A change is only visible against the baseline before it; once the

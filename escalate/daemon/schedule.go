@@ -86,6 +86,11 @@ func Every(ctx context.Context, s Aligned, now func() time.Time, after func(time
 			return ctx.Err()
 		case <-after(next.Sub(t)):
 		}
+		// The timer and the cancellation can be ready together, and select
+		// picks either: a run must not start once shutdown has begun.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := runRecovered(ctx, next, fn); err != nil && ctx.Err() == nil {
 			log.Error("scheduled run failed", "err", err)
 		}

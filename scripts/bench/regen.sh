@@ -19,6 +19,7 @@
 #   loghub      signatures on loghub-2k (needs ../shared/bench/loghub, python3) seconds
 #   bursty      false alarms on bursty baselines                             seconds
 #   es5m        5.2M documents in its own Elasticsearch on port 9201          ~20 min
+#   incremental incremental vs from-scratch evaluations on $BENCH_INCR_ES_URL ~5 min
 #   intake      intake under load, 60 s                                     ~1 min
 #   slowload    1,000 slow clients against the daemon, 30 s                 ~2 min
 #   retention   store size over 90 simulated days, pruned and not          ~3 min
@@ -42,6 +43,9 @@
 #                           5.2M documents; lower only to try the step out)
 #   BENCH_ES5M_KEEP=1       leave the es5m cluster (or index) as it is; the
 #                           next run reuses the index instead of reloading it
+#   BENCH_INCR_ES_URL       cluster of the incremental step (default
+#                           $CULPRIT_TEST_ES_URL, else http://127.0.0.1:9200);
+#                           it indexes about 0.4 M documents and deletes them
 # shellcheck disable=SC2317 # the steps are called indirectly, as step_$name
 set -euo pipefail
 
@@ -54,7 +58,7 @@ doc=${BENCH_DOC:-BENCHMARKS.md}
 plots=${BENCH_PLOTS:-docs/bench}
 bd=$bench/benchdoc
 
-all_steps=(micro big scale seasonal tcpd loghub bursty es5m intake retention slowload e2e ruptures elastalert tickets corpus)
+all_steps=(micro big scale seasonal tcpd loghub bursty es5m incremental intake retention slowload e2e ruptures elastalert tickets corpus)
 
 die() { echo "regen: $*" >&2; exit 2; }
 
@@ -194,6 +198,18 @@ step_es5m() {
 	local shown="CULPRIT_BENCH_ES_URL=\$ES CULPRIT_BENCH_ES_INDEX='bench5m-*'"
 	emit es5m "$load; [CULPRIT_BENCH_ES_COLD=1] $shown $bench -count 3 ./sources/elasticsearch/" "$raw/es5m.md"
 	emit es5m-requests "$load; CULPRIT_BENCH_ES_DEBUG=1 CULPRIT_BENCH_ES_COLD=1 $shown $bench -count 1 ./sources/elasticsearch/" "$raw/es5m-requests.md"
+}
+
+# TestIncrementalCost (sources/elasticsearch/incremental_bench_test.go):
+# issue 17's figures, steady-state evaluations with and without
+# sources/cache, by lookback and by traffic, and the projection to the
+# founding story's 2.4 M documents a minute.
+step_incremental() {
+	local url=${BENCH_INCR_ES_URL:-${CULPRIT_TEST_ES_URL:-http://127.0.0.1:9200}}
+	local cmd="go test -count=1 -run TestIncrementalCost -v -timeout 60m ./sources/elasticsearch/"
+	run "CULPRIT_BENCH_INCR_ES_URL=$url CULPRIT_BENCH_INCR_OUT=$raw/incremental.md $cmd" "$raw/incremental.txt"
+	[[ -s $raw/incremental.md ]] || die "incremental: the test wrote no figures (is $url reachable?)"
+	emit incremental "CULPRIT_BENCH_INCR_ES_URL=\$ES $cmd" "$raw/incremental.md"
 }
 
 step_intake() {

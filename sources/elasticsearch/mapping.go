@@ -2,9 +2,13 @@ package elasticsearch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/core/fieldcaps"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
@@ -40,7 +44,11 @@ type field struct {
 
 // mapping is the resolution of every configured field against the index.
 type mapping struct {
-	indices                                               []string
+	indices []string
+	// resolved is what the index pattern resolved to when the mapping was
+	// read (freshMapping), and loaded when.
+	resolved                                              []string
+	loaded                                                time.Time
 	time, service, status, outcome                        field
 	host, customer, site, version, path, provider, region field
 	messages                                              []field
@@ -60,9 +68,11 @@ var kindOfType = map[string]kind{
 }
 
 // loadMapping asks _field_caps how every configured field is mapped in the
-// indices the pattern matches. It is one request, made at each Traffic call
-// so that a new daily index with a changed mapping is seen.
-func (s *Source) loadMapping(ctx context.Context) (*mapping, error) {
+// indices the pattern matches. It is one request, made by Traffic when the
+// pattern's indices changed (freshMapping), so that a new daily index with a
+// changed mapping is seen. resolved is what the pattern resolved to just
+// before, when known.
+func (s *Source) loadMapping(ctx context.Context, resolved []string) (*mapping, error) {
 	f := s.fields
 	names := []string{f.Time, f.Service, f.Version, f.Host, f.Customer, f.Site, f.Path, f.Provider, f.Region, f.Status, f.Outcome}
 	names = append(names, f.Message...)
@@ -88,10 +98,81 @@ func (s *Source) loadMapping(ctx context.Context) (*mapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch %s: index %q: %w", s.name, s.index, err)
 	}
+	m.resolved, m.loaded = resolved, s.now()
 	s.mu.Lock()
 	s.mapping = m
 	s.mu.Unlock()
 	return m, nil
+}
+
+// mappingMaxAge bounds how long a mapping is trusted while the indices
+// stay the same: a field mapped for the first time inside an existing
+// index (its first document that carries it) changes no index list.
+const mappingMaxAge = 10 * time.Minute
+
+// freshMapping is the last mapping while the index pattern resolves to the
+// same indices, aliases and data streams as when it was read, and it is
+// younger than mappingMaxAge; otherwise it is read again. Resolving a
+// pattern is answered from the cluster state by the node asked, where
+// _field_caps asks every shard of every matched index: over thirty daily
+// indices, the difference between a lookup and a fan-out at every
+// evaluation. A new daily index, or a rollover, changes the resolution, so
+// its mapping is read before any search runs against it.
+func (s *Source) freshMapping(ctx context.Context) (*mapping, error) {
+	s.mu.Lock()
+	m, blind := s.mapping, s.noResolve
+	s.mu.Unlock()
+	if blind {
+		return s.loadMapping(ctx, nil)
+	}
+	names, err := s.resolve(ctx)
+	var ee *types.ElasticsearchError
+	if errors.As(err, &ee) && ee.Status == http.StatusForbidden {
+		// Resolving needs view_index_metadata, which a key made only to
+		// read and search may lack: read the mapping every time then.
+		s.log.Warn("elasticsearch: cannot resolve the index pattern (grant view_index_metadata on it to cache its field mappings); reading them at every evaluation",
+			"index", s.index, "error", err.Error())
+		s.mu.Lock()
+		s.noResolve = true
+		s.mu.Unlock()
+		return s.loadMapping(ctx, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if m != nil && slices.Equal(m.resolved, names) && !now.Before(m.loaded) && now.Sub(m.loaded) < mappingMaxAge {
+		return m, nil
+	}
+	return s.loadMapping(ctx, names)
+}
+
+// resolve is what the index pattern names now: indices, aliases and data
+// streams, sorted.
+func (s *Source) resolve(ctx context.Context) ([]string, error) {
+	var names []string
+	err := s.call(ctx, "resolve the index pattern", func(ctx context.Context) (int64, error) {
+		r, err := s.es.Indices.ResolveIndex(s.index).IgnoreUnavailable(true).Do(ctx)
+		if err != nil {
+			return 0, err
+		}
+		names = names[:0]
+		for _, x := range r.Indices {
+			names = append(names, "i:"+x.Name)
+		}
+		for _, x := range r.Aliases {
+			names = append(names, "a:"+x.Name)
+		}
+		for _, x := range r.DataStreams {
+			names = append(names, "d:"+x.Name)
+		}
+		return 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // currentMapping is the last mapping, loading it if there is none.
@@ -102,7 +183,7 @@ func (s *Source) currentMapping(ctx context.Context) (*mapping, error) {
 	if m != nil {
 		return m, nil
 	}
-	return s.loadMapping(ctx)
+	return s.loadMapping(ctx, nil)
 }
 
 func resolveMapping(f rules.Fields, res *fieldcaps.Response) (*mapping, error) {

@@ -131,8 +131,11 @@ type Source struct {
 	took, latency     atomic.Int64 // nanoseconds
 
 	mu      sync.Mutex
-	mapping *mapping      // last field_caps answer
-	sigs    *signatureMap // raw messages behind the masked ones of the last Traffic
+	mapping *mapping // last field_caps answer
+	// noResolve: the index pattern cannot be resolved with these
+	// credentials, so the mapping is read at every Traffic.
+	noResolve bool
+	sigs      *signatureMap // raw messages behind the masked ones of the last Traffic
 	// wide are the fields found to have more values than a terms
 	// aggregation of Scope may return; they are counted with composites
 	// from then on (see breakdown).

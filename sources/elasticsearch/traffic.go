@@ -163,7 +163,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	if n > maxWindowBuckets {
 		return nil, fmt.Errorf("elasticsearch %s: index %q: window has %d buckets, more than %d", s.name, s.index, n, maxWindowBuckets)
 	}
-	m, err := s.loadMapping(ctx)
+	m, err := s.freshMapping(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -712,4 +712,49 @@ func (m *mapping) entryQuery(e *entry) *types.Query {
 		}
 	}
 	return ptr(and(m.noMessage(), st))
+}
+
+// Counts is the number of documents in each bucket of w. It is what
+// sources/cache asks before reading a re-checked bucket's traffic again:
+// one search whose filters count documents by time alone, which
+// Elasticsearch answers from the time field's index without reading any
+// document's values, where Traffic's composites read the service of every
+// document. A bucket whose count has not changed since it was read needs
+// no second read.
+func (s *Source) Counts(ctx context.Context, w correlate.Window) ([]float64, error) {
+	if err := checkWindow(w); err != nil {
+		return nil, fmt.Errorf("elasticsearch %s: index %q: %w", s.name, s.index, err)
+	}
+	n := w.Len()
+	if n > maxLookups {
+		return nil, fmt.Errorf("elasticsearch %s: index %q: counting %d buckets at once, more than %d", s.name, s.index, n, maxLookups)
+	}
+	m, err := s.currentMapping(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tf := m.time.agg
+	req := newSearch()
+	req.Query = ptr(timeRange(tf, w.From, w.Start(n)))
+	filters := make([]types.Query, n)
+	for i := range n {
+		filters[i] = timeRange(tf, w.Start(i), w.Start(i+1))
+	}
+	req.Aggregations = map[string]types.Aggregations{"c": {Filters: &types.FiltersAggregation{Filters: filters}}}
+	res, err := s.search(ctx, "count documents", req)
+	if err != nil {
+		return nil, err
+	}
+	var bs []types.FiltersBucket
+	if agg, ok := res.Aggregations["c"].(*types.FiltersAggregate); ok {
+		bs, _ = agg.Buckets.([]types.FiltersBucket)
+	}
+	if len(bs) != n {
+		return nil, fmt.Errorf("elasticsearch %s: index %q: count documents: unexpected answer", s.name, s.index)
+	}
+	out := make([]float64, n)
+	for i, b := range bs {
+		out[i] = float64(b.DocCount)
+	}
+	return out, nil
 }

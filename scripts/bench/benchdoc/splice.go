@@ -17,7 +17,7 @@ import (
 // would otherwise leave a region silently stale, so it is an error.
 var regionNames = []string{
 	"micro", "big", "tcpd", "bursty", "es5m", "es5m-requests", "intake", "retention", "e2e",
-	"ruptures", "elastalert", "corpus", "slowload", "loghub", "tickets", "scale", "seasonal",
+	"ruptures", "elastalert", "corpus", "slowload", "loghub", "tickets", "scale", "seasonal", "incremental",
 }
 
 // markerRE matches a well-formed marker line; markerish catches the lines

@@ -1,0 +1,244 @@
+package elasticsearch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/cache"
+	"github.com/culprithq/culprit/sources/simulate"
+)
+
+// TestIncrementalCost measures what one evaluation costs Elasticsearch
+// with incremental reads (sources/cache) and without, for issue 17's
+// BENCHMARKS.md section (scripts/bench/regen.sh, step incremental). It
+// indexes simulated traffic into the cluster at CULPRIT_BENCH_INCR_ES_URL
+// (and deletes it after), then:
+//   - by lookback: 1 h, 6 h and 24 h windows ending at the same instant of
+//     one index, from scratch and incremental, at steady state: the
+//     incremental source has read the window once, five minutes before;
+//   - by traffic: the incremental steady state at 500, 8,000 and 32,000
+//     requests a minute;
+//   - the story's scale: per-document and fixed costs from the traffic
+//     runs, projected to 2.4 M documents a minute.
+//
+// Each took is the least of five consecutive evaluations, one minute
+// apart as the daemon runs them (the other figures their median), of the
+// whole correlation: traffic and the scope of every finding. The markdown
+// goes to CULPRIT_BENCH_INCR_OUT, or the test log.
+func TestIncrementalCost(t *testing.T) {
+	u := os.Getenv("CULPRIT_BENCH_INCR_ES_URL")
+	if u == "" {
+		t.Skip("set CULPRIT_BENCH_INCR_ES_URL to a cluster the benchmark may index into")
+	}
+	c := cluster{url: u}
+	cfg := rules.Default()
+	recheck := cfg.Evaluation.Recheck.D()
+	var out strings.Builder
+	fmt.Fprintf(&out, "%d steady-state evaluations one minute apart, each the whole correlation (traffic, then the scope of each finding): took is the least of them (the machine is shared, and other builds only ever add to it), the other figures their median; "+
+		"incremental: sources/cache with `evaluation.recheck` %s (the re-checked minutes are counted, and read again only when their count changed), "+
+		"after a first read of the window %d minutes before. Elasticsearch `took` summed over the evaluation's searches.\n\n", evals, short(recheck), evals)
+
+	// By lookback: a day and a bit of quiet traffic in one index.
+	lb := indexName(t, "lookback")
+	start := simulate.DefaultStart
+	n := loadSim(t, c, lb, simulate.Config{Seed: 3, Start: start, Duration: 24*time.Hour + 10*time.Minute, PeakPerMin: 200})
+	end := start.Add(24*time.Hour + 8*time.Minute)
+	fmt.Fprintf(&out, "### Steady-state cost by lookback\n\nOne index of %s documents (`simulate` quiet, peak 200 requests a minute); every window ends at %s.\n\n",
+		thousands(n), end.Format("2006-01-02 15:04Z"))
+	out.WriteString("| lookback | documents in window | from scratch: took | requests | incremental: took | requests | buckets whose traffic was read | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	var first, last [2]time.Duration
+	for i, l := range []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour} {
+		s := measure(t, c, lb, end, l, false, cfg)
+		inc := measure(t, c, lb, end, l, true, cfg)
+		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %s | %.0f | %.0f | %d |\n", short(l), thousands(s.docs), msText(s.took), s.requests,
+			msText(inc.took), inc.requests, inc.buckets, inc.findings)
+		if i == 0 {
+			first = [2]time.Duration{s.took, inc.took}
+		}
+		last = [2]time.Duration{s.took, inc.took}
+	}
+	fmt.Fprintf(&out, "\n24 h / 1 h took: from scratch %.1f, incremental %.2f (target ≤ 1.3).\n\n",
+		ratio(last[0], first[0]), ratio(last[1], first[1]))
+
+	// By traffic: a few minutes at the diurnal peak, three rates.
+	out.WriteString("### Cost by traffic\n\nA few minutes at the diurnal peak (15:00) per rate, each in its own index; incremental steady state (a 5-minute lookback: the steady state does not depend on it).\n\n")
+	out.WriteString("| requests a minute (peak) | documents in the new minute | buckets whose traffic was read | took | requests | findings |\n| --- | --- | --- | --- | --- | --- |\n")
+	type point struct {
+		docs float64
+		took time.Duration
+	}
+	var pts []point
+	for _, rate := range []float64{500, 8000, 32000} {
+		ix := indexName(t, fmt.Sprintf("rate%.0f", rate))
+		// The shortest run simulate makes, centred on the peak.
+		at := time.Date(2026, 11, 20, 14, 55, 0, 0, time.UTC)
+		loadSim(t, c, ix, simulate.Config{Seed: 5, Start: at, Duration: 10 * time.Minute, Onset: 5 * time.Minute, PeakPerMin: rate})
+		r := measure(t, c, ix, at.Add(10*time.Minute), 5*time.Minute, true, cfg)
+		fmt.Fprintf(&out, "| %s | %s | %.0f | %s | %.0f | %d |\n", thousands(int64(rate)), thousands(int64(r.newest)), r.buckets, msText(r.took), r.requests, r.findings)
+		pts = append(pts, point{r.newest, r.took})
+	}
+	lo, hi := pts[0], pts[len(pts)-1]
+	perDoc := float64(hi.took-lo.took) / (hi.docs - lo.docs) // ns per document of the new minute
+	fixed := float64(lo.took) - perDoc*lo.docs
+	const story = 2.4e6
+	proj := time.Duration(fixed + perDoc*story)
+	fmt.Fprintf(&out, "\n### The story's scale: 2.4 M documents a minute\n\n"+
+		"- Per document of the new minute (its traffic read, and its share of counting the re-checked minutes): "+
+		"(%s − %s) / (%s − %s documents) = **%.1f ns**; fixed per evaluation: %s − %.1f ns × %s = **%s**.\n"+
+		"- Projected took: %s + %.1f ns × 2,400,000 = **%s per evaluation** (target < 1 s); one evaluation a minute: "+
+		"**%.1f core-seconds a minute** if every millisecond of took keeps one core busy (one shard per index here; target < 10).\n"+
+		"- These rates are this shared node's, measured under the load of other builds (see the load average above); a row with more requests paid for a finding's scope or an example top-up.\n",
+		msText(hi.took), msText(lo.took), thousands(int64(hi.docs)), thousands(int64(lo.docs)), perDoc,
+		msText(lo.took), perDoc, thousands(int64(lo.docs)), msText(time.Duration(fixed)),
+		msText(time.Duration(fixed)), perDoc, msText(proj), proj.Seconds())
+
+	if p := os.Getenv("CULPRIT_BENCH_INCR_OUT"); p != "" {
+		if err := os.WriteFile(p, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Log("\n" + out.String())
+}
+
+type cost struct {
+	took                      time.Duration
+	requests, buckets, newest float64
+	docs                      int64
+	findings                  int
+}
+
+// evals is how many steady-state evaluations each figure is the median of.
+const evals = 5
+
+// measure runs the evaluations ending at each of the evals minutes up to
+// end over lookback l, after (incremental) one that fills the cache, and
+// returns the median of each figure.
+func measure(t *testing.T, c cluster, index string, end time.Time, l time.Duration, incremental bool, cfg rules.Config) cost {
+	t.Helper()
+	ctx := context.Background()
+	lag := cfg.Sources.Elasticsearch.Lag.D()
+	var now time.Time
+	es := c.source(t, index, func(cf *Config) { cf.Now = func() time.Time { return now }; cf.Lag = lag; cf.Timeout = 2 * time.Minute })
+	var src correlate.Source = es
+	var cs *cache.Source
+	if incremental {
+		var err error
+		if cs, err = cache.New(es, cache.Config{Recheck: cfg.Evaluation.Recheck.D(), Keep: l}); err != nil {
+			t.Fatal(err)
+		}
+		src = cs
+	}
+	run := func(to time.Time) (correlate.Window, int) {
+		now = to.Add(lag)
+		w, err := correlate.NewWindow(to.Add(-l), to, cfg.Correlate.Bucket.D())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := correlate.Run(ctx, src, correlate.Input{Window: w, Now: now, MinBaseline: l / 3}, cfg.Correlate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, len(res.Findings)
+	}
+	if incremental {
+		run(end.Add(-time.Duration(evals) * time.Minute))
+	}
+	var tooks []time.Duration
+	var reqs, buckets, newest []float64
+	var docs int64
+	findings := 0
+	for k := evals - 1; k >= 0; k-- {
+		before := es.Stats()
+		var cb cache.Stats
+		if cs != nil {
+			cb = cs.Stats()
+		}
+		w, f := run(end.Add(-time.Duration(k) * time.Minute))
+		st := es.Stats()
+		tooks = append(tooks, st.Took-before.Took)
+		reqs = append(reqs, float64(st.Requests-before.Requests))
+		findings = max(findings, f)
+		tr, err := es.Traffic(ctx, w) // outside the counts: what the window holds
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = 0
+		perBucket := make([]float64, w.Len())
+		for _, s := range tr.Services {
+			for i, v := range s.Requests {
+				docs += int64(v)
+				perBucket[i] += v
+			}
+		}
+		newest = append(newest, perBucket[w.Len()-1])
+		if cs != nil {
+			buckets = append(buckets, float64(cs.Stats().Buckets-cb.Buckets))
+		}
+	}
+	return cost{took: slices.Min(tooks), requests: median(reqs), buckets: median(buckets), newest: median(newest), docs: docs, findings: findings}
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// loadSim indexes a simulation into index and returns how many documents.
+func loadSim(t *testing.T, c cluster, index string, cfg simulate.Config) int64 {
+	t.Helper()
+	c.createIndex(t, index, `{"settings":{"number_of_shards":1,"number_of_replicas":0}}`)
+	var docs []string
+	var b []byte
+	if _, err := simulate.Generate(context.Background(), cfg, func(d *simulate.Doc) error {
+		b = d.AppendJSON(b[:0])
+		docs = append(docs, string(b))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.load(t, index, docs)
+	return int64(len(docs))
+}
+
+func msText(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func short(d time.Duration) string {
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// thousands writes n with thousands separators.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	var out []byte
+	for i, r := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
