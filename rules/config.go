@@ -45,6 +45,9 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	Retention Retention `yaml:"retention"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	// Shifts are the support shifts that follow the sun; at each one's
+	// start the daemon posts a handover digest to its channel.
+	Shifts []Shift `yaml:"shifts"`
 }
 
 // Fields maps culprit's roles onto the log documents' field names. Dotted
