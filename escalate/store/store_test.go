@@ -332,3 +332,43 @@ func TestChangeEventQueuedOncePerDeploy(t *testing.T) {
 		t.Fatalf("depth %d after re-queueing a delivered deploy's change event, want 1", d)
 	}
 }
+
+// A handover is queued once per key, with its events, across a restart;
+// another boundary is another handover.
+func TestQueueHandoverOnce(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 17, 0, 0, 0, time.UTC)
+	m := escalate.Message{Channel: escalate.ChannelSlack, Action: escalate.HandoverAction, Key: "handover/AMER/2026-11-20T17:00:00Z",
+		Body: []byte(`{"shift":"AMER"}`), CreatedAt: at, NextAt: at}
+	ev := []escalate.Event{{IncidentID: "inc-1", At: at, Kind: escalate.EventHandover, Text: "handed over to AMER"}}
+	s := open(t, dir)
+	if q, err := s.QueueHandover(ctx, m, ev); err != nil || !q {
+		t.Fatalf("first queue: queued %v, %v", q, err)
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if q, err := s.QueueHandover(ctx, m, ev); err != nil || q {
+		t.Fatalf("second queue after a restart: queued %v, %v; want nothing queued", q, err)
+	}
+	next := m
+	next.Key = "handover/AMER/2026-11-21T17:00:00Z"
+	if q, err := s.QueueHandover(ctx, next, nil); err != nil || !q {
+		t.Fatalf("next boundary: queued %v, %v", q, err)
+	}
+	due, err := s.Due(ctx, at, 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("due: %d messages, %v; want the two boundaries", len(due), err)
+	}
+	evs, err := s.EventsBetween(ctx, at, at.Add(time.Minute))
+	if err != nil || len(evs) != 1 || evs[0].IncidentID != "inc-1" || evs[0].Kind != escalate.EventHandover {
+		t.Fatalf("events %+v, %v; want the one handover event", evs, err)
+	}
+	if evs, _ := s.EventsBetween(ctx, at.Add(time.Minute), at.Add(time.Hour)); len(evs) != 0 {
+		t.Errorf("events after the boundary: %+v", evs)
+	}
+	if _, err := s.QueueHandover(ctx, escalate.Message{Action: escalate.Post}, nil); err == nil {
+		t.Error("a post queued as a handover")
+	}
+}
