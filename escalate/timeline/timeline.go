@@ -452,3 +452,11 @@ func between(from, to time.Time) (time.Duration, bool) {
 	}
 	return to.Sub(from), true
 }
+
+// Tickets are the tickets of tickets that belong to in, in creation order:
+// the ones its finding links, and those its affected organizations filed
+// while it lasted. The timeline shows them; a handover lists the ones
+// still waiting.
+func Tickets(in escalate.Incident, tickets []correlate.Ticket) []correlate.Ticket {
+	return relevantTickets(in, tickets)
+}
