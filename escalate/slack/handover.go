@@ -24,7 +24,9 @@ const (
 // cut with a count of the rest.
 func HandoverBlocks(h escalate.Handover) []slackgo.Block {
 	blocks := []slackgo.Block{slackgo.NewHeaderBlock(plain(clip(handover.Title(h), MaxHeaderText)))}
-	section := func(s string) { blocks = append(blocks, slackgo.NewSectionBlock(mrkdwn(clipMrkdwn(s, MaxSectionText)), nil, nil)) }
+	section := func(s string) {
+		blocks = append(blocks, slackgo.NewSectionBlock(mrkdwn(clipMrkdwn(s, MaxSectionText)), nil, nil))
+	}
 	section(fmt.Sprintf("*Open incidents (%d)*%s", len(h.Open), none(len(h.Open))))
 	for i, in := range h.Open {
 		if i == maxHandoverIncidents {
