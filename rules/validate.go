@@ -63,6 +63,7 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.retention(c)
 	ck.heartbeat(c)
 	ck.shifts(c, compile)
+	ck.review(c)
 	ck.ui(c)
 	ck.inlineSecrets(c)
 	return ck.problems, ck.warnings
@@ -377,6 +378,16 @@ func (ck *checker) maintenance(c *Config, services map[string]int, compile bool)
 		if m.Duration.D() <= 0 {
 			ck.errf(p+".duration", "must be positive, got %s", short(m.Duration.D()))
 		}
+	}
+}
+
+func (ck *checker) review(c *Config) {
+	r := c.Review
+	if r.AlertErrorShare <= 0 || r.AlertErrorShare > 1 {
+		ck.errf("review.alert_error_share", "must be above 0 and at most 1 (0.05 is 5%%), got %g", r.AlertErrorShare)
+	}
+	if r.AlertFor.D() < c.Correlate.Bucket.D() {
+		ck.errf("review.alert_for", "%s must not be shorter than correlate.bucket (%s)", short(r.AlertFor.D()), short(c.Correlate.Bucket.D()))
 	}
 }
 
