@@ -91,6 +91,9 @@ func (s *Store) Apply(ctx context.Context, changes []escalate.Change) error {
 				in.ID, in.Key, in.Service, string(in.Status), in.Meta, ms(in.OpenedAt), nullMS(in.ResolvedAt), string(b)); err != nil {
 				return fmt.Errorf("write incident %s: %w", in.ID, err)
 			}
+			if err := countCustomers(ctx, tx, in); err != nil {
+				return err
+			}
 			for _, m := range ch.Messages {
 				if _, err := enqueue(ctx, tx, m); err != nil {
 					return err

@@ -86,3 +86,29 @@ type HandoverTicket struct {
 	Customer     string `json:"customer,omitempty"`
 	Tier         string `json:"tier,omitempty"`
 }
+
+// ServiceTraffic is one service's requests and errors, bucket by bucket,
+// as evaluations read them: what a threshold alert on the error share
+// would have seen.
+type ServiceTraffic struct {
+	Service string
+	Buckets []TrafficBucket
+}
+
+// TrafficBucket is one bucket of a service's traffic.
+type TrafficBucket struct {
+	At               time.Time
+	Step             time.Duration
+	Requests, Errors float64
+}
+
+// AffectedCustomer is one customer's part in an incident, as the
+// evaluations counted it.
+type AffectedCustomer struct {
+	ID string
+	// First is the evaluation that first counted the customer's errors,
+	// Last the last one whose count grew: as precise as the evaluation
+	// interval, and a customer hit before detection shows the detection.
+	First, Last time.Time
+	Errors      int64
+}
