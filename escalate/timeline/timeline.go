@@ -74,6 +74,9 @@ type Timeline struct {
 	Incident escalate.Incident
 	Entries  []Entry
 	Metrics  Metrics
+	// Review is the review's sections; nil until AddReview, and then
+	// the exports leave them out.
+	Review *Review
 }
 
 // Metrics are the moments of an incident and the intervals between them.
