@@ -33,7 +33,9 @@ func percent(s float64) string {
 
 // alertName is how the threshold alert is named in prose.
 func (a Alerting) alertName() string {
-	return fmt.Sprintf("an alert on an error share of %s over %s", percent(a.Threshold.Share), formatDuration(a.Threshold.For))
+	// The threshold is a round number someone chose: 5%, not 5.000%.
+	share := strconv.FormatFloat(a.Threshold.Share*100, 'g', 4, 64) + "%"
+	return fmt.Sprintf("an alert on an error share of %s over %s", share, formatDuration(a.Threshold.For))
 }
 
 // Summary says in one sentence whether and when the threshold alert would

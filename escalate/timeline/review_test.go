@@ -94,7 +94,7 @@ func TestReviewAlerting(t *testing.T) {
 		if err := tl.Write(&b, f); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"would have fired at 16:03 UTC", "Acme Corp", "enterprise"} {
+		for _, want := range []string{"would have fired at 16:03 UTC", "error share of 5% over 5m", "Acme Corp", "enterprise"} {
 			if !strings.Contains(b.String(), want) {
 				t.Errorf("%s lacks %q", f, want)
 			}
