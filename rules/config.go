@@ -49,6 +49,22 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	Retention Retention `yaml:"retention"`
 	Heartbeat Heartbeat `yaml:"heartbeat"`
+	// Shifts are the support shifts that follow the sun; at each one's
+	// start the daemon posts a handover digest to its channel.
+	Shifts []Shift `yaml:"shifts"`
+	// Review tunes the timeline export's review sections.
+	Review Review `yaml:"review"`
+}
+
+// Review is the threshold alert the timeline's "Why alerting missed it"
+// compares the incident with: the share of requests that failed, over a
+// trailing window, fleet-wide and per service, as the usual error-rate
+// alert computes it (errors / requests over the last AlertFor).
+type Review struct {
+	// AlertErrorShare is the alert's threshold, 0.05 for 5%.
+	AlertErrorShare float64 `yaml:"alert_error_share"`
+	// AlertFor is the trailing window the share is computed over.
+	AlertFor Duration `yaml:"alert_for"`
 }
 
 // Fields maps culprit's roles onto the log documents' field names. Dotted
@@ -251,6 +267,7 @@ func Default() Config {
 			Tickets:    Duration(30 * 24 * time.Hour),
 		},
 		Heartbeat: Heartbeat{Method: "GET", Timeout: Duration(10 * time.Second)},
+		Review:    Review{AlertErrorShare: 0.05, AlertFor: Duration(5 * time.Minute)},
 	}
 }
 

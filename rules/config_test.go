@@ -44,6 +44,7 @@ func TestExample(t *testing.T) {
 		{"retention", c.Retention, d.Retention},
 		{"heartbeat.method", c.Heartbeat.Method, d.Heartbeat.Method},
 		{"heartbeat.timeout", c.Heartbeat.Timeout, d.Heartbeat.Timeout},
+		{"review", c.Review, d.Review},
 		{"sources.elasticsearch.index", c.Sources.Elasticsearch.Index, d.Sources.Elasticsearch.Index},
 		{"sources.elasticsearch.timeout", c.Sources.Elasticsearch.Timeout, d.Sources.Elasticsearch.Timeout},
 		{"sources.elasticsearch.lag", c.Sources.Elasticsearch.Lag, d.Sources.Elasticsearch.Lag},

@@ -152,3 +152,36 @@ func (c *Config) Silenced(service, signature string, t time.Time) (bool, string)
 	}
 	return false, ""
 }
+
+// Shift is one support shift of a follow-the-sun rota. At each time Start
+// names, the shift takes over and the daemon posts a handover digest to
+// Channel: what is open, what was paged and acknowledged since the last
+// shift began, and which customers are still waiting.
+//
+// A shift ends when the next one (in time, of any shift) starts, so a rota
+// has no gaps to configure wrongly: APAC at 00:00 UTC, EMEA at 08:00
+// Dublin, AMER at 11:00 New York. Start is a five-field cron expression,
+// optionally prefixed with CRON_TZ=Zone, read like maintenance schedules:
+// the hand-over follows the zone's clock across daylight saving time.
+type Shift struct {
+	Name string `yaml:"name"`
+	// Channel is the Slack channel id (C0123…) or name of the shift that
+	// takes over; it needs slack.bot_token.
+	Channel string `yaml:"channel"`
+	Start   string `yaml:"start"`
+
+	schedule cron.Schedule // set when loaded from a file
+}
+
+// Schedule is when the shift starts. It parses Start when the shift was
+// not loaded from a file; an invalid Start gives an error naming it.
+func (s *Shift) Schedule() (cron.Schedule, error) {
+	if s.schedule != nil {
+		return s.schedule, nil
+	}
+	sched, err := parseSchedule(s.Start)
+	if err != nil {
+		return nil, fmt.Errorf("shift %q: start %q: %w", s.Name, s.Start, err)
+	}
+	return sched, nil
+}

@@ -64,6 +64,8 @@ func validate(c *Config, loc *locator, compile bool) (problems, warnings []Probl
 	ck.slack(c)
 	ck.retention(c)
 	ck.heartbeat(c)
+	ck.shifts(c, compile)
+	ck.review(c)
 	ck.ui(c)
 	ck.inlineSecrets(c)
 	return ck.problems, ck.warnings
@@ -405,6 +407,58 @@ func (ck *checker) maintenance(c *Config, services map[string]int, compile bool)
 		if m.Duration.D() <= 0 {
 			ck.errf(p+".duration", "must be positive, got %s", short(m.Duration.D()))
 		}
+	}
+}
+
+func (ck *checker) review(c *Config) {
+	r := c.Review
+	if r.AlertErrorShare <= 0 || r.AlertErrorShare > 1 {
+		ck.errf("review.alert_error_share", "must be above 0 and at most 1 (0.05 is 5%%), got %g", r.AlertErrorShare)
+	}
+	if r.AlertFor.D() < c.Correlate.Bucket.D() {
+		ck.errf("review.alert_for", "%s must not be shorter than correlate.bucket (%s)", short(r.AlertFor.D()), short(c.Correlate.Bucket.D()))
+	}
+}
+
+// shifts checks the follow-the-sun rota: unique names, a channel the bot
+// can post to, and a start that fires.
+func (ck *checker) shifts(c *Config, compile bool) {
+	names := map[string]bool{}
+	for i := range c.Shifts {
+		sh := &c.Shifts[i]
+		p := fmt.Sprintf("shifts[%d]", i)
+		switch name := strings.TrimSpace(sh.Name); {
+		case name == "":
+			ck.errf(p+".name", "required, e.g. APAC, EMEA or AMER")
+		case names[name]:
+			ck.errf(p+".name", "duplicate shift %q", name)
+		default:
+			names[name] = true
+		}
+		if strings.TrimSpace(sh.Channel) == "" {
+			ck.errf(p+".channel", "required: the Slack channel id (C0123…) or name the handover is posted to")
+		}
+		if strings.TrimSpace(sh.Start) == "" {
+			ck.errf(p+".start", "required, a cron expression such as \"CRON_TZ=Europe/Dublin 0 8 * * *\"")
+			continue
+		}
+		s, err := parseSchedule(sh.Start)
+		if err != nil {
+			ck.errf(p+".start", "%v", err)
+			continue
+		}
+		// cron's Next gives the zero time for a date that never comes
+		// (30 February): such a shift would never take over.
+		if s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+			ck.errf(p+".start", "%q never fires", sh.Start)
+			continue
+		}
+		if compile {
+			sh.schedule = s
+		}
+	}
+	if len(c.Shifts) > 0 && !c.Slack.BotToken.IsSet() {
+		ck.errf("slack.bot_token", "required to post handovers to the shifts' channels")
 	}
 }
 

@@ -213,3 +213,25 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("-h: %v", err)
 	}
 }
+
+// culprit handover names what is wrong with its command line before it
+// opens anything.
+func TestHandoverCLI(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--config or --store is required"},
+		{[]string{"--store", dir, "--config", "x.yml"}, "not both"},
+		{[]string{"--store", dir, "--since", "-1h"}, "--since must be positive"},
+		{[]string{"--store", dir, "--until", "yesterday"}, `--until "yesterday": not an RFC 3339 time`},
+		{[]string{"--store", dir, "--format", "md"}, `--format "md"`},
+	} {
+		_, _, err := runCLI(append([]string{"handover"}, tc.args...)...)
+		var ue usageError
+		if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("handover %v: %v; want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+}

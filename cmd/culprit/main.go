@@ -52,7 +52,8 @@ Usage:
   culprit simulate --es URL [--shape SHAPE] [--seed N] [--duration 6h] [--peak-per-min N]
   culprit serve --config FILE [--log-level info] [--log-format json|text]
   culprit backtest (--logs FILE | --es URL --index PATTERN) [--deploys FILE] [--tickets FILE] --from T --to T [--config FILE] [--lag D] [--format text|json]
-  culprit timeline INCIDENT (--config FILE | --store DIR) [--format md|json|csv|html]
+  culprit timeline INCIDENT (--config FILE | --store DIR) [--format md|json|csv|html] [--customers-csv FILE]
+  culprit handover (--config FILE | --store DIR) [--since 8h] [--until T] [--format text|json]
   culprit rules check [--resolve-secrets] FILE...
   culprit version
 
@@ -93,6 +94,8 @@ func dispatch(ctx context.Context, env *environ, args []string) error {
 		return cmdBacktest(ctx, env, args[1:])
 	case "timeline":
 		return cmdTimeline(ctx, env, args[1:])
+	case "handover":
+		return cmdHandover(ctx, env, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "culprit", version)
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/culprithq/culprit/escalate"
 	"github.com/culprithq/culprit/escalate/daemon"
 	"github.com/culprithq/culprit/escalate/evidence"
+	"github.com/culprithq/culprit/escalate/handover"
 	"github.com/culprithq/culprit/escalate/outbox"
 	"github.com/culprithq/culprit/escalate/pagerduty"
 	"github.com/culprithq/culprit/escalate/slack"
@@ -116,6 +117,8 @@ type server struct {
 	classes   *routeClasses
 	// heartbeat is nil without heartbeat.url.
 	heartbeat *daemon.Heartbeat
+	// handover posts the shifts' handover digests; nil without shifts.
+	handover *handover.Poster
 	// signer signs chart links; nil without intake.link_secret, and then
 	// no chart is linked or served publicly.
 	signer *webauth.Signer
@@ -236,7 +239,7 @@ func assembleParts(ctx context.Context, cfg *rules.Config, p parts, log *slog.Lo
 	}
 	notifiers := map[escalate.Channel]outbox.Notifier{escalate.ChannelPagerDuty: pages}
 	sl := cfg.Slack
-	if sl.Channel != "" {
+	if sl.Channel != "" || len(cfg.Shifts) > 0 {
 		n, err := slack.NewNotifier(slack.NotifierConfig{Token: sl.BotToken.Reveal(), Channel: sl.Channel, RouteChannel: cfg.RouteChannel,
 			APIURL: sl.APIURL, Logger: log.With("component", "slack-notifier"),
 			PublicURL: cfg.UI.ExternalURL, ChartURL: func(in *escalate.Incident) string { return s.chartURL(in.ID) }})
@@ -318,6 +321,12 @@ func assembleParts(ctx context.Context, cfg *rules.Config, p parts, log *slog.Lo
 		}
 		pdHook = pagerduty.NewWebhook(pagerduty.WebhookConfig{Secrets: keys, Sink: pdSink{s}, Now: now, Logger: log.With("component", "pagerduty-webhook")})
 	}
+	if len(cfg.Shifts) > 0 {
+		s.handover, err = newHandover(cfg, st, s.customers, s.outbox.Kick, log.With("component", "handover"))
+		if err != nil {
+			return fail(err)
+		}
+	}
 	if hb := cfg.Heartbeat; hb.URL != "" {
 		s.heartbeat, err = daemon.NewHeartbeat(daemon.HeartbeatConfig{URL: hb.URL, Method: hb.Method, Timeout: hb.Timeout.D(),
 			Logger: log.With("component", "heartbeat"), Registerer: s.reg})
@@ -325,7 +334,8 @@ func assembleParts(ctx context.Context, cfg *rules.Config, p parts, log *slog.Lo
 			return fail(err)
 		}
 	}
-	s.evidence, err = evidence.New(evidence.Config{Store: st, Links: s.findingLinks, Now: now, Logger: log.With("component", "evidence")})
+	s.evidence, err = evidence.New(evidence.Config{Store: st, Links: s.findingLinks, Now: now, Logger: log.With("component", "evidence"),
+		Review: st, ReviewOptions: reviewOptions(cfg, s.customers)})
 	if err != nil {
 		return fail(err)
 	}
@@ -400,8 +410,14 @@ func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st
 		}
 		src = c
 	}
+	// The daemon's store keeps the traffic for the review; a backtest's
+	// store need not.
+	var traffic daemon.TrafficRecorder
+	if tr, ok := st.(daemon.TrafficRecorder); ok {
+		traffic = tr
+	}
 	return daemon.New(daemon.Config{
-		Source: src, SourceName: sourceName,
+		Source: src, SourceName: sourceName, Traffic: traffic,
 		Store: st, Policy: cfg, Correlate: cfg.Correlate, Lookback: cfg.Evaluation.Lookback.D(),
 		Customers: dir, Priority: &cfg.Priority,
 		Settings: escalate.Settings{MaxQ: cfg.Thresholds.MaxQ, QuietEvaluations: quiet, ReopenCooldown: cfg.Evaluation.ReopenCooldown.D(),
@@ -414,12 +430,25 @@ func newEvaluator(cfg *rules.Config, src correlate.Source, sourceName string, st
 // evidenceURL is the incident's evidence page on the private listener,
 // behind its login, or "" without ui.external_url: a link nobody can
 // open is worse than none.
-func (s *server) evidenceURL(id string) string {
-	base := strings.TrimRight(s.cfg.UI.ExternalURL, "/")
+func (s *server) evidenceURL(id string) string { return evidenceURL(s.cfg, id) }
+
+func evidenceURL(cfg *rules.Config, id string) string {
+	base := strings.TrimRight(cfg.UI.ExternalURL, "/")
 	if base == "" {
 		return ""
 	}
 	return base + "/incidents/" + url.PathEscape(id)
+}
+
+// scheduled is one scheduled run: the evaluation, then the handovers of
+// any shift boundary it passed, so a digest shows the incidents as that
+// evaluation left them.
+func (s *server) scheduled(ctx context.Context, at time.Time) error {
+	err := s.eval.Evaluate(ctx, at)
+	if s.handover != nil {
+		err = errors.Join(err, s.handover.Run(ctx, at))
+	}
+	return err
 }
 
 // chartURL is a signed, expiring link to the incident's chart as a PNG on
@@ -576,7 +605,7 @@ func (s *server) Run(ctx context.Context, ready chan<- string) error {
 	}
 	wg.Go(func() {
 		sched := daemon.EvaluationSchedule(s.cfg.Evaluation.Interval.D(), s.cfg.Correlate.Bucket.D(), s.cfg.Sources.Elasticsearch.Lag.D())
-		eval := s.eval.Evaluate
+		eval := s.scheduled
 		if s.wrapEval != nil {
 			eval = s.wrapEval(eval)
 		}

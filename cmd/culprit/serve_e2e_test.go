@@ -64,7 +64,22 @@ func e2eSim() simulate.Config {
 		Duration: 2*time.Hour + 55*time.Minute, Onset: 75 * time.Minute, Rollback: 2*time.Hour + 25*time.Minute, PeakPerMin: 15000}
 }
 
-func e2eConfig(t testing.TB, esURL, index, pdURL, dir string) string {
+// e2eShifts is the support rota of the Friday run: AMER takes over from
+// EMEA at noon in New York, 17:00 UTC that Friday, while the incident is
+// open, paged and acknowledged, and customers are writing in.
+const e2eShifts = `
+shifts:
+  - name: EMEA
+    channel: C0EMEA
+    start: "CRON_TZ=Europe/Dublin 0 8 * * *"
+  - name: AMER
+    channel: C0AMER
+    start: "CRON_TZ=America/New_York 0 12 * * *"
+`
+
+// e2eConfig is the daemon's configuration for the end-to-end runs; extra
+// is appended (top-level sections).
+func e2eConfig(t testing.TB, esURL, index, pdURL, slackURL, dir, extra string) string {
 	t.Helper()
 	y := fmt.Sprintf(`
 sources:
@@ -87,6 +102,8 @@ pagerduty:
   webhook_secrets: [{env: E2E_PD_WEBHOOK}]
 slack:
   signing_secret: {env: E2E_SLACK_SECRET}
+  bot_token: %s
+  api_url: %s
 intake:
   listen: "127.0.0.1:0"
   public_url: https://culprit.example.com
@@ -102,7 +119,7 @@ customers:
   file: %s
 store:
   dir: %s
-`, esURL, index, pdURL, writeCustomers(t, e2eSim().Seed), dir)
+%s`, esURL, index, pdURL, slackfake.BotToken, slackURL, writeCustomers(t, e2eSim().Seed), dir, extra)
 	p := filepath.Join(t.TempDir(), "culprit.yml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -233,7 +250,7 @@ func tick(ctx context.Context, s *server, deploys []correlate.Deploy, now time.T
 			return err
 		}
 	}
-	if err := s.eval.Evaluate(ctx, now); err != nil {
+	if err := s.scheduled(ctx, now); err != nil {
 		return err
 	}
 	_, err := s.outbox.Flush(ctx)
@@ -248,13 +265,14 @@ type e2e struct {
 	esURL   string
 	prefix  string
 	pd      *pdfake.Fake
+	sl      *slackfake.Server
 	dir     string
 	config  string
 }
 
 func newE2E(t *testing.T) *e2e {
 	esURL := esURL(t)
-	e := &e2e{sim: e2eSim(), esURL: esURL, pd: pdfake.New(t), dir: t.TempDir()}
+	e := &e2e{sim: e2eSim(), esURL: esURL, pd: pdfake.New(t), sl: slackfake.New(t), dir: t.TempDir()}
 	e.prefix = fmt.Sprintf("culprit-e2e-%s-%d-", strings.ToLower(t.Name()), time.Now().UnixNano())
 	t.Cleanup(func() { deleteIndices(t, esURL, e.prefix+"*") })
 	var err error
@@ -267,7 +285,7 @@ func newE2E(t *testing.T) *e2e {
 	}
 	e.truth = run.Truth
 	e.tickets = run.Tickets
-	e.config = e2eConfig(t, esURL, e.prefix+"*", e.pd.URL(), e.dir)
+	e.config = e2eConfig(t, esURL, e.prefix+"*", e.pd.URL(), e.sl.APIURL(), e.dir, "")
 	return e
 }
 
@@ -380,13 +398,14 @@ func (e *e2e) check(t *testing.T) {
 // of the onset, then one resolve after the recovery.
 func TestServeFridayES(t *testing.T) {
 	e := newE2E(t)
+	e.config = e2eConfig(t, e.esURL, e.prefix+"*", e.pd.URL(), e.sl.APIURL(), e.dir, e2eShifts)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	feed := newFeeder(t, ctx, e.esURL, e.prefix, e.sim)
 	clock := &testClock{t: e.sim.Start}
 	s := e.assemble(t, ctx, clock.Now)
 	defer s.Close()
-	sl := slackfake.New(t)
+	sl := e.sl
 	from := e.truth.Onset.Truncate(time.Minute).Add(-15 * time.Minute) // on the minute, as daemon.Aligned runs
 	feed.advance(from)
 	var triggeredAt, resolvedAt, ackedAt time.Time
@@ -457,6 +476,60 @@ func TestServeFridayES(t *testing.T) {
 	}
 	e.check(t)
 	e.checkTimeline(t, s)
+	e.checkHandover(t, s)
+}
+
+// e2eBoundary is when AMER takes over in the Friday run (e2eShifts).
+var e2eBoundary = time.Date(2026, 11, 20, 17, 0, 0, 0, time.UTC)
+
+// checkHandover compares the handover the run posted at the shift
+// boundary, and `culprit handover` asked afterwards about that boundary,
+// with the golden files: the open incident, paged and acknowledged, the
+// pages of EMEA's shift, and the customers still waiting.
+func (e *e2e) checkHandover(t *testing.T, s *server) {
+	t.Helper()
+	var posts []slackfake.Post
+	for _, p := range e.sl.Delivered() {
+		if p.Kind == slackfake.KindPostMessage {
+			posts = append(posts, p)
+		}
+	}
+	if len(posts) != 1 || posts[0].Channel != "C0AMER" || len(posts[0].Problems) > 0 {
+		t.Fatalf("want one handover post to C0AMER that passes Slack's schema, got %d: %+v", len(posts), posts)
+	}
+	var blocks bytes.Buffer
+	if err := json.Indent(&blocks, posts[0].Blocks, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	in := e.ourIncident(t, s)
+	text, stderr, err := runCLI("handover", "--store", e.dir, "--since", "9h", "--until", e2eBoundary.Format(time.RFC3339))
+	if err != nil {
+		t.Fatalf("culprit handover: %v: %s", err, stderr)
+	}
+	for _, g := range []struct{ name, got string }{
+		{"friday-handover-slack.json", blocks.String() + "\n"},
+		{"friday-handover.txt", text},
+	} {
+		if !strings.Contains(g.got, in.ID) || !strings.Contains(g.got, "Alice Oncall") {
+			t.Errorf("%s does not name incident %s and its acknowledgement:\n%.1500s", g.name, in.ID, g.got)
+		}
+		golden := filepath.Join("testdata", g.name)
+		if *updateGolden {
+			if err := os.WriteFile(golden, []byte(g.got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if g.got != string(want) {
+			got := filepath.Join(t.TempDir(), g.name)
+			os.WriteFile(got, []byte(g.got), 0o644)
+			t.Errorf("handover differs from %s; got %s", golden, got)
+		}
+	}
 }
 
 // testClock is the injected clock the test moves. The daemon reads it from
@@ -570,10 +643,22 @@ func postSlack(s *server, path string, form url.Values, now time.Time) *httptest
 func (e *e2e) checkTimeline(t *testing.T, s *server) {
 	t.Helper()
 	in := e.ourIncident(t, s)
-	for _, format := range []string{"md", "json", "csv"} {
-		out, stderr, err := runCLI("timeline", in.ID, "--store", e.dir, "--format", format)
-		if err != nil {
-			t.Fatalf("culprit timeline --format %s: %v: %s", format, err, stderr)
+	customers := filepath.Join(t.TempDir(), "customers.csv")
+	for _, format := range []string{"md", "json", "csv", "customers.csv"} {
+		var out string
+		if format == "customers.csv" {
+			b, err := os.ReadFile(customers)
+			if err != nil {
+				t.Fatalf("--customers-csv wrote nothing: %v", err)
+			}
+			out = string(b)
+		} else {
+			var stderr string
+			var err error
+			out, stderr, err = runCLI("timeline", in.ID, "--store", e.dir, "--format", format, "--customers-csv", customers)
+			if err != nil {
+				t.Fatalf("culprit timeline --format %s: %v: %s", format, err, stderr)
+			}
 		}
 		golden := filepath.Join("testdata", "friday-timeline."+format)
 		if *updateGolden {
@@ -609,7 +694,8 @@ func (e *e2e) checkTimeline(t *testing.T, s *server) {
 			t.Errorf("GET %s: %d, content not as expected: %.300s", path, w.Code, w.Body)
 		}
 	}
-	for _, want := range []string{"acknowledged", "Alice Oncall", "@sam", "rollback", "Time to detect", "ticket"} {
+	for _, want := range []string{"acknowledged", "Alice Oncall", "@sam", "rollback", "Time to detect", "ticket",
+		"handed over from EMEA to AMER", "## Why alerting missed it", "## What to tell customers"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("timeline lacks %q", want)
 		}

@@ -551,3 +551,52 @@ func TestLateRequestsIncremental(t *testing.T) {
 		t.Errorf("%v late requests, want the 7 in the re-checked bucket", got)
 	}
 }
+
+// Traffic is recorded for the review only while an incident is open: the
+// whole window when the incident opens (the hour before it), then on, and
+// nothing once it resolved and before it began.
+func TestRecordsTrafficWhileOpen(t *testing.T) {
+	ctx := context.Background()
+	src := &stepSource{onset: t0.Add(90 * time.Minute), end: t0.Add(2 * time.Hour)}
+	st, err := store.Open(ctx, t.TempDir(), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := New(Config{Source: src, SourceName: "es logs-*", Store: st, Traffic: st, Policy: allPage{},
+		Settings: escalate.Settings{QuietEvaluations: 3, ReopenCooldown: time.Hour}, Correlate: rules.Default().Correlate,
+		Lookback: time.Hour, BlindAfter: 3, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resolved time.Time
+	for now := t0.Add(time.Hour); now.Before(t0.Add(4 * time.Hour)); now = now.Add(time.Minute) {
+		if err := e.Evaluate(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		ins, _ := st.Incidents(ctx, 1)
+		if len(ins) == 1 && ins[0].Status == escalate.StatusResolved && resolved.IsZero() {
+			resolved = now
+		}
+	}
+	if resolved.IsZero() {
+		t.Fatal("the incident never resolved")
+	}
+	got, err := st.Traffic(ctx, t0, t0.Add(24*time.Hour))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("traffic %v, %v; want api's", got, err)
+	}
+	b := got[0].Buckets
+	first, last := b[0].At, b[len(b)-1].At
+	// The first open evaluation (a few minutes after the onset) records
+	// its whole lookback; the last records up to the bucket before it.
+	if first.After(src.onset.Add(-50*time.Minute)) || first.Before(src.onset.Add(-time.Hour)) {
+		t.Errorf("recorded from %s, want about an hour before the onset %s", first.Format("15:04"), src.onset.Format("15:04"))
+	}
+	if last.After(resolved) || last.Before(src.end) {
+		t.Errorf("recorded until %s, want past the errors' end %s and not after the resolve %s", last.Format("15:04"), src.end.Format("15:04"), resolved.Format("15:04"))
+	}
+	if len(b) != int(last.Sub(first)/time.Minute)+1 {
+		t.Errorf("%d buckets from %s to %s: gaps", len(b), first.Format("15:04"), last.Format("15:04"))
+	}
+}

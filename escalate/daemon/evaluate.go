@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -52,12 +53,25 @@ type Config struct {
 	BlindAfter int
 	// Services limits evaluation to these services; empty means all.
 	Services []string
+	// Traffic, when set, keeps every service's requests and errors while
+	// incidents are open, for the review's "why alerting missed it".
+	Traffic TrafficRecorder
 	// Queued is called after changes that queued messages commit, to
 	// wake the outbox.
 	Queued     func()
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
+
+// TrafficRecorder keeps the complete buckets of a read that start at or
+// after since.
+type TrafficRecorder interface {
+	RecordTraffic(ctx context.Context, tr *correlate.Traffic, since time.Time) error
+}
+
+// rerecord is how many buckets before the last recorded one are recorded
+// again: documents that arrive late change them.
+const rerecord = 5
 
 // Evaluator runs one evaluation at a time.
 type Evaluator struct {
@@ -68,6 +82,8 @@ type Evaluator struct {
 	// last is when the last evaluation succeeded, for /readyz.
 	last time.Time
 	late lateData
+	// recorded is the end of the last traffic recorded.
+	recorded time.Time
 }
 
 type metrics struct {
@@ -235,7 +251,15 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	src := &watching{Source: cfg.Source, watched: e.watched, read: e.checkLate}
+	var read *correlate.Traffic
+	src := &watching{Source: cfg.Source, watched: e.watched, read: func(tr *correlate.Traffic) {
+		e.checkLate(tr)
+		// Every service, before the narrowing to the watched ones
+		// (which reuses the slice): the fleet is the whole of it.
+		all := *tr
+		all.Services = slices.Clone(tr.Services)
+		read = &all
+	}}
 	res, runErr := correlate.Run(ctx, src, correlate.Input{Window: w, Deploys: deploys, Tickets: tickets, Now: now, MinBaseline: cfg.Lookback / minBaselineShare,
 		Customers: cfg.Customers, Priority: cfg.Priority}, cfg.Correlate)
 	if runErr != nil && ctx.Err() != nil {
@@ -278,7 +302,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, now time.Time) (err error) {
 		cfg.Logger.Info("incident", "id", ch.Incident.ID, "key", ch.Incident.Key, "status", ch.Incident.Status,
 			"action", ch.Incident.Action, "why", ch.Incident.Why, "messages", len(ch.Messages))
 	}
-	e.m.open.Set(float64(countOpen(known, changes)))
+	open := countOpen(known, changes)
+	e.m.open.Set(float64(open))
+	if err := e.record(ctx, read, open > 0); err != nil {
+		// The review loses a few minutes of context; the evaluation
+		// itself stands.
+		cfg.Logger.Warn("record traffic for the review", "err", err)
+	}
 	if queued > 0 {
 		cfg.Queued()
 	}
@@ -299,6 +329,26 @@ func (e *Evaluator) Exclusive(fn func() error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return fn()
+}
+
+// record keeps the traffic read while incidents are open: from the last
+// recorded bucket (a few before it, for late documents), or the whole
+// window when recording starts, so the review has the hour before the
+// incident too.
+func (e *Evaluator) record(ctx context.Context, tr *correlate.Traffic, open bool) error {
+	if e.cfg.Traffic == nil || tr == nil || !open {
+		return nil
+	}
+	since := e.recorded.Add(-rerecord * tr.Window.Step)
+	if err := e.cfg.Traffic.RecordTraffic(ctx, tr, since); err != nil {
+		return err
+	}
+	end := tr.Window.Len()
+	if tr.Complete > 0 {
+		end = tr.Complete
+	}
+	e.recorded = tr.Window.Start(end)
+	return nil
 }
 
 // LastSuccess is when the last evaluation succeeded.

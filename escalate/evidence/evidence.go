@@ -88,6 +88,11 @@ type Config struct {
 	// DefaultChartCacheBytes when 0. Negative keeps none, though
 	// concurrent requests for one chart still render it once.
 	ChartCacheBytes int64
+	// Review, when set, adds the review's sections (why alerting missed
+	// it, what to tell customers) to the timeline, as `culprit timeline`
+	// does, with ReviewOptions.
+	Review        timeline.ReviewReader
+	ReviewOptions timeline.ReviewOptions
 }
 
 // Handler serves the evidence pages. It is safe for concurrent use.
@@ -99,7 +104,9 @@ type Handler struct {
 	// charts holds rendered charts by incident and evidence version.
 	charts *renderCache
 	// renders counts charts actually drawn, for tests.
-	renders atomic.Int64
+	renders       atomic.Int64
+	review        timeline.ReviewReader
+	reviewOptions timeline.ReviewOptions
 }
 
 // New checks cfg and fills its defaults. It fails only without a Store.
@@ -110,7 +117,8 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.ChartCacheBytes == 0 {
 		cfg.ChartCacheBytes = DefaultChartCacheBytes
 	}
-	h := &Handler{store: cfg.Store, links: cfg.Links, now: cfg.Now, log: cfg.Logger, charts: newRenderCache(cfg.ChartCacheBytes)}
+	h := &Handler{store: cfg.Store, links: cfg.Links, now: cfg.Now, log: cfg.Logger, charts: newRenderCache(cfg.ChartCacheBytes),
+		review: cfg.Review, reviewOptions: cfg.ReviewOptions}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -368,7 +376,14 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request, in *escalate.
 		h.fail(w, r, "read tickets", err, "cannot read tickets")
 		return timeline.Timeline{}, nil, false
 	}
-	return timeline.Build(*in, events, deploys, tickets), deploys, true
+	tl := timeline.Build(*in, events, deploys, tickets)
+	if h.review != nil {
+		if err := tl.AddReview(ctx, h.review, tickets, h.reviewOptions); err != nil {
+			h.fail(w, r, "read review", err, "cannot read the incident's review")
+			return timeline.Timeline{}, nil, false
+		}
+	}
+	return tl, deploys, true
 }
 
 // span is the time range whose deploys the rate chart needs: the

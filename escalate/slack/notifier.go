@@ -31,7 +31,9 @@ const maxNotifierRetryAfter = time.Hour
 type NotifierConfig struct {
 	// Token is the bot token (xoxb-…) with chat:write.
 	Token string
-	// Channel is the channel id (C…) or name to post to.
+	// Channel is the channel id (C…) or name incidents are posted to.
+	// It may be empty when the notifier only posts handovers, which name
+	// their shift's channel.
 	Channel string
 	// RouteChannel is the channel of a route that has its own (the
 	// support on-call's, for one VIP customer), "" for one that has
@@ -80,9 +82,6 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	var errs []error
 	if cfg.Token == "" {
 		errs = append(errs, errors.New("slack notifier config: Token is required"))
-	}
-	if cfg.Channel == "" {
-		errs = append(errs, errors.New("slack notifier config: Channel is required"))
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("slack notifier config: Timeout must not be negative, got %s", cfg.Timeout))
@@ -145,11 +144,19 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 // *Error; retry is true for rate limits, 5xx, timeouts, network errors and
 // Slack's own transient errors, and false for everything the message or
 // the configuration must fix (invalid_auth, channel_not_found, …).
+//
+// A handover posts the queued digest to its shift's channel instead of
+// the notifier's.
 func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool, err error) {
 	switch m.Action {
 	case escalate.Post, escalate.Trigger, escalate.Resolve:
+	case escalate.HandoverAction:
+		return n.deliverHandover(ctx, m)
 	default:
 		return false, fmt.Errorf("slack cannot deliver action %q", m.Action)
+	}
+	if n.channel == "" {
+		return false, fmt.Errorf("slack cannot post incident %s: no channel configured (slack.channel)", m.IncidentID)
 	}
 	var in escalate.Incident
 	if err := json.Unmarshal(m.Body, &in); err != nil {
@@ -162,21 +169,10 @@ func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool,
 	if n.byRoute != nil && in.Route != "" {
 		channel = cmp.Or(n.byRoute(in.Route), channel)
 	}
-	// A retry may follow an attempt Slack received but culprit never
-	// heard back from (a timeout, or culprit killed mid-delivery): look
-	// for the message first, so it is not posted twice.
-	if m.Attempts > 0 || m.InDoubt {
-		ts, err := n.posted(ctx, channel, m)
-		if err == nil && ts != "" {
-			return false, nil
-		}
-		if err != nil {
-			n.log.Warn("slack: cannot look for an earlier post, posting again (at least once)",
-				"message", m.ID, "incident", m.IncidentID, "err", err)
-		}
+	if n.already(ctx, m, channel) {
+		return false, nil
 	}
-	opts := []slackgo.MsgOption{slackgo.MsgOptionMetadata(slackgo.SlackMetadata{EventType: metadataEvent,
-		EventPayload: map[string]any{"outbox_id": strconv.FormatInt(m.ID, 10), "incident_id": m.IncidentID, "action": m.Action}})}
+	opts := []slackgo.MsgOption{outboxMetadata(m)}
 	if m.Action == escalate.Resolve {
 		text := fmt.Sprintf(":white_check_mark: Resolved: %s (incident %s)", escape(clip(incidentHeadline(&in), 500)), escape(in.ID))
 		opts = append(opts, slackgo.MsgOptionText(text, false))
@@ -185,6 +181,44 @@ func (n *Notifier) Deliver(ctx context.Context, m escalate.Message) (retry bool,
 		opts = append(opts, slackgo.MsgOptionText(FallbackText(a), false), slackgo.MsgOptionBlocks(Blocks(a)...))
 	}
 	return n.send(ctx, channel, opts...)
+}
+
+// deliverHandover posts a queued handover digest to its shift's channel.
+func (n *Notifier) deliverHandover(ctx context.Context, m escalate.Message) (bool, error) {
+	var h escalate.Handover
+	if err := json.Unmarshal(m.Body, &h); err != nil {
+		return false, fmt.Errorf("decode queued handover %s: %w", m.Key, err)
+	}
+	if h.Channel == "" {
+		return false, fmt.Errorf("handover %s names no channel", m.Key)
+	}
+	if n.already(ctx, m, h.Channel) {
+		return false, nil
+	}
+	return n.send(ctx, h.Channel, outboxMetadata(m), slackgo.MsgOptionText(HandoverText(h), false),
+		slackgo.MsgOptionBlocks(HandoverBlocks(h)...))
+}
+
+// already reports whether an earlier attempt of m reached channel. A retry
+// may follow an attempt Slack received but culprit never heard back from
+// (a timeout, or culprit killed mid-delivery): the message is looked for
+// first, so it is not posted twice.
+func (n *Notifier) already(ctx context.Context, m escalate.Message, channel string) bool {
+	if m.Attempts == 0 && !m.InDoubt {
+		return false
+	}
+	ts, err := n.posted(ctx, m, channel)
+	if err != nil {
+		n.log.Warn("slack: cannot look for an earlier post, posting again (at least once)",
+			"message", m.ID, "incident", m.IncidentID, "err", err)
+	}
+	return err == nil && ts != ""
+}
+
+// outboxMetadata tags a post with its outbox id, for already.
+func outboxMetadata(m escalate.Message) slackgo.MsgOption {
+	return slackgo.MsgOptionMetadata(slackgo.SlackMetadata{EventType: metadataEvent,
+		EventPayload: map[string]any{"outbox_id": strconv.FormatInt(m.ID, 10), "incident_id": m.IncidentID, "action": m.Action}})
 }
 
 // metadataEvent is the event type of the message metadata every outbox
@@ -204,7 +238,7 @@ const (
 // returns its ts, or "" when it is not there. It needs the
 // channels:history scope (groups:history for a private channel) and a
 // channel id: conversations.history does not take channel names.
-func (n *Notifier) posted(ctx context.Context, channel string, m escalate.Message) (string, error) {
+func (n *Notifier) posted(ctx context.Context, m escalate.Message, channel string) (string, error) {
 	rctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	want := strconv.FormatInt(m.ID, 10)

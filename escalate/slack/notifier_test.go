@@ -183,7 +183,6 @@ func TestNewNotifierValidates(t *testing.T) {
 		want string
 	}{
 		{"no token", NotifierConfig{Channel: "C1"}, "Token is required"},
-		{"no channel", NotifierConfig{Token: "xoxb-1"}, "Channel is required"},
 		{"bad api url", NotifierConfig{Token: "xoxb-1", Channel: "C1", APIURL: "slack.com/api"}, "APIURL must be an absolute http(s) URL"},
 		{"credentials in api url", NotifierConfig{Token: "xoxb-1", Channel: "C1", APIURL: "https://u:p@slack.com/api/"}, "must not carry credentials"},
 		{"bad public url", NotifierConfig{Token: "xoxb-1", Channel: "C1", PublicURL: "culprit.example.com"}, "PublicURL must be"},

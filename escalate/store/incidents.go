@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -90,8 +91,11 @@ func (s *Store) Apply(ctx context.Context, changes []escalate.Change) error {
 				in.ID, in.Key, in.Service, string(in.Status), in.Meta, ms(in.OpenedAt), nullMS(in.ResolvedAt), string(b)); err != nil {
 				return fmt.Errorf("write incident %s: %w", in.ID, err)
 			}
+			if err := countCustomers(ctx, tx, in); err != nil {
+				return err
+			}
 			for _, m := range ch.Messages {
-				if err := enqueue(ctx, tx, m); err != nil {
+				if _, err := enqueue(ctx, tx, m); err != nil {
 					return err
 				}
 			}
@@ -114,7 +118,7 @@ func (s *Store) Apply(ctx context.Context, changes []escalate.Change) error {
 func (s *Store) Enqueue(ctx context.Context, ms ...escalate.Message) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, m := range ms {
-			if err := enqueue(ctx, tx, m); err != nil {
+			if _, err := enqueue(ctx, tx, m); err != nil {
 				return err
 			}
 		}
@@ -122,20 +126,49 @@ func (s *Store) Enqueue(ctx context.Context, ms ...escalate.Message) error {
 	})
 }
 
-// enqueue adds one message. A change event is keyed by its deploy id and
-// queued once: if the outbox already holds one for that deploy (pending,
-// delivered or dead, until retention prunes it), the deploy reached
-// culprit twice and the second is not forwarded.
-func enqueue(ctx context.Context, tx *sql.Tx, m escalate.Message) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at, lane)
+// enqueue adds one message and reports whether it did. A change event is
+// keyed by its deploy id and queued once: if the outbox already holds one
+// for that deploy (pending, delivered or dead, until retention prunes it),
+// the deploy reached culprit twice and the second is not forwarded. A
+// handover is keyed by its shift and boundary and queued once the same way.
+func enqueue(ctx context.Context, tx *sql.Tx, m escalate.Message) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, action, incident_id, key, service, body, created_at, next_at, lane)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
-		WHERE ? != 'change' OR ? = '' OR NOT EXISTS (SELECT 1 FROM outbox WHERE action = 'change' AND key = ? AND channel = ?)`,
+		WHERE ? NOT IN ('change', 'handover') OR ? = '' OR NOT EXISTS (SELECT 1 FROM outbox WHERE action = ? AND key = ? AND channel = ?)`,
 		string(m.Channel), m.Action, m.IncidentID, m.Key, m.Service, string(m.Body), ms(m.CreatedAt), ms(m.NextAt), int(m.Lane()),
-		m.Action, m.Key, m.Key, string(m.Channel))
+		m.Action, m.Key, m.Action, m.Key, string(m.Channel))
 	if err != nil {
-		return fmt.Errorf("queue %s %s for %s: %w", m.Channel, m.Action, m.IncidentID, err)
+		return false, fmt.Errorf("queue %s %s for %s: %w", m.Channel, m.Action, cmp.Or(m.IncidentID, m.Key), err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("queue %s %s for %s: %w", m.Channel, m.Action, cmp.Or(m.IncidentID, m.Key), err)
+	}
+	return n > 0, nil
+}
+
+// QueueHandover queues a handover digest and writes its events on the
+// timelines of the incidents it names, in one transaction, unless the
+// outbox already holds a handover with the same key: then it changes
+// nothing and reports false. That is what keeps a boundary from being
+// posted twice, across restarts too.
+func (s *Store) QueueHandover(ctx context.Context, m escalate.Message, events []escalate.Event) (queued bool, err error) {
+	if m.Action != escalate.HandoverAction || m.Key == "" {
+		return false, fmt.Errorf("queue handover: want action %q with a key, got %q key %q", escalate.HandoverAction, m.Action, m.Key)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		queued, err = enqueue(ctx, tx, m)
+		if err != nil || !queued {
+			return err
+		}
+		for _, e := range events {
+			if err := addEvent(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return queued, err
 }
 
 // AddEvent appends one event to an incident's timeline (a Slack button
@@ -166,6 +199,27 @@ func (s *Store) Events(ctx context.Context, incidentID string) ([]escalate.Event
 		var at int64
 		if err := rows.Scan(&at, &e.Kind, &e.Text, &e.Actor); err != nil {
 			return nil, fmt.Errorf("read timeline of %s: %w", incidentID, err)
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EventsBetween returns every incident's timeline events at or after from
+// and before to, oldest first: what happened during a shift.
+func (s *Store) EventsBetween(ctx context.Context, from, to time.Time) ([]escalate.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT incident_id, at, kind, text, actor FROM timeline WHERE at >= ? AND at < ? ORDER BY at, id`, ms(from), ms(to))
+	if err != nil {
+		return nil, fmt.Errorf("read timeline events from %s to %s: %w", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	var out []escalate.Event
+	for rows.Next() {
+		var e escalate.Event
+		var at int64
+		if err := rows.Scan(&e.IncidentID, &at, &e.Kind, &e.Text, &e.Actor); err != nil {
+			return nil, fmt.Errorf("read timeline events: %w", err)
 		}
 		e.At = fromMS(at)
 		out = append(out, e)

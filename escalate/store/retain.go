@@ -35,6 +35,8 @@ type Retention struct {
 // Pruned counts what one Prune deleted.
 type Pruned struct {
 	Deliveries, Replays, Outbox, Incidents, Events, Deploys, Tickets int64
+	// Traffic counts recorded traffic buckets.
+	Traffic int64
 }
 
 // Prune deletes what r no longer keeps, as of now, in one transaction.
@@ -71,6 +73,10 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (Pruned, 
 			gone := `SELECT id FROM incidents WHERE status = 'resolved' AND resolved_at < ?
 				AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = incidents.id AND o.state = 'pending')`
 			cut := ms(now.Add(-r.Incidents))
+			var customers int64 // counted with their incidents
+			if err := del(&customers, `DELETE FROM incident_customers WHERE incident_id IN (`+gone+`)`, cut); err != nil {
+				return fmt.Errorf("incident customers: %w", err)
+			}
 			if err := del(&p.Events, `DELETE FROM timeline WHERE incident_id IN (`+gone+`)`, cut); err != nil {
 				return fmt.Errorf("timeline: %w", err)
 			}
@@ -90,6 +96,11 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (Pruned, 
 		}
 		if r.Deploys > 0 {
 			if err := deleteOutside(ctx, tx, &p.Deploys, "deploys", "started_at", now.Add(-r.Deploys), keep); err != nil {
+				return err
+			}
+			// Recorded traffic goes with the deploys: both are context
+			// for a review, kept around every incident still kept.
+			if err := deleteOutside(ctx, tx, &p.Traffic, "traffic", "at", now.Add(-r.Deploys), keep); err != nil {
 				return err
 			}
 		}

@@ -190,6 +190,29 @@ CREATE TABLE customers (
 	body TEXT NOT NULL
 );
 `,
+	// 8: what the review asks after the incident: each service's requests
+	// and errors per bucket while incidents were open (why alerting
+	// missed it), and each affected customer's errors per incident (what
+	// to tell customers).
+	`
+CREATE TABLE traffic (
+	service  TEXT NOT NULL,
+	at       INTEGER NOT NULL,
+	step     INTEGER NOT NULL,
+	requests REAL NOT NULL,
+	errors   REAL NOT NULL,
+	PRIMARY KEY (service, at)
+);
+CREATE INDEX traffic_at ON traffic(at);
+CREATE TABLE incident_customers (
+	incident_id TEXT NOT NULL,
+	customer    TEXT NOT NULL,
+	first_at    INTEGER NOT NULL,
+	last_at     INTEGER NOT NULL,
+	errors      INTEGER NOT NULL,
+	PRIMARY KEY (incident_id, customer)
+);
+`,
 }
 
 // migrate applies the migrations newer than the database's user_version,

@@ -332,3 +332,107 @@ func TestChangeEventQueuedOncePerDeploy(t *testing.T) {
 		t.Fatalf("depth %d after re-queueing a delivered deploy's change event, want 1", d)
 	}
 }
+
+// A handover is queued once per key, with its events, across a restart;
+// another boundary is another handover.
+func TestQueueHandoverOnce(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 17, 0, 0, 0, time.UTC)
+	m := escalate.Message{Channel: escalate.ChannelSlack, Action: escalate.HandoverAction, Key: "handover/AMER/2026-11-20T17:00:00Z",
+		Body: []byte(`{"shift":"AMER"}`), CreatedAt: at, NextAt: at}
+	ev := []escalate.Event{{IncidentID: "inc-1", At: at, Kind: escalate.EventHandover, Text: "handed over to AMER"}}
+	s := open(t, dir)
+	if q, err := s.QueueHandover(ctx, m, ev); err != nil || !q {
+		t.Fatalf("first queue: queued %v, %v", q, err)
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if q, err := s.QueueHandover(ctx, m, ev); err != nil || q {
+		t.Fatalf("second queue after a restart: queued %v, %v; want nothing queued", q, err)
+	}
+	next := m
+	next.Key = "handover/AMER/2026-11-21T17:00:00Z"
+	if q, err := s.QueueHandover(ctx, next, nil); err != nil || !q {
+		t.Fatalf("next boundary: queued %v, %v", q, err)
+	}
+	due, err := s.Due(ctx, at, 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("due: %d messages, %v; want the two boundaries", len(due), err)
+	}
+	evs, err := s.EventsBetween(ctx, at, at.Add(time.Minute))
+	if err != nil || len(evs) != 1 || evs[0].IncidentID != "inc-1" || evs[0].Kind != escalate.EventHandover {
+		t.Fatalf("events %+v, %v; want the one handover event", evs, err)
+	}
+	if evs, _ := s.EventsBetween(ctx, at.Add(time.Minute), at.Add(time.Hour)); len(evs) != 0 {
+		t.Errorf("events after the boundary: %+v", evs)
+	}
+	if _, err := s.QueueHandover(ctx, escalate.Message{Action: escalate.Post}, nil); err == nil {
+		t.Error("a post queued as a handover")
+	}
+}
+
+// Recorded traffic is read back by service and bucket; a later read of a
+// bucket (late documents) replaces the earlier one, and buckets before
+// since or not yet complete are left alone.
+func TestRecordTraffic(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	w, err := correlate.NewWindow(t0, t0.Add(4*time.Minute), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &correlate.Traffic{Window: w, Complete: 3, Services: []correlate.ServiceTraffic{
+		{Service: "api", Requests: []float64{100, 100, 100, 100}, Errors: []float64{1, 2, 3, 4}},
+		{Service: "edge", Requests: []float64{10, 10, 10, 10}, Errors: []float64{0, 0, 5, 5}},
+	}}
+	if err := s.RecordTraffic(ctx, tr, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	tr.Services[0].Requests[2], tr.Services[0].Errors[2] = 150, 9 // late documents
+	tr.Services[0].Errors[0] = 99                                 // before since: not rewritten
+	if err := s.RecordTraffic(ctx, tr, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Traffic(ctx, t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Service != "api" || len(got[0].Buckets) != 3 || got[1].Service != "edge" {
+		t.Fatalf("traffic %+v; want api and edge with 3 complete buckets each", got)
+	}
+	if b := got[0].Buckets; b[0].Errors != 1 || b[2].Requests != 150 || b[2].Errors != 9 || b[2].Step != time.Minute || !b[2].At.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("api buckets %+v", b)
+	}
+}
+
+// Each evaluation's finding counts its customers: first when first seen,
+// last when their count last grew.
+func TestCustomersCounted(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	in := escalate.Incident{ID: "inc-c", Key: "k", Service: "edge", Status: escalate.StatusOpen, OpenedAt: t0}
+	for i, top := range [][]correlate.ValueCount{
+		{{Value: "1", Errors: 3}},
+		{{Value: "1", Errors: 5}, {Value: "2", Errors: 1}},
+		{{Value: "1", Errors: 5}, {Value: "2", Errors: 4}},
+	} {
+		in.LastSeen = t0.Add(time.Duration(i) * time.Minute)
+		in.Finding = &correlate.Finding{Scope: correlate.ScopeSummary{Top: map[string][]correlate.ValueCount{correlate.FieldCustomer: top}}}
+		if err := s.Apply(ctx, []escalate.Change{{Incident: in}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.IncidentCustomers(ctx, "inc-c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []escalate.AffectedCustomer{
+		{ID: "1", First: t0, Last: t0.Add(time.Minute), Errors: 5},
+		{ID: "2", First: t0.Add(time.Minute), Last: t0.Add(2 * time.Minute), Errors: 4},
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("customers %+v, want %+v", got, want)
+	}
+}

@@ -95,6 +95,7 @@ func (t Timeline) Markdown(w io.Writer) error {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(r.Time), mdEscape(r.Event), mdEscape(r.Text), mdEscape(r.Actor))
 		}
 	}
+	t.markdownReview(&b)
 	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("write timeline markdown: %w", err)
 	}
@@ -117,6 +118,8 @@ type jsonDoc struct {
 	Incident jsonIncident `json:"incident"`
 	Metrics  jsonMetrics  `json:"metrics"`
 	Entries  []jsonEntry  `json:"entries"`
+	// Review is the review's sections, when the export has them.
+	Review *jsonReview `json:"review,omitempty"`
 }
 
 type jsonIncident struct {
@@ -179,6 +182,7 @@ func (t Timeline) JSON(w io.Writer) error {
 			RollbackToRecover: jsonSeconds(m.RollbackToRecover, m.KnownRollbackToRecover),
 		},
 		Entries: make([]jsonEntry, 0, len(t.Entries)),
+		Review:  t.jsonReview(),
 	}
 	for _, e := range t.Entries {
 		doc.Entries = append(doc.Entries, jsonEntry{At: jsonTime(e.At), Kind: e.Kind, Source: e.Source, Actor: e.Actor, Text: e.Text})
@@ -215,7 +219,8 @@ func jsonSeconds(d time.Duration, known bool) *float64 {
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // CSV writes one row per entry under a header row: time (RFC 3339, empty
-// when unknown), source, kind, actor, text.
+// when unknown), source, kind, actor, text. The review's sections follow
+// as rows of source "review" (see csvReview).
 //
 // A cell that a spreadsheet would run as a formula (starting with =, +,
 // -, @, tab or carriage return) gets a leading apostrophe: ticket
@@ -232,6 +237,7 @@ func (t Timeline) CSV(w io.Writer) error {
 		}
 		records = append(records, []string{at, csvSafe(e.Source), csvSafe(e.Kind), csvSafe(e.Actor), csvSafe(e.Text)})
 	}
+	records = append(records, t.csvReview()...)
 	if err := cw.WriteAll(records); err != nil {
 		return fmt.Errorf("encode timeline csv: %w", err)
 	}
@@ -314,7 +320,32 @@ caption { text-align: left; font-weight: bold; padding: .3em 0; }
 {{else}}<tr><td colspan="4">No events recorded.</td></tr>
 {{end}}</tbody>
 </table>
-</section>
+{{with .Review}}<section class="timeline-review">
+<h2>{{.AlertingTitle}}</h2>
+<p>{{.Summary}}</p>
+{{if .Verdicts}}<table class="timeline-alerting">
+<thead><tr><th scope="col">Scope</th><th scope="col">Peak share</th><th scope="col">At</th><th scope="col">Alert</th></tr></thead>
+<tbody>
+{{range .Verdicts}}<tr><td>{{.Scope}}</td><td>{{.Peak}}</td><td>{{.At}}</td><td>{{.Alert}}</td></tr>
+{{end}}</tbody>
+</table>
+{{end}}{{if .Shares}}<table class="timeline-shares">
+<caption>Error share over the alert's window, by minute</caption>
+<thead><tr><th scope="col">Time (UTC)</th>{{range .Columns}}<th scope="col">{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Shares}}<tr><td>{{.Time}}</td>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+{{end}}<h2>{{.CustomersTitle}}</h2>
+{{if .Customers}}<table class="timeline-customers">
+<thead><tr><th scope="col">Customer</th><th scope="col">Tier</th><th scope="col">First error (UTC)</th><th scope="col">Last error (UTC)</th><th scope="col">Errors</th><th scope="col">Tickets</th></tr></thead>
+<tbody>
+{{range .Customers}}<tr><td>{{.Customer}}</td><td>{{.Tier}}</td><td>{{.First}}</td><td>{{.Last}}</td><td>{{.Errors}}</td><td>{{.Tickets}}</td></tr>
+{{end}}</tbody>
+</table>
+{{else}}<p>No affected customers were counted.</p>
+{{end}}</section>
+{{end}}</section>
 {{end}}`))
 
 // view is what the Markdown and HTML renderings share, already worded.
@@ -322,6 +353,7 @@ type view struct {
 	ID, Headline, Meta string
 	Summary            []summaryRow
 	Rows               []entryRow
+	Review             *reviewView
 }
 
 type summaryRow struct{ Name, Value string }
@@ -330,7 +362,7 @@ type entryRow struct{ Time, ISO, Event, Text, Actor, Source string }
 
 func (t Timeline) view() view {
 	in, m := t.Incident, t.Metrics
-	v := view{ID: in.ID, Headline: t.headline()}
+	v := view{ID: in.ID, Headline: t.headline(), Review: t.reviewView()}
 	if v.ID == "" {
 		v.ID = in.Key
 	}

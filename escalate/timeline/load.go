@@ -38,22 +38,45 @@ func Span(in escalate.Incident, now time.Time) (from, to time.Time) {
 // Load reads one incident and what surrounds it, and builds its timeline.
 // An unknown id gives the Reader's error (fs.ErrNotExist for the store).
 func Load(ctx context.Context, r Reader, id string, now time.Time) (Timeline, error) {
+	t, _, err := load(ctx, r, id, now)
+	return t, err
+}
+
+// ReviewStore is what LoadReview reads.
+type ReviewStore interface {
+	Reader
+	ReviewReader
+}
+
+// LoadReview is Load with the review's sections (AddReview).
+func LoadReview(ctx context.Context, r ReviewStore, id string, now time.Time, o ReviewOptions) (Timeline, error) {
+	t, tickets, err := load(ctx, r, id, now)
+	if err != nil {
+		return t, err
+	}
+	if err := t.AddReview(ctx, r, tickets, o); err != nil {
+		return Timeline{}, err
+	}
+	return t, nil
+}
+
+func load(ctx context.Context, r Reader, id string, now time.Time) (Timeline, []correlate.Ticket, error) {
 	in, err := r.Incident(ctx, id)
 	if err != nil {
-		return Timeline{}, err
+		return Timeline{}, nil, err
 	}
 	events, err := r.Events(ctx, id)
 	if err != nil {
-		return Timeline{}, fmt.Errorf("timeline of %s: %w", id, err)
+		return Timeline{}, nil, fmt.Errorf("timeline of %s: %w", id, err)
 	}
 	from, to := Span(in, now)
 	deploys, err := r.Deploys(ctx, from, to)
 	if err != nil {
-		return Timeline{}, fmt.Errorf("timeline of %s: %w", id, err)
+		return Timeline{}, nil, fmt.Errorf("timeline of %s: %w", id, err)
 	}
 	tickets, err := r.Tickets(ctx, from, to)
 	if err != nil {
-		return Timeline{}, fmt.Errorf("timeline of %s: %w", id, err)
+		return Timeline{}, nil, fmt.Errorf("timeline of %s: %w", id, err)
 	}
-	return Build(in, events, deploys, tickets), nil
+	return Build(in, events, deploys, tickets), tickets, nil
 }

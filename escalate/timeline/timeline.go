@@ -74,6 +74,9 @@ type Timeline struct {
 	Incident escalate.Incident
 	Entries  []Entry
 	Metrics  Metrics
+	// Review is the review's sections; nil until AddReview, and then
+	// the exports leave them out.
+	Review *Review
 }
 
 // Metrics are the moments of an incident and the intervals between them.
@@ -452,4 +455,12 @@ func between(from, to time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return to.Sub(from), true
+}
+
+// Tickets are the tickets of tickets that belong to in, in creation order:
+// the ones its finding links, and those its affected organizations filed
+// while it lasted. The timeline shows them; a handover lists the ones
+// still waiting.
+func Tickets(in escalate.Incident, tickets []correlate.Ticket) []correlate.Ticket {
+	return relevantTickets(in, tickets)
 }
