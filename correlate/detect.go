@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"math"
-	"sort"
 
 	"github.com/culprithq/culprit/correlate/changepoint"
 )
@@ -368,13 +367,7 @@ func priorAlpha(alphas []float64) float64 {
 	if len(alphas) == 0 {
 		return 0.5
 	}
-	s := append([]float64(nil), alphas...)
-	sort.Float64s(s)
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return math.Max(m, minAlpha)
+	return math.Max(median(alphas), minAlpha)
 }
 
 // sustainBlock is the width, in buckets, of the blocks a held increase must

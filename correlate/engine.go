@@ -118,6 +118,20 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	for i := range cands {
 		c := &cands[i]
 		c.ep, c.ok = detect(c.counts, c.requests, dc)
+		if ds := anchorDeploys(c.service, in.Deploys, w, L, dc.minBase); len(ds) > 0 {
+			// A recent deploy of the service splits the series' budget
+			// between the searched onsets and the deploy's (anchored.go).
+			if c.ok {
+				c.ep.p = clampP(math.Min(1, c.ep.p/(1-anchorWeight)))
+			}
+			ep, ok, err := anchoredTest(ctx, src, *c, ds, w, dc)
+			if err != nil {
+				return nil, fmt.Errorf("deploy-anchored test of %s %q: %w", c.service, c.signature, err)
+			}
+			if ok && (!c.ok || ep.p < c.ep.p) {
+				c.ep, c.ok = ep, true
+			}
+		}
 		if c.ok && c.ep.newClass && variantErredBefore(cands, i, c.ep.start) {
 			c.ep.newClass = false
 		}
