@@ -111,7 +111,6 @@ func hostSplitP(d Deploy, sc *Scope, w Window, from, to int) float64 {
 	pre := max(0, from-preDeployBuckets)
 	var fleetErr, fleetReq float64
 	own := map[string][2]float64{}
-	var reqsPerHost []float64
 	for host, reqs := range sc.HostRequests {
 		errs := sc.HostErrors[host]
 		var e, r float64
@@ -124,18 +123,19 @@ func hostSplitP(d Deploy, sc *Scope, w Window, from, to int) float64 {
 		own[host] = [2]float64{e, r}
 		fleetErr += e
 		fleetReq += r
-		reqsPerHost = append(reqsPerHost, r)
 	}
 	if fleetReq <= 0 {
 		return 1
 	}
 	fleet := (fleetErr + 0.5) / fleetReq
-	// The prior weighs as much as a typical host's hour: a host's own rate
-	// counts once it has seen as many requests as its peers.
-	prior := median(reqsPerHost)
+	// Each host's rate is shrunk towards the fleet's by two errors' worth of
+	// requests: a host that erred twice in the hour is not taken to fail
+	// twice as often as one that erred once, and one that erred ninety
+	// times is taken at its word.
+	const pseudoErrors = 2
 	weight := func(host string) float64 {
 		o := own[host]
-		return (o[0] + fleet*prior) / (o[1] + prior)
+		return (o[0] + pseudoErrors) / (o[1] + pseudoErrors/fleet)
 	}
 	var obs, exp, vr float64
 	for i := from; i < to && i < w.Len(); i++ {

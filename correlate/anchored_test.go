@@ -1,0 +1,152 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/rules"
+)
+
+// rolloutRun is a fleet of 10 hosts over L one-minute buckets: one existing
+// class at 1.5 errors a minute (0.15 per host) that runs factor× on each
+// host once host h received deploy dep at bucket 300+h, beside three bursty
+// background classes that set the run's prior burstiness.
+func rolloutRun(seed uint64, L int, factor float64) (*Traffic, *Scope, Deploy) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	w, _ := NewWindow(t0, t0.Add(time.Duration(L)*time.Minute), time.Minute)
+	dep := Deploy{ID: "dep-1", Service: "api", Version: "v2", StartedAt: w.Start(300)}
+	for h := range 10 {
+		dep.Hosts = append(dep.Hosts, HostRollout{Name: fmt.Sprintf("h%d", h), At: w.Start(300 + h)})
+	}
+	sc := fleet(w, func(h, i int) float64 {
+		mu := 0.15
+		if i >= 300+h {
+			mu *= factor
+		}
+		return poisson(r, mu)
+	}, func(h, i int) string {
+		if i >= 300+h {
+			return "v2"
+		}
+		return "v1"
+	})
+	c := seriesOf(w, sc)
+	st := ServiceTraffic{Service: "api", Requests: c.Requests, Errors: make([]float64, L)}
+	st.Messages = append(st.Messages, MessageCounts{Message: "context deadline exceeded after 30s", Counts: c.Errors, Examples: []string{"context deadline exceeded after 30s"}})
+	for k, m := range []string{"upstream connect error or disconnect reset before headers", "pq: deadlock detected while waiting for lock", "WAF blocked request matching rule 942100"} {
+		counts := make([]float64, L)
+		for i := range L {
+			mu := 0.5
+			if (i+40*k)%90 < 5 {
+				mu = 1.5 // a burst of 5 minutes every hour and a half
+			}
+			counts[i] = poisson(r, mu)
+		}
+		st.Messages = append(st.Messages, MessageCounts{Message: m, Counts: counts, Examples: []string{m}})
+	}
+	for _, mc := range st.Messages {
+		for i, v := range mc.Counts {
+			st.Errors[i] += v
+		}
+	}
+	return &Traffic{Window: w, Services: []ServiceTraffic{st}}, sc, dep
+}
+
+// An 8× increase on the hosts a rollout reached is confirmed five minutes
+// after the rollout began, with half the hosts updated; without the deploy to anchor it, the onset
+// search cannot tell it from a burst that early.
+func TestAnchoredTestConfirmsARolloutIncreaseEarly(t *testing.T) {
+	cfg := rules.Default().Correlate
+	found := func(tr *Traffic, sc *Scope, deploys []Deploy) (Finding, bool) {
+		t.Helper()
+		res, err := Run(context.Background(), staticSource{tr: tr, scope: sc}, Input{Window: tr.Window, Deploys: deploys}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range res.Findings {
+			if f.Signature == "context deadline exceeded after <*>" || f.Signature == "context deadline exceeded after 30s" {
+				return f, true
+			}
+		}
+		return Finding{}, false
+	}
+	confirmed, searched := 0, 0
+	for seed := range uint64(10) {
+		tr, sc, dep := rolloutRun(seed, 305, 8)
+		f, ok := found(tr, sc, []Deploy{dep})
+		if ok {
+			confirmed++
+			if !f.Onset.Equal(dep.StartedAt) {
+				t.Errorf("seed %d: onset %s, want the rollout's start %s", seed, f.Onset, dep.StartedAt)
+			}
+		}
+		if _, ok := found(tr, sc, nil); ok {
+			searched++
+		}
+	}
+	t.Logf("5 minutes in: %d of 10 confirmed with the deploy, %d found by the search alone", confirmed, searched)
+	if confirmed < 9 {
+		t.Errorf("confirmed %d of 10 rollout increases 5 minutes in, want at least 9", confirmed)
+	}
+	if searched > 2 {
+		t.Errorf("the onset search alone found %d of 10 that early: the test no longer shows what anchoring adds", searched)
+	}
+}
+
+// A harmless deploy changes nothing: anchoring at it must not make the
+// background a finding.
+func TestAnchoredTestHarmlessDeploy(t *testing.T) {
+	cfg := rules.Default().Correlate
+	for seed := range uint64(20) {
+		tr, sc, dep := rolloutRun(seed, 310, 1)
+		res, err := Run(context.Background(), staticSource{tr: tr, scope: sc}, Input{Window: tr.Window, Deploys: []Deploy{dep}}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range res.Findings {
+			if f.Onset.Equal(dep.StartedAt) {
+				t.Errorf("seed %d: a harmless deploy anchored a finding: %s", seed, f.Headline)
+			}
+		}
+	}
+}
+
+// A host that always errs more than its peers and happens to get the
+// version first is expected to: the host split weighs each host by its own
+// rate before the rollout, and does not call its usual errors the
+// version's.
+func TestHostSplitWeighsHostsByTheirOwnRate(t *testing.T) {
+	w, _ := NewWindow(t0, t0.Add(320*time.Minute), time.Minute)
+	r := rand.New(rand.NewPCG(7, 7))
+	sc := fleet(w, func(h, i int) float64 {
+		if h == 0 {
+			return poisson(r, 1.5) // ten times its peers, all day
+		}
+		return poisson(r, 0.15)
+	}, func(h, i int) string { return "v1" })
+	dep := Deploy{ID: "dep-1", Service: "api", Version: "v2"}
+	for h := range 10 {
+		// h0 first, the rest only after the test's end.
+		dep.Hosts = append(dep.Hosts, HostRollout{Name: fmt.Sprintf("h%d", h), At: w.Start(300 + 30*min(h, 1))})
+	}
+	if p := hostSplitP(dep, sc, w, 300, 320); p < 0.05 {
+		t.Errorf("host split p=%.3g for a host that always erred ten times as often, want no evidence", p)
+	}
+	// The same host with ten times its own rate after the deploy is evidence.
+	sc2 := fleet(w, func(h, i int) float64 {
+		mu := 0.15
+		if h == 0 {
+			mu = 1.5
+			if i >= 300 {
+				mu = 15
+			}
+		}
+		return poisson(r, mu)
+	}, func(h, i int) string { return "v1" })
+	if p := hostSplitP(dep, sc2, w, 300, 320); p > 1e-3 {
+		t.Errorf("host split p=%.3g for a host at ten times its own rate after the deploy, want < 1e-3", p)
+	}
+}
