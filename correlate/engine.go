@@ -263,13 +263,6 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	}
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
-	if cc, ok := counterOf(src); ok {
-		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: w.From, From: onset, To: to})
-		if err != nil {
-			return Finding{}, err
-		}
-		f.Scope.Explanations = ex
-	}
 	f.Samples = sc.Samples
 	// The series goes in first: attribution reads the replaced version's
 	// own rate before a rollout from it.
@@ -284,13 +277,24 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	if len(f.SuspectedDeploys) > 0 && f.SuspectedDeploys[0].rolloutTied {
 		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
 	}
+	var suspect *Deploy
 	if len(f.SuspectedDeploys) > 0 {
-		for _, d := range in.Deploys {
+		for i, d := range in.Deploys {
 			if d.ID == f.SuspectedDeploys[0].ID {
+				suspect = &in.Deploys[i]
 				f.Recovery = recoveryFor(f, d, in.Deploys, sc, w, L)
 				break
 			}
 		}
+	}
+	// Explained after attribution: which hosts are only the suspected
+	// rollout's footprint so far depends on the suspect.
+	if cc, ok := counterOf(src); ok {
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: w.From, From: onset, To: to}, rolloutFootprint(suspect, sc, w, to))
+		if err != nil {
+			return Finding{}, err
+		}
+		f.Scope.Explanations = ex
 	}
 	f.Tickets, f.OtherTickets = linkTickets(f, sc, in.Tickets, to, cfg.Products[c.service])
 	carriers, excess := excessCustomers(sc, ep.baseRate)
@@ -298,6 +302,31 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 	f.Severity, f.SeverityReasons = grade(f, carriers, excess, held, cfg)
 	f.Headline = Headline(f)
 	return f, nil
+}
+
+// rolloutFootprint marks the hosts of the suspected deploy's rollout while
+// they say only how far it has got: the rollout spans several hosts, and by
+// the end of the episode it had not reached them all, or the errors had
+// already spread to more than one of them once they ran it. Nil when there is no suspect.
+func rolloutFootprint(d *Deploy, sc *Scope, w Window, to time.Time) func(Condition) bool {
+	if d == nil || len(d.Hosts) < 2 {
+		return nil
+	}
+	hosts := map[string]bool{}
+	reached, erring := 0, 0
+	for _, h := range d.Hosts {
+		hosts[h.Name] = true
+		if h.At.Before(to) {
+			reached++
+		}
+		if errs := sc.HostErrors[h.Name]; w.Index(h.At) >= 0 && w.Index(h.At) < len(errs) && sum(errs[w.Index(h.At):]) > 0 {
+			erring++
+		}
+	}
+	if reached == len(d.Hosts) && erring < 2 {
+		return nil
+	}
+	return func(c Condition) bool { return c.Field == FieldHost && hosts[c.Value] }
 }
 
 // alignedOnset dates an onset from the implicated deploy's rollout: the
