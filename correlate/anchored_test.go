@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,52 @@ func TestHostSplitWeighsHostsByTheirOwnRate(t *testing.T) {
 	}, func(h, i int) string { return "v1" })
 	if p := hostSplitP(dep, sc2, w, 300, 320); p > 1e-3 {
 		t.Errorf("host split p=%.3g for a host at ten times its own rate after the deploy, want < 1e-3", p)
+	}
+}
+
+// One big customer's burst of the class in the minutes before the suspect's
+// rollout is said, with the customer and its share of the excess; the same
+// excess spread across customers is the change starting early, and is not.
+func TestPreDeployExcessNamesTheOneCustomer(t *testing.T) {
+	w, _ := NewWindow(t0, t0.Add(320*time.Minute), time.Minute)
+	c := candidate{service: "api", counts: make([]float64, 320), requests: make([]float64, 320)}
+	for i := range c.counts {
+		c.requests[i] = 1000
+		c.counts[i] = 1
+		if i >= 294 && i < 297 {
+			c.counts[i] = 8 // the burst, 6 minutes before the rollout
+		}
+	}
+	d := Deploy{ID: "dep-9", Service: "api", StartedAt: w.Start(300), Hosts: []HostRollout{{Name: "h0", At: w.Start(300)}}}
+	scope := func(byCustomer map[string]float64) *Scope {
+		sc := &Scope{Errors: map[string]map[string]float64{FieldCustomer: byCustomer}, Requests: map[string]map[string]float64{FieldCustomer: {}}}
+		for id := range byCustomer {
+			sc.Requests[FieldCustomer][id] = 10000 / float64(len(byCustomer))
+		}
+		return sc
+	}
+	one := scope(map[string]float64{"42": 22, "7": 2, "8": 1, "9": 1, "10": 1, "11": 1, "12": 1, "13": 2})
+	got, err := preDeployExcess(context.Background(), staticSource{scope: one}, c, d, 0.001, 5, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Customer != "42" || got.DeployID != "dep-9" || got.Share < 0.9 || !got.To.Equal(w.Start(300)) {
+		t.Fatalf("pre-deploy excess %+v; want organization 42 carrying most of it before dep-9", got)
+	}
+	if s := got.Sentence(); !strings.Contains(s, "organization.id=42") || !strings.Contains(s, "dep-9") {
+		t.Errorf("sentence %q does not name the customer and the deploy", s)
+	}
+	spread := map[string]float64{}
+	for k := range 31 {
+		spread[fmt.Sprint(k)] = 1
+	}
+	if got, err := preDeployExcess(context.Background(), staticSource{scope: scope(spread)}, c, d, 0.001, 5, w); err != nil || got != nil {
+		t.Errorf("excess spread over 31 customers gave %+v, %v; want nothing", got, err)
+	}
+	// Nothing to say without an excess before the rollout.
+	calm := c
+	calm.counts = make([]float64, 320)
+	if got, err := preDeployExcess(context.Background(), staticSource{scope: one}, calm, d, 0.001, 5, w); err != nil || got != nil {
+		t.Errorf("no excess before the rollout gave %+v, %v; want nothing", got, err)
 	}
 }

@@ -287,6 +287,11 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 			}
 		}
 	}
+	if suspect != nil {
+		if f.PreDeployExcess, err = preDeployExcess(ctx, src, c, *suspect, ep.baseRate, float64(cfg.MinErrors), w); err != nil {
+			return Finding{}, err
+		}
+	}
 	// Explained after attribution: which hosts are only the suspected
 	// rollout's footprint so far depends on the suspect.
 	if cc, ok := counterOf(src); ok {

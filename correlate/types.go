@@ -261,6 +261,9 @@ type Finding struct {
 	// Recovery names the deploy (often a rollback) whose arrival ended the
 	// errors of the first suspect's version; nil when none did.
 	Recovery *Recovery `json:"recovery,omitempty"`
+	// PreDeployExcess says that one customer carried the class's excess in
+	// the minutes before the first suspect's rollout began; nil otherwise.
+	PreDeployExcess *PreDeployExcess `json:"pre_deploy_excess,omitempty"`
 	// Tickets are the related tickets, best first: their text fits the
 	// finding. A customer being affected ranks a ticket higher but never
 	// makes it related on its own.

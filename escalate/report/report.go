@@ -121,6 +121,9 @@ func finding(w *errWriter, f correlate.Finding) {
 			more("   - %s", why)
 		}
 	}
+	if p := f.PreDeployExcess; p != nil {
+		row("Before deploy", "%s", p.Sentence())
+	}
 	if len(f.Tickets) > 0 {
 		for i, t := range f.Tickets {
 			label := ""

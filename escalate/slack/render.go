@@ -279,6 +279,9 @@ func contextElements(f correlate.Finding) []slackgo.MixedElement {
 	} else {
 		facts = append(facts, "not recovered")
 	}
+	if p := f.PreDeployExcess; p != nil {
+		facts = append(facts, escape(clip(p.Sentence(), 300)))
+	}
 	els := []slackgo.MixedElement{mrkdwn(clipMrkdwn(strings.Join(facts, " · "), MaxContextText))}
 	if len(f.SeverityReasons) > 0 {
 		why := fmt.Sprintf("%s: %s", f.Severity, strings.Join(f.SeverityReasons, "; "))
