@@ -198,3 +198,42 @@ func TestPreDeployExcessNamesTheOneCustomer(t *testing.T) {
 		t.Errorf("no excess before the rollout gave %+v, %v; want nothing", got, err)
 	}
 }
+
+// A leak that starts after a rollout finished is not blamed on it (the
+// guard in attribute), but the report names the deploy and the comparison
+// across time, with why it is not enough.
+func TestUnalignedDeployIsNamedNotBlamed(t *testing.T) {
+	w, _ := NewWindow(t0, t0.Add(330*time.Minute), time.Minute)
+	series := &FindingChart{Errors: make([]float64, 330), Requests: make([]float64, 330)}
+	for i := range series.Errors {
+		series.Requests[i] = 1000
+		if i%30 == 0 {
+			series.Errors[i] = 1
+		}
+		if i >= 318 {
+			series.Errors[i] = 9
+		}
+	}
+	d := Deploy{ID: "dep-7", Service: "api", Version: "5.13.0", StartedAt: w.Start(300), FinishedAt: w.Start(304),
+		Hosts: []HostRollout{{Name: "h0", At: w.Start(300)}, {Name: "h1", At: w.Start(304)}}}
+	other := Deploy{ID: "dep-8", Service: "edge", Version: "2.0", StartedAt: w.Start(310), FinishedAt: w.Start(312)}
+	f := Finding{Service: "api", Kind: KindErrorIncrease, Onset: w.Start(318), Series: series}
+	u := unalignedDeploy(f, []Deploy{d, other}, w, time.Hour)
+	if u == nil || u.DeployID != "dep-7" || !u.FinishedAt.Equal(w.Start(304)) || u.Lead != 14*time.Minute {
+		t.Fatalf("unaligned deploy %+v; want dep-7, finished 14 min before the onset", u)
+	}
+	if u.RateAfter != 0.009 || u.Ratio < 100 || u.Low <= 1 {
+		t.Errorf("rates %+v; want 0.9%% after, about 270× the hour before", u)
+	}
+	s := u.Sentence()
+	for _, want := range []string{"no deploy aligned", "5.13.0 (dep-7)", "14 min before the onset", "fails 0.9% of api requests", "not blamed"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("sentence %q lacks %q", s, want)
+		}
+	}
+	// A rollout still going at the onset is attribution's to judge.
+	f.Onset = w.Start(302)
+	if u := unalignedDeploy(f, []Deploy{d}, w, time.Hour); u != nil {
+		t.Errorf("a rollout under way at the onset is named unaligned: %+v", u)
+	}
+}

@@ -287,7 +287,9 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 			}
 		}
 	}
-	if suspect != nil {
+	if suspect == nil {
+		f.UnalignedDeploy = unalignedDeploy(f, in.Deploys, w, cfg.AttributionWindow.D())
+	} else {
 		if f.PreDeployExcess, err = preDeployExcess(ctx, src, c, *suspect, ep.baseRate, float64(cfg.MinErrors), w); err != nil {
 			return Finding{}, err
 		}

@@ -322,6 +322,12 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 			"summary":   clip(r.Sentence(f.Recovered), lim.text),
 		}
 	}
+	if u := f.UnalignedDeploy; u != nil {
+		d["unaligned_deploy"] = map[string]any{
+			"deploy_id": clip(u.DeployID, maxShort),
+			"summary":   clip(u.Sentence(), lim.text),
+		}
+	}
 	if p := f.PreDeployExcess; p != nil {
 		d["pre_deploy_excess"] = map[string]any{
 			"deploy_id": clip(p.DeployID, maxShort),

@@ -102,6 +102,9 @@ func finding(w *errWriter, f correlate.Finding) {
 	if len(f.SuspectedDeploys) == 0 {
 		if f.Kind != correlate.KindTicketSurge {
 			row("Suspects", "none: no deploy is tied to these errors by rollout or version evidence")
+			if u := f.UnalignedDeploy; u != nil {
+				more("   - %s", u.Sentence())
+			}
 		}
 	} else {
 		for i, s := range f.SuspectedDeploys {
