@@ -85,11 +85,8 @@ func anchoredEpisode(counts, exposure []float64, s int, cfg detectConfig) (episo
 	if ep.epErr/ep.epReq < ep.baseRate*cfg.minRatio {
 		return episode{}, false
 	}
-	k := 1 / episodeAlpha(counts, exposure, ep.start, ep.end, ep.baseRate, cfg)
-	spans := math.Max(1, float64(ep.end-ep.start)/float64(cfg.corrBuckets))
-	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
+	ep.judge(counts, exposure, cfg)
 	ep.p = ep.pRaw
-	ep.newClass = ep.baseErr <= newMaxBaseErrors && safeDiv(ep.baseErr, ep.baseReq) <= cfg.newShareMax*safeDiv(ep.epErr, ep.epReq)
 	return ep, true
 }
 

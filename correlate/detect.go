@@ -256,21 +256,27 @@ func testEpisode(counts, exposure []float64, bounds []int, j int, cfg detectConf
 	if safeDiv(ep.epErr, ep.epReq) < ep.baseRate*cfg.minRatio {
 		return episode{}, false
 	}
+	ep.judge(counts, exposure, cfg)
+	positions := float64(L - cfg.minBase)
+	ep.p = clampP(math.Min(1, ep.pRaw*positions))
+	return ep, true
+}
+
+// judge sets the episode's raw tail probability under its baseline and
+// whether its class is new, from its counts and baseline.
+func (ep *episode) judge(counts, exposure []float64, cfg detectConfig) {
 	k := 1 / episodeAlpha(counts, exposure, ep.start, ep.end, ep.baseRate, cfg)
 	// Bursts last minutes, so neighbouring blocks are not independent: an
 	// episode only averages out burstiness over spans longer than the
 	// correlation time.
 	spans := math.Max(1, float64(ep.end-ep.start)/float64(cfg.corrBuckets))
 	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
-	positions := float64(L - cfg.minBase)
-	ep.p = clampP(math.Min(1, ep.pRaw*positions))
 	// New means (nearly) absent before, not merely far rarer: a sparse
 	// background class (a deadlock a few times an hour) bursting 20× has a
 	// baseline rate under 5% of its burst's, yet dozens of errors in the
 	// baseline say it was there all along, and it must be judged, and
 	// held, as the increase it is.
 	ep.newClass = ep.baseErr <= newMaxBaseErrors && safeDiv(ep.baseErr, ep.baseReq) <= cfg.newShareMax*safeDiv(ep.epErr, ep.epReq)
-	return ep, true
 }
 
 // restLow reports whether every segment from k on stays at or below limit.
