@@ -16,6 +16,11 @@ import (
 // host once host h received deploy dep at bucket 300+h, beside three bursty
 // background classes that set the run's prior burstiness.
 func rolloutRun(seed uint64, L int, factor float64) (*Traffic, *Scope, Deploy) {
+	return rolloutRunUntil(seed, L, factor, L)
+}
+
+// rolloutRunUntil is rolloutRun with the increase ending at bucket until.
+func rolloutRunUntil(seed uint64, L int, factor float64, until int) (*Traffic, *Scope, Deploy) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	w, _ := NewWindow(t0, t0.Add(time.Duration(L)*time.Minute), time.Minute)
 	dep := Deploy{ID: "dep-1", Service: "api", Version: "v2", StartedAt: w.Start(300)}
@@ -24,7 +29,7 @@ func rolloutRun(seed uint64, L int, factor float64) (*Traffic, *Scope, Deploy) {
 	}
 	sc := fleet(w, func(h, i int) float64 {
 		mu := 0.15
-		if i >= 300+h {
+		if i >= 300+h && i < until {
 			mu *= factor
 		}
 		return poisson(r, mu)
@@ -236,4 +241,24 @@ func TestUnalignedDeployIsNamedNotBlamed(t *testing.T) {
 	if u := unalignedDeploy(f, []Deploy{d}, w, time.Hour); u != nil {
 		t.Errorf("a rollout under way at the onset is named unaligned: %+v", u)
 	}
+}
+
+// An increase that came and went within the anchored test's horizon keeps
+// the recovery the search dated: anchoring must not reopen it.
+func TestAnchoredTestKeepsARecovery(t *testing.T) {
+	cfg := rules.Default().Correlate
+	tr, sc, dep := rolloutRunUntil(3, 328, 20, 312)
+	res, err := Run(context.Background(), staticSource{tr: tr, scope: sc}, Input{Window: tr.Window, Deploys: []Deploy{dep}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Findings {
+		if strings.HasPrefix(f.Signature, "context deadline exceeded") {
+			if f.Recovered == nil {
+				t.Errorf("finding %q not recovered; the increase ended 16 minutes before the window's end", f.Headline)
+			}
+			return
+		}
+	}
+	t.Fatal("no finding for a 20× increase")
 }

@@ -128,7 +128,9 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			if err != nil {
 				return nil, fmt.Errorf("deploy-anchored test of %s %q: %w", c.service, c.signature, err)
 			}
-			if ok && (!c.ok || ep.p < c.ep.p) {
+			// A searched episode that has recovered keeps its dates: the
+			// anchored one runs to the window's end and would reopen it.
+			if ok && (!c.ok || !c.ep.recovered && ep.p < c.ep.p) {
 				c.ep, c.ok = ep, true
 			}
 		}
