@@ -314,11 +314,12 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, in I
 }
 
 // rolloutFootprint marks the hosts of the suspected deploy's rollout while
-// they say only how far it has got: the rollout spans several hosts, and by
-// the end of the episode it had not reached them all, or the errors had
-// already spread to more than one of them once they ran it. Nil when there is no suspect.
+// they say only how far it has got: by the end of the episode the rollout
+// had not finished, or, across several hosts, the errors had already
+// spread to more than one of them once they ran it. A finished one-host
+// deploy (a canary) is where the problem is. Nil when there is no suspect.
 func rolloutFootprint(d *Deploy, sc *Scope, w Window, to time.Time) func(Condition) bool {
-	if d == nil || len(d.Hosts) < 2 {
+	if d == nil {
 		return nil
 	}
 	hosts := map[string]bool{}
@@ -332,7 +333,10 @@ func rolloutFootprint(d *Deploy, sc *Scope, w Window, to time.Time) func(Conditi
 			erring++
 		}
 	}
-	if reached == len(d.Hosts) && erring < 2 {
+	// A deploy feed lists a rollout's hosts as they receive it, so one
+	// still under way may show a single host: unfinished is what counts.
+	finished := !d.FinishedAt.IsZero() && !d.FinishedAt.After(to) && reached == len(d.Hosts)
+	if finished && (len(d.Hosts) < 2 || erring < 2) {
 		return nil
 	}
 	return func(c Condition) bool { return c.Field == FieldHost && hosts[c.Value] }

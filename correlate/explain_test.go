@@ -403,7 +403,9 @@ func TestExplainRanksARollingHostAfterWhoIsHurt(t *testing.T) {
 
 func TestRolloutFootprint(t *testing.T) {
 	w, _ := NewWindow(t0, t0.Add(60*time.Minute), time.Minute)
-	d := &Deploy{ID: "d", Hosts: []HostRollout{{Name: "a", At: w.Start(10)}, {Name: "b", At: w.Start(20)}, {Name: "c", At: w.Start(30)}}}
+	d := &Deploy{ID: "d", FinishedAt: w.Start(30), Hosts: []HostRollout{{Name: "a", At: w.Start(10)}, {Name: "b", At: w.Start(20)}, {Name: "c", At: w.Start(30)}}}
+	// What a deploy feed says mid-rollout: the hosts so far, no finish.
+	sofar := &Deploy{ID: "d", Hosts: d.Hosts[:1]}
 	errsOn := func(hosts ...string) *Scope {
 		sc := &Scope{HostErrors: map[string][]float64{}}
 		for _, h := range hosts {
@@ -422,7 +424,8 @@ func TestRolloutFootprint(t *testing.T) {
 		{"rollout under way", d, errsOn("a"), w.Start(25), true},
 		{"finished, errors on one host", d, errsOn("a"), w.Start(45), false},
 		{"finished, errors on two hosts", d, errsOn("a", "b"), w.Start(45), true},
-		{"a canary", &Deploy{Hosts: d.Hosts[:1]}, errsOn("a"), w.Start(45), false},
+		{"a canary", &Deploy{FinishedAt: w.Start(11), Hosts: d.Hosts[:1]}, errsOn("a"), w.Start(45), false},
+		{"under way, one host so far in the feed", sofar, errsOn("a"), w.Start(12), true},
 		{"no suspect", nil, errsOn("a"), w.Start(25), false},
 	}
 	for _, c := range cases {
