@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"math"
-	"sort"
 	"sync"
 
 	"github.com/culprithq/culprit/correlate/changepoint"
@@ -277,12 +276,7 @@ func testEpisode(counts, exposure []float64, h history, bounds []int, j int, cfg
 	if safeDiv(ep.epErr, ep.epReq) < ep.baseRate*cfg.minRatio {
 		return episode{}, false
 	}
-	k := 1 / episodeAlpha(counts, exposure, h, ep.start, ep.end, ep.baseRate, cfg)
-	// Bursts last minutes, so neighbouring blocks are not independent: an
-	// episode only averages out burstiness over spans longer than the
-	// correlation time.
-	spans := math.Max(1, float64(ep.end-ep.start)/float64(cfg.corrBuckets))
-	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
+	disp := ep.judge(counts, exposure, h, cfg)
 	positions := float64(L - cfg.minBase)
 	ep.p = clampP(math.Min(1, ep.pRaw*positions))
 	// A class that follows the day or the week is also judged against the
@@ -293,7 +287,7 @@ func testEpisode(counts, exposure []float64, h history, bounds []int, j int, cfg
 			if safeDiv(ep.epErr, ep.epReq) < sr*cfg.minRatio {
 				return episode{}, false
 			}
-			ps := nbUpperTail(ep.epErr, sr*ep.epReq, k*spans)
+			ps := nbUpperTail(ep.epErr, sr*ep.epReq, disp)
 			if ps > ep.pRaw {
 				ep.pRaw = ps
 				ep.p = clampP(math.Min(1, ps*positions))
@@ -301,13 +295,27 @@ func testEpisode(counts, exposure []float64, h history, bounds []int, j int, cfg
 			ep.seasonalRate = sr
 		}
 	}
+	return ep, true
+}
+
+// judge sets the episode's raw tail probability under its baseline (and
+// the older history summarised in h) and whether its class is new, from
+// its counts and baseline. It returns the dispersion the tail used, so
+// that a further baseline (a seasonal one) is judged alike.
+func (ep *episode) judge(counts, exposure []float64, h history, cfg detectConfig) float64 {
+	k := 1 / episodeAlpha(counts, exposure, h, ep.start, ep.end, ep.baseRate, cfg)
+	// Bursts last minutes, so neighbouring blocks are not independent: an
+	// episode only averages out burstiness over spans longer than the
+	// correlation time.
+	spans := math.Max(1, float64(ep.end-ep.start)/float64(cfg.corrBuckets))
+	ep.pRaw = nbUpperTail(ep.epErr, ep.baseRate*ep.epReq, k*spans)
 	// New means (nearly) absent before, not merely far rarer: a sparse
 	// background class (a deadlock a few times an hour) bursting 20× has a
 	// baseline rate under 5% of its burst's, yet dozens of errors in the
 	// baseline say it was there all along, and it must be judged, and
 	// held, as the increase it is.
 	ep.newClass = ep.baseErr <= newMaxBaseErrors && safeDiv(ep.baseErr, ep.baseReq) <= cfg.newShareMax*safeDiv(ep.epErr, ep.epReq)
-	return ep, true
+	return k * spans
 }
 
 // restLow reports whether every segment from k on stays at or below limit.
@@ -415,13 +423,7 @@ func priorAlpha(alphas []float64) float64 {
 	if len(alphas) == 0 {
 		return 0.5
 	}
-	s := append([]float64(nil), alphas...)
-	sort.Float64s(s)
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return math.Max(m, minAlpha)
+	return math.Max(median(alphas), minAlpha)
 }
 
 // sustainBlock is the width, in buckets, of the blocks a held increase must

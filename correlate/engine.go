@@ -140,6 +140,9 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 			cands = append(cands, c)
 		}
 	}
+	// Findings are explained, and deploy-anchored onsets tested, over the
+	// searched span: their onsets, charts and per-host series are in it.
+	ws := Window{From: w.Start(off), To: w.To, Step: w.Step}
 	// The searched span of one series at a time, in one reused buffer:
 	// only the series that show an episode keep theirs.
 	span := make([]float64, L-off)
@@ -167,6 +170,24 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 		c := &cands[i]
 		counts := load(c)
 		c.ep, c.ok = detect(counts, c.requests, c.hist, dc)
+		if ds := anchorDeploys(c.service, in.Deploys, ws, L-off, dc.minBase); len(ds) > 0 {
+			// A recent deploy of the service splits the series' budget
+			// between the searched onsets and the deploy's (anchored.go).
+			if c.ok {
+				c.ep.p = clampP(math.Min(1, c.ep.p/(1-anchorWeight)))
+			}
+			cc := *c
+			cc.counts = counts
+			ep, ok, err := anchoredTest(ctx, src, cc, ds, ws, dc)
+			if err != nil {
+				return nil, fmt.Errorf("deploy-anchored test of %s %q: %w", c.service, c.signature, err)
+			}
+			// A searched episode that has recovered keeps its dates: the
+			// anchored one runs to the window's end and would reopen it.
+			if ok && (!c.ok || !c.ep.recovered && ep.p < c.ep.p) {
+				c.ep, c.ok = ep, true
+			}
+		}
 		if !c.ok {
 			continue
 		}
@@ -204,9 +225,6 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	}
 
 	res := &Result{From: w.From, To: w.To, Findings: []Finding{}}
-	// Findings are explained over the searched span: their onsets, charts
-	// and per-host series are in it.
-	ws := Window{From: w.Start(off), To: w.To, Step: w.Step}
 	res.Stats = RunStats{Services: len(tr.Services), Signatures: sigs, Tested: len(cands)}
 	for i, c := range cands {
 		if !c.ok || qs[i] > cfg.FDR {
@@ -306,13 +324,6 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 	}
 	f.Significance = sig
 	f.Scope = summarizeScope(sc)
-	if cc, ok := counterOf(src); ok {
-		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to})
-		if err != nil {
-			return Finding{}, err
-		}
-		f.Scope.Explanations = ex
-	}
 	f.Samples = sc.Samples
 	// The series goes in first: attribution reads the replaced version's
 	// own rate before a rollout from it.
@@ -327,13 +338,31 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 	if len(f.SuspectedDeploys) > 0 && f.SuspectedDeploys[0].rolloutTied {
 		f.Onset = alignedOnset(f.Onset, later(w.Start(ep.boundary), f.Onset), f.SuspectedDeploys[0].ID, in.Deploys, sc, w)
 	}
+	var suspect *Deploy
 	if len(f.SuspectedDeploys) > 0 {
-		for _, d := range in.Deploys {
+		for i, d := range in.Deploys {
 			if d.ID == f.SuspectedDeploys[0].ID {
+				suspect = &in.Deploys[i]
 				f.Recovery = recoveryFor(f, d, in.Deploys, sc, w, L)
 				break
 			}
 		}
+	}
+	if suspect == nil {
+		f.UnalignedDeploy = unalignedDeploy(f, in.Deploys, w, cfg.AttributionWindow.D())
+	} else {
+		if f.PreDeployExcess, err = preDeployExcess(ctx, src, c, *suspect, ep.baseRate, float64(cfg.MinErrors), w); err != nil {
+			return Finding{}, err
+		}
+	}
+	// Explained after attribution: which hosts are only the suspected
+	// rollout's footprint so far depends on the suspect.
+	if cc, ok := counterOf(src); ok {
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to}, rolloutFootprint(suspect, sc, w, to))
+		if err != nil {
+			return Finding{}, err
+		}
+		f.Scope.Explanations = ex
 	}
 	f.Tickets, f.OtherTickets = linkTickets(f, sc, in.Tickets, to, cfg.Products[c.service])
 	carriers, excess := excessCustomers(sc, ep.baseRate)
@@ -342,6 +371,35 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 	f.Headline = Headline(f)
 	assess(&f, sc, in.Customers, in.priority(), now)
 	return f, nil
+}
+
+// rolloutFootprint marks the hosts of the suspected deploy's rollout while
+// they say only how far it has got: by the end of the episode the rollout
+// had not finished, or, across several hosts, the errors had already
+// spread to more than one of them once they ran it. A finished one-host
+// deploy (a canary) is where the problem is. Nil when there is no suspect.
+func rolloutFootprint(d *Deploy, sc *Scope, w Window, to time.Time) func(Condition) bool {
+	if d == nil {
+		return nil
+	}
+	hosts := map[string]bool{}
+	reached, erring := 0, 0
+	for _, h := range d.Hosts {
+		hosts[h.Name] = true
+		if h.At.Before(to) {
+			reached++
+		}
+		if errs := sc.HostErrors[h.Name]; w.Index(h.At) >= 0 && w.Index(h.At) < len(errs) && sum(errs[w.Index(h.At):]) > 0 {
+			erring++
+		}
+	}
+	// A deploy feed lists a rollout's hosts as they receive it, so one
+	// still under way may show a single host: unfinished is what counts.
+	finished := !d.FinishedAt.IsZero() && !d.FinishedAt.After(to) && reached == len(d.Hosts)
+	if finished && (len(d.Hosts) < 2 || erring < 2) {
+		return nil
+	}
+	return func(c Condition) bool { return c.Field == FieldHost && hosts[c.Value] }
 }
 
 // alignedOnset dates an onset from the implicated deploy's rollout: the

@@ -320,7 +320,10 @@ func explainCandidates(items []Condition) [][]Condition {
 
 // explainScope finds the finding's explanations: candidates counted by the
 // source, then scored, filtered and made minimal by explanations.
-func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q ConjunctionQuery) ([]Explanation, error) {
+//
+// transient, when not nil, marks conditions that only say how far a rollout
+// has got (see explanations).
+func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q ConjunctionQuery, transient func(Condition) bool) ([]Explanation, error) {
 	items := explainItems(sc)
 	if len(items) == 0 {
 		return nil, nil
@@ -333,7 +336,7 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 	if len(counts) != len(q.Conjunctions) {
 		return nil, fmt.Errorf("scope explanation of %s: source returned %d counts for %d conjunctions", q.Service, len(counts), len(q.Conjunctions))
 	}
-	return explanations(q.Conjunctions, counts), nil
+	return explanations(q.Conjunctions, counts, transient), nil
 }
 
 // footprint reports whether a field is where a rollout has reached rather
@@ -361,7 +364,16 @@ func footprint(field string) bool { return field == FieldVersion || field == Fie
 // contemporaries before those compared with the past, a version after the
 // rest, then by the lower bound (a sure ratio before a lucky one), then
 // fewer conditions, then broader ones.
-func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation {
+//
+// A host the suspected rollout is still passing through (transient) ranks
+// like the version: in its first minutes a rollout's errors fall on the one
+// or two hosts it has reached, and "host.name=edge-aws-use1-01" selects
+// fewer requests, so a higher rate, than "cloud.provider=aws ∧
+// url.path=/fn/*", yet it is the rollout's footprint so far, which the
+// suspect line already names, and it stops being true at the next host.
+// A canary's one host, or one host of a finished rollout, is where the
+// problem is, and keeps its rank.
+func explanations(conjs [][]Condition, counts []ConjunctionCount, transient func(Condition) bool) []Explanation {
 	if len(conjs) == 0 || len(conjs) != len(counts) || len(conjs[0]) != 0 {
 		return nil
 	}
@@ -443,7 +455,7 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount) []Explanation 
 		}
 		// The version is what the suspect line already names; the scope
 		// is for who and where, so it ranks after what covers as much.
-		if va, vb := isVersion(ea), isVersion(eb); va != vb {
+		if va, vb := isFootprint(ea, transient), isFootprint(eb, transient); va != vb {
 			return vb
 		}
 		if ea.RiskRatioLow != eb.RiskRatioLow {
@@ -504,8 +516,14 @@ func riskRatio(a, n, b, m float64) (rr, low float64) {
 	return rr, rr * math.Exp(-1.96*se)
 }
 
-func isVersion(e Explanation) bool {
-	return len(e.Conditions) == 1 && e.Conditions[0].Field == FieldVersion
+// isFootprint reports whether e only says where a rollout has reached: the
+// version, or a host marked transient.
+func isFootprint(e Explanation, transient func(Condition) bool) bool {
+	if len(e.Conditions) != 1 {
+		return false
+	}
+	c := e.Conditions[0]
+	return c.Field == FieldVersion || transient != nil && c.Field == FieldHost && transient(c)
 }
 
 // conjKey names a conjunction whatever the order of its conditions.

@@ -103,7 +103,7 @@ func TestExplainFindsConjunctionOverDecoys(t *testing.T) {
 	docs := append(requestsOf(4000, true, same, func(int, map[string]string) bool { return false }),
 		requestsOf(4000, false, same, fails)...)
 	dc := &docCounter{docs: docs}
-	ex, err := explainScope(context.Background(), dc, scopeOf(docs), ConjunctionQuery{Service: "edge"})
+	ex, err := explainScope(context.Background(), dc, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestExplainComparesRolledOutVersionWithPredecessor(t *testing.T) {
 	// there is nothing to compare it with.
 	docs := append(requestsOf(5000, true, func(int) string { return "1.41.33" }, func(i int, _ map[string]string) bool { return i%500 == 0 }),
 		requestsOf(5000, false, func(int) string { return "1.42.0" }, func(i int, _ map[string]string) bool { return i%50 == 0 })...)
-	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "api"})
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "api"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestExplainDropsSupersetThatExplainsNoBetter(t *testing.T) {
 		{{Field: FieldHost, Value: "edge-5"}},
 		{{Field: FieldVersion, Value: "3.0.0-canary"}},
 		{{Field: FieldHost, Value: "edge-5"}, {Field: FieldVersion, Value: "3.0.0-canary"}},
-	}))
+	}), nil)
 	if len(ex) != 2 {
 		t.Fatalf("explanations %+v; want host and version alone", ex)
 	}
@@ -181,7 +181,7 @@ func TestExplainDropsSupersetThatExplainsNoBetter(t *testing.T) {
 func TestExplainNothingWithoutLift(t *testing.T) {
 	// Errors spread evenly: every value carries its share, nothing explains.
 	docs := requestsOf(6000, false, func(int) string { return "1.0.0" }, func(i int, _ map[string]string) bool { return i%37 == 0 })
-	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{})
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestExplainNothingWithoutLift(t *testing.T) {
 
 func TestExplainRejectsShortCount(t *testing.T) {
 	docs := requestsOf(100, false, func(int) string { return "1" }, func(i int, _ map[string]string) bool { return i%2 == 0 })
-	_, err := explainScope(context.Background(), shortCounter{}, scopeOf(docs), ConjunctionQuery{Service: "edge"})
+	_, err := explainScope(context.Background(), shortCounter{}, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil)
 	if err == nil {
 		t.Fatal("want an error for a source answering fewer counts than asked")
 	}
@@ -297,7 +297,7 @@ func TestExplainRanksContemporariesBeforeThePast(t *testing.T) {
 		requestsOf(2000, false, func(int) string { return "7.0.1" }, func(i int, v map[string]string) bool {
 			return v[FieldRegion] == "eu-west-1" && i%5 == 0
 		})...)
-	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "edge"})
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestExplainRanksVersionAfterWhereItRuns(t *testing.T) {
 		{Errors: 120, Requests: 60000, RequestsBefore: 200000},
 		{Errors: 120, Requests: 6000, RequestsBefore: 20000},
 		{Errors: 120, Requests: 5500},
-	})
+	}, nil)
 	if len(ex) != 2 || ex[0].Label() != "host.name=api-3" || ex[1].Label() != "service.version=5.13.0-canary.1" {
 		t.Fatalf("explanations %+v; want the host, then the version", ex)
 	}
@@ -345,7 +345,7 @@ func TestExplainRanksCoverageFirst(t *testing.T) {
 		{Errors: 10, Requests: 40000},
 		{Errors: 6, Requests: 60},
 		{Errors: 10, Requests: 3500},
-	})
+	}, nil)
 	if len(ex) != 2 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
 		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
 	}
@@ -366,13 +366,73 @@ func TestExplainDropsValueNestedInABroaderOne(t *testing.T) {
 		{Errors: 10, Requests: 12000}, {Errors: 10, Requests: 3000}, {Errors: 10, Requests: 2000},
 		{Errors: 10, Requests: 2000},
 	}
-	ex := explanations(conjs, counts)
+	ex := explanations(conjs, counts, nil)
 	if len(ex) == 0 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
 		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
 	}
 	for _, e := range ex {
 		if slices.Contains(e.Conditions, use1) {
 			t.Errorf("the region, nested in aws and not surer than it, is listed: %s", e.Label())
+		}
+	}
+}
+
+// Early in a rollout of several hosts the errors fall on the one host it
+// has reached: the host selects fewer requests, so a higher rate, than
+// aws ∧ /fn/*, which covers the same errors and stays true as the rollout
+// spreads. The host is then the rollout's footprint and ranks after it;
+// a canary's host (not transient) keeps the lead.
+func TestExplainRanksARollingHostAfterWhoIsHurt(t *testing.T) {
+	host := []Condition{{Field: FieldHost, Value: "edge-aws-use1-01"}}
+	fn := []Condition{{Field: FieldProvider, Value: "aws"}, {Field: FieldPath, Value: "/fn/*", Prefix: true}}
+	conjs := [][]Condition{nil, host, fn}
+	counts := []ConjunctionCount{
+		{Errors: 14, Requests: 60000, RequestsBefore: 240000},
+		{Errors: 14, Requests: 2500, RequestsBefore: 10000},
+		{Errors: 14, Requests: 4000, RequestsBefore: 16000},
+	}
+	rolling := func(c Condition) bool { return c.Field == FieldHost && c.Value == "edge-aws-use1-01" }
+	ex := explanations(conjs, counts, rolling)
+	if len(ex) != 2 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
+		t.Fatalf("explanations %+v; want aws ∧ /fn/* before the host the rollout is passing through", ex)
+	}
+	if ex := explanations(conjs, counts, nil); len(ex) != 2 || ex[0].Label() != "host.name=edge-aws-use1-01" {
+		t.Fatalf("explanations %+v; want a host that is not a rollout's footprint first (higher rate, same coverage)", ex)
+	}
+}
+
+func TestRolloutFootprint(t *testing.T) {
+	w, _ := NewWindow(t0, t0.Add(60*time.Minute), time.Minute)
+	d := &Deploy{ID: "d", FinishedAt: w.Start(30), Hosts: []HostRollout{{Name: "a", At: w.Start(10)}, {Name: "b", At: w.Start(20)}, {Name: "c", At: w.Start(30)}}}
+	// What a deploy feed says mid-rollout: the hosts so far, no finish.
+	sofar := &Deploy{ID: "d", Hosts: d.Hosts[:1]}
+	errsOn := func(hosts ...string) *Scope {
+		sc := &Scope{HostErrors: map[string][]float64{}}
+		for _, h := range hosts {
+			sc.HostErrors[h] = make([]float64, 60)
+			sc.HostErrors[h][40] = 3
+		}
+		return sc
+	}
+	cases := []struct {
+		name string
+		d    *Deploy
+		sc   *Scope
+		to   time.Time
+		want bool
+	}{
+		{"rollout under way", d, errsOn("a"), w.Start(25), true},
+		{"finished, errors on one host", d, errsOn("a"), w.Start(45), false},
+		{"finished, errors on two hosts", d, errsOn("a", "b"), w.Start(45), true},
+		{"a canary", &Deploy{FinishedAt: w.Start(11), Hosts: d.Hosts[:1]}, errsOn("a"), w.Start(45), false},
+		{"under way, one host so far in the feed", sofar, errsOn("a"), w.Start(12), true},
+		{"no suspect", nil, errsOn("a"), w.Start(25), false},
+	}
+	for _, c := range cases {
+		f := rolloutFootprint(c.d, c.sc, w, c.to)
+		got := f != nil && f(Condition{Field: FieldHost, Value: "a"})
+		if got != c.want {
+			t.Errorf("%s: host a transient = %t, want %t", c.name, got, c.want)
 		}
 	}
 }

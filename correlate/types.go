@@ -268,6 +268,13 @@ type Finding struct {
 	// Recovery names the deploy (often a rollback) whose arrival ended the
 	// errors of the first suspect's version; nil when none did.
 	Recovery *Recovery `json:"recovery,omitempty"`
+	// PreDeployExcess says that one customer carried the class's excess in
+	// the minutes before the first suspect's rollout began; nil otherwise.
+	PreDeployExcess *PreDeployExcess `json:"pre_deploy_excess,omitempty"`
+	// UnalignedDeploy, when no deploy is suspected, names the latest deploy
+	// of the service that finished before the onset and why it is not
+	// blamed; nil when there is none or a deploy is suspected.
+	UnalignedDeploy *UnalignedDeploy `json:"unaligned_deploy,omitempty"`
 	// Tickets are the related tickets, best first: their text fits the
 	// finding. A customer being affected ranks a ticket higher but never
 	// makes it related on its own.

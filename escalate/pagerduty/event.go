@@ -396,6 +396,20 @@ func details(f *correlate.Finding, lim limits, trimmed bool) map[string]any {
 			"summary":   clip(r.Sentence(f.Recovered), lim.text),
 		}
 	}
+	if u := f.UnalignedDeploy; u != nil {
+		d["unaligned_deploy"] = map[string]any{
+			"deploy_id": clip(u.DeployID, maxShort),
+			"summary":   clip(u.Sentence(), lim.text),
+		}
+	}
+	if p := f.PreDeployExcess; p != nil {
+		d["pre_deploy_excess"] = map[string]any{
+			"deploy_id": clip(p.DeployID, maxShort),
+			"customer":  clip(p.Customer, maxShort),
+			"share":     finite(p.Share),
+			"summary":   clip(p.Sentence(), lim.text),
+		}
+	}
 
 	fr := f.Frequency
 	d["frequency"] = map[string]any{

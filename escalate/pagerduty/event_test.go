@@ -584,3 +584,15 @@ func TestTriggerConfinedCustomerEvidence(t *testing.T) {
 		t.Errorf("customer evidence %v", c)
 	}
 }
+
+func TestTriggerNamesAPreDeployCustomerBurst(t *testing.T) {
+	f := fridayFinding()
+	f.PreDeployExcess = &correlate.PreDeployExcess{DeployID: "dep-9", Customer: "42", Share: 0.93, Excess: 18,
+		From: t0.Add(-10 * time.Minute), To: t0}
+	d := received(t, deliver(t, Trigger(routingKey, "inc-1", f, fridayLinks)))
+	for path, want := range map[string]any{"deploy_id": "dep-9", "customer": "42", "share": 0.93, "summary": f.PreDeployExcess.Sentence()} {
+		if g := at(t, d, "pre_deploy_excess", path); fmt.Sprint(g) != fmt.Sprint(want) {
+			t.Errorf("custom_details.pre_deploy_excess.%s = %v, want %v", path, g, want)
+		}
+	}
+}

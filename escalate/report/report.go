@@ -125,6 +125,9 @@ func finding(w *errWriter, f correlate.Finding) {
 	if len(f.SuspectedDeploys) == 0 {
 		if f.Kind != correlate.KindTicketSurge {
 			row("Suspects", "none: no deploy is tied to these errors by rollout or version evidence")
+			if u := f.UnalignedDeploy; u != nil {
+				more("   - %s", u.Sentence())
+			}
 		}
 	} else {
 		for i, s := range f.SuspectedDeploys {
@@ -143,6 +146,9 @@ func finding(w *errWriter, f correlate.Finding) {
 		for _, why := range r.Reasons {
 			more("   - %s", why)
 		}
+	}
+	if p := f.PreDeployExcess; p != nil {
+		row("Before deploy", "%s", p.Sentence())
 	}
 	if len(f.Tickets) > 0 {
 		for i, t := range f.Tickets {

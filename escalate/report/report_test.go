@@ -274,3 +274,24 @@ func TestPriorityAndCustomers(t *testing.T) {
 		t.Errorf("JSON finding: %+v", got)
 	}
 }
+
+func TestTextNamesAPreDeployCustomerBurst(t *testing.T) {
+	r := sample()
+	r.Findings[0].PreDeployExcess = &correlate.PreDeployExcess{DeployID: "dep-9", Customer: "42", Share: 0.93, Excess: 18,
+		From: t0.Add(-10 * time.Minute), To: t0}
+	var b bytes.Buffer
+	if err := Text(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	want := "Before deploy before dep-9 began rolling out at " + t0.UTC().Format("15:04") + " UTC, one customer (organization.id=42) carried 93% of the 18 excess errors"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("text report lacks %q:\n%s", want, b.String())
+	}
+	var j bytes.Buffer
+	if err := JSON(&j, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(j.String(), `"pre_deploy_excess"`) || !strings.Contains(j.String(), `"customer": "42"`) {
+		t.Errorf("JSON report lacks pre_deploy_excess:\n%s", j.String())
+	}
+}

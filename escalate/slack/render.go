@@ -292,6 +292,9 @@ func contextElements(f correlate.Finding) []slackgo.MixedElement {
 	} else {
 		facts = append(facts, "not recovered")
 	}
+	if p := f.PreDeployExcess; p != nil {
+		facts = append(facts, escape(clip(p.Sentence(), 300)))
+	}
 	els := []slackgo.MixedElement{mrkdwn(clipMrkdwn(strings.Join(facts, " · "), MaxContextText))}
 	if p := f.Priority; p != nil {
 		els = append(els, mrkdwn(clipMrkdwn(escape(oneLine(p.Level+": "+p.Why+" ("+p.Facts+")")), MaxContextText)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/culprithq/culprit/correlate"
@@ -271,5 +272,18 @@ func TestBlocksNameTheConfinedCustomersSites(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "their sites: shop-42.example.com · owner dana") {
 		t.Errorf("blocks lack the customer's sites and owner: %s", b)
+	}
+}
+
+func TestContextNamesAPreDeployCustomerBurst(t *testing.T) {
+	f := fridayFinding()
+	f.PreDeployExcess = &correlate.PreDeployExcess{DeployID: "dep-9", Customer: "42", Share: 0.93, Excess: 18,
+		From: f.Onset.Add(-10 * time.Minute), To: f.Onset}
+	b, err := json.Marshal(contextElements(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "one customer (organization.id=42) carried 93% of the 18 excess errors") {
+		t.Errorf("Slack context lacks the pre-deploy burst: %s", b)
 	}
 }
