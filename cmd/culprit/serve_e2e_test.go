@@ -479,6 +479,15 @@ func TestServeFridayES(t *testing.T) {
 	e.checkHandover(t, s)
 }
 
+// cli runs a command as an operator would on the daemon's host: with the
+// daemon's own configuration, so that it knows the customers file and
+// names customers as the daemon's pages do.
+func (e *e2e) cli(args ...string) (stdout, stderr string, err error) {
+	var out, errb bytes.Buffer
+	err = run(context.Background(), args, e2eGetenv, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
 // e2eBoundary is when AMER takes over in the Friday run (e2eShifts).
 var e2eBoundary = time.Date(2026, 11, 20, 17, 0, 0, 0, time.UTC)
 
@@ -502,7 +511,7 @@ func (e *e2e) checkHandover(t *testing.T, s *server) {
 		t.Fatal(err)
 	}
 	in := e.ourIncident(t, s)
-	text, stderr, err := runCLI("handover", "--store", e.dir, "--since", "9h", "--until", e2eBoundary.Format(time.RFC3339))
+	text, stderr, err := e.cli("handover", "--config", e.config, "--since", "9h", "--until", e2eBoundary.Format(time.RFC3339))
 	if err != nil {
 		t.Fatalf("culprit handover: %v: %s", err, stderr)
 	}
@@ -655,7 +664,7 @@ func (e *e2e) checkTimeline(t *testing.T, s *server) {
 		} else {
 			var stderr string
 			var err error
-			out, stderr, err = runCLI("timeline", in.ID, "--store", e.dir, "--format", format, "--customers-csv", customers)
+			out, stderr, err = e.cli("timeline", in.ID, "--config", e.config, "--format", format, "--customers-csv", customers)
 			if err != nil {
 				t.Fatalf("culprit timeline --format %s: %v: %s", format, err, stderr)
 			}
@@ -680,7 +689,7 @@ func (e *e2e) checkTimeline(t *testing.T, s *server) {
 	}
 	// The evidence page serves the same timeline, and the chart the page
 	// links to.
-	md, _, _ := runCLI("timeline", in.ID, "--store", e.dir)
+	md, _, _ := e.cli("timeline", in.ID, "--config", e.config)
 	for path, check := range map[string]func([]byte) bool{
 		"/incidents/" + in.ID: func(b []byte) bool {
 			return bytes.Contains(b, []byte("rolled out")) && bytes.Contains(b, []byte("chart.svg"))
