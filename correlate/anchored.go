@@ -2,7 +2,9 @@ package correlate
 
 import (
 	"context"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -107,9 +109,15 @@ func hostSplitP(d Deploy, sc *Scope, w Window, from, to int) float64 {
 		at[h.Name] = h.At
 	}
 	pre := max(0, from-preDeployBuckets)
+	// Hosts in a fixed order: floating-point sums depend on the order of
+	// their terms, and a map's order changes from run to run, which made
+	// the same data give p-values differing in the last digits (and an
+	// incremental evaluation differ from a from-scratch one).
+	hosts := slices.Sorted(maps.Keys(sc.HostRequests))
 	var fleetErr, fleetReq float64
 	own := map[string][2]float64{}
-	for host, reqs := range sc.HostRequests {
+	for _, host := range hosts {
+		reqs := sc.HostRequests[host]
 		errs := sc.HostErrors[host]
 		var e, r float64
 		for i := pre; i < from && i < len(reqs); i++ {
@@ -140,7 +148,8 @@ func hostSplitP(d Deploy, sc *Scope, w Window, from, to int) float64 {
 		b0, b1 := w.Start(i), w.Start(i+1)
 		var eUp, mUp, eAll, mAll float64
 		un := false
-		for host, reqs := range sc.HostRequests {
+		for _, host := range hosts {
+			reqs := sc.HostRequests[host]
 			if i >= len(reqs) || reqs[i] <= 0 {
 				continue
 			}
