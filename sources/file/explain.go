@@ -163,7 +163,7 @@ func (x *Index) CountConjunctions(ctx context.Context, q correlate.ConjunctionQu
 	if q.Before.IsZero() {
 		before = from
 	}
-	for _, r := range sl.recs {
+	for _, r := range sl.span(before, to) {
 		if r.t < before || r.t >= to {
 			continue
 		}

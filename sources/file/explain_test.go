@@ -3,6 +3,8 @@ package file
 import (
 	"context"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +66,17 @@ func TestCountConjunctions(t *testing.T) {
 	}
 	if got[3] != (correlate.ConjunctionCount{Errors: 1, Requests: 1, RequestsBefore: 1}) {
 		t.Errorf("cut view aws ∧ /.fn/* = %+v; want 1 error of 1 request, 1 request before", got[3])
+	}
+	// The same lines written out of time order: the index cannot read
+	// only the query's time range, and must still count the same.
+	rev := strings.Split(strings.TrimSpace(content), "\n")
+	slices.Reverse(rev)
+	x, err = NewIndex(context.Background(), open(t, writeFile(t, "rev.ndjson", strings.Join(rev, "\n")+"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := x.CountConjunctions(context.Background(), q); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Index.CountConjunctions, lines out of order =\n%+v, %v\nwant\n%+v", got, err, want)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,35 +260,80 @@ func TestIndexScopeEqualsStreaming(t *testing.T) {
 		{"tallies over their cap", correlate.ScopeQuery{Service: svc, Messages: messages[svc], From: run.Truth.Onset, To: w.To, Window: w}, []Option{WithMaxScopeValues(3)}},
 		{"<other> messages", correlate.ScopeQuery{Service: svc, Messages: []string{otherMessage}, From: w.From, To: w.To, Window: w}, []Option{WithMaxMessages(2)}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			l, err := OpenLogs(path, rules.Default().Fields, time.Minute, c.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			x, err := NewIndex(context.Background(), l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref, err := OpenLogs(path, rules.Default().Fields, time.Minute, c.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := ref.Scope(context.Background(), c.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range 2 { // the second answer comes from the lines kept
-				got, err := x.Scope(context.Background(), c.q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !reflect.DeepEqual(got, want) {
-					t.Fatalf("index and streaming scope differ:\n got  %s\n want %s", jsonOf(got), jsonOf(want))
-				}
-			}
-		})
+	// A copy out of time order, every block of 16 lines reversed: the
+	// index then reads every line for a query, not just its time range.
+	for _, p := range []struct{ name, path string }{{"in order", path}, {"out of order", unorderedCopy(t, path, 16)}} {
+		for _, c := range cases {
+			t.Run(p.name+"/"+c.name, func(t *testing.T) {
+				scopeEqualsStreaming(t, p.path, svc, c.q, c.opts, p.path == path)
+			})
+		}
 	}
+}
+
+// scopeEqualsStreaming: an Index over path answers q as a streaming Logs
+// does, the first time and from the lines it kept; ordered is whether the
+// kept lines should be known to be in time order.
+func scopeEqualsStreaming(t *testing.T, path, svc string, q correlate.ScopeQuery, opts []Option, ordered bool) {
+	t.Helper()
+	l, err := OpenLogs(path, rules.Default().Fields, time.Minute, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := NewIndex(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := OpenLogs(path, rules.Default().Fields, time.Minute, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Scope(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second answer comes from the lines kept
+		got, err := x.Scope(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("index and streaming scope differ:\n got  %s\n want %s", jsonOf(got), jsonOf(want))
+		}
+	}
+	if sl := x.lines[svc]; sl != nil && sl.ordered != ordered {
+		t.Errorf("kept lines ordered = %v; want %v", sl.ordered, ordered)
+	}
+}
+
+// unorderedCopy writes path's lines with every block of n reversed, to a
+// plain file beside the test's other temporary files.
+func unorderedCopy(t *testing.T, path string, n int) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, block []string
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if block = append(block, sc.Text()); len(block) == n {
+			slices.Reverse(block)
+			out, block = append(out, block...), block[:0]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(block)
+	out = append(out, block...)
+	return writeFile(t, "unordered.ndjson", strings.Join(out, "\n")+"\n")
 }
 
 func TestIndexNoUsableLine(t *testing.T) {
