@@ -152,6 +152,59 @@ func TestEvidencePage(t *testing.T) {
 	}
 }
 
+// TestEvidencePageRecoveryAndBursts: what ended the errors, a customer's
+// own burst before the deploy, and, when nothing is blamed, the deploy
+// that finished just before the onset are on the page, in the words the
+// text report and the page use.
+func TestEvidencePageRecoveryAndBursts(t *testing.T) {
+	st := fixture()
+	f := st.incidents[2].Finding
+	if f.ID != "f-5e6f7a8b" {
+		t.Fatalf("fixture order changed: incident 2 holds finding %s", f.ID)
+	}
+	f.Recovery = &correlate.Recovery{DeployID: "dep-9f9f", Service: "edge-router", Version: "3.7.4", Rollback: true,
+		ReachedAffected: at(16, 44), Reasons: []string{"errors stopped on 8 of 8 hosts within 2 minutes of leaving 3.8.0"}}
+	f.PreDeployExcess = &correlate.PreDeployExcess{DeployID: "dep-1a2b", From: at(15, 55), To: at(16, 0), Customer: "10234", Excess: 12, Share: 0.92}
+	mux, _ := server(t, st)
+	page := string(get(t, mux, "/incidents/"+fridayID).body)
+	for _, want := range []string{
+		"<h2>Recovery</h2>",
+		`<p class="recovery">` + esc(t, f.Recovery.Sentence(f.Recovered)) + "</p>",
+		"<li>errors stopped on 8 of 8 hosts within 2 minutes of leaving 3.8.0</li>",
+		`<p class="before-deploy">Before the deploy: ` + esc(t, f.PreDeployExcess.Sentence()) + "</p>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, `class="unaligned"`) {
+		t.Error("a finding with a suspect shows the no-deploy-aligned note")
+	}
+
+	// Nothing blamed: the deploy that finished before the onset is named
+	// under "None", with why it is not blamed.
+	st = fixture()
+	f = st.incidents[2].Finding
+	f.SuspectedDeploys = nil
+	f.UnalignedDeploy = &correlate.UnalignedDeploy{DeployID: "dep-1a2b", Service: "edge-router", Version: "3.8.0", FinishedAt: at(15, 40),
+		RateAfter: 0.009, RateBefore: 0.001, Ratio: 9, Low: 6, High: 12, Lead: 22 * time.Minute}
+	mux, _ = server(t, st)
+	page = string(get(t, mux, "/incidents/"+fridayID).body)
+	for _, want := range []string{
+		"None: no deploy is tied to these errors",
+		`<p class="unaligned">` + esc(t, f.UnalignedDeploy.Sentence()) + "</p>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for _, unwanted := range []string{"<h2>Recovery</h2>", `class="before-deploy"`} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("page shows %s, which the finding does not have", unwanted)
+		}
+	}
+}
+
 func TestEvidencePageEscapes(t *testing.T) {
 	st := fixture()
 	f := st.incidents[2].Finding

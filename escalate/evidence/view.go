@@ -152,7 +152,19 @@ type findingView struct {
 	Service string
 
 	Suspects []suspectView
-	Tickets  []ticketView
+	// Unaligned names the deploy that finished just before an onset no
+	// deploy is blamed for, and why it is not: the reader's first
+	// question when the page says "none".
+	Unaligned string
+	// Recovery says what ended the errors (a rollback reaching the last
+	// host, say), with the per-host evidence; BeforeDeploy, the excess
+	// one customer carried before the suspected deploy, which moved no
+	// onset. Both are what the Monday review reads first.
+	Recovery        string
+	RecoveryReasons []string
+	BeforeDeploy    string
+
+	Tickets []ticketView
 	// Others are the ids of affected customers' tickets that are not
 	// obviously related, and OthersNote says how many.
 	Others     []int64
@@ -303,6 +315,15 @@ func newFindingView(in *escalate.Incident, deploys []correlate.Deploy, path stri
 			Started: newStamp(s.StartedAt), Finished: newStamp(s.FinishedAt),
 			Score: strconv.FormatFloat(s.Score, 'f', 2, 64), Reasons: s.Reasons,
 		})
+	}
+	if u := f.UnalignedDeploy; u != nil && len(f.SuspectedDeploys) == 0 {
+		fv.Unaligned = u.Sentence()
+	}
+	if r := f.Recovery; r != nil {
+		fv.Recovery, fv.RecoveryReasons = r.Sentence(f.Recovered), r.Reasons
+	}
+	if p := f.PreDeployExcess; p != nil {
+		fv.BeforeDeploy = p.Sentence()
 	}
 	for _, t := range f.Tickets {
 		tv := ticketView{ID: t.ID, Subject: t.Subject, Reason: t.Reason, Created: newStamp(t.CreatedAt), Org: unknown}
