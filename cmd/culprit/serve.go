@@ -221,12 +221,21 @@ func assembleParts(ctx context.Context, cfg *rules.Config, p parts, log *slog.Lo
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	// Organizations synced before a restart are in the store; they are
-	// newer than the file, which they override.
+	// newer than the file, which they override, deletions included.
 	synced, err := st.Customers(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	s.customers.Put(synced...)
+	if cfg.Customers.Zendesk.Enabled {
+		// Only while the sync is on: with it off, the file is the only
+		// list someone maintains, and an old deletion must not hide it.
+		removed, err := st.RemovedCustomers(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		s.customers.Remove(removed...)
+	}
 	pages := &pagerduty.Deliverer{Notifier: pd, RoutingKey: cfg.RoutingKey, RouteKey: cfg.RouteKey, Links: s.links}
 	if cfg.PagerDuty.Deliver == rules.DeliverLog {
 		w, err := s.openPageLog(cfg.PagerDuty.LogFile)

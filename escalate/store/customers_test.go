@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/culprithq/culprit/correlate"
@@ -33,5 +34,19 @@ func TestCustomersSurviveRestart(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != (correlate.Customer{ID: "10001", Name: "Acme Corp", Tier: "premium"}) {
 		t.Fatalf("customers after restart: %+v", got)
+	}
+	removed, err := s.RemovedCustomers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(removed, []string{"10002", "nope"}) {
+		t.Errorf("removed after restart: %q; want 10002 and nope", removed)
+	}
+	// Put back, it is no longer removed.
+	if err := s.ApplyCustomers(ctx, []correlate.Customer{{ID: "10002", Name: "Globex"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err = s.RemovedCustomers(ctx); err != nil || !slices.Equal(removed, []string{"nope"}) {
+		t.Errorf("removed after 10002 came back: %q, %v; want nope", removed, err)
 	}
 }

@@ -213,6 +213,13 @@ CREATE TABLE incident_customers (
 	PRIMARY KEY (incident_id, customer)
 );
 `,
+	// 9: organizations deleted in Zendesk, so a restart does not bring
+	// them back from customers.file, which synced data overrides.
+	`
+CREATE TABLE customers_removed (
+	id TEXT PRIMARY KEY
+);
+`,
 }
 
 // migrate applies the migrations newer than the database's user_version,
