@@ -149,6 +149,18 @@ func TestIncrementalEquivalenceES(t *testing.T) {
 	if findings == 0 {
 		t.Fatal("no tick had a finding: the run compared nothing but traffic")
 	}
+	// The findings' breakdowns came from the kept ones: after the restart's
+	// first read, each read of the source spans a few new buckets, not the
+	// window.
+	st := inc.Stats()
+	if st.ScopeReads == 0 {
+		t.Fatal("the cache never read a breakdown: the findings' scopes did not go through it")
+	}
+	avg, whole := float64(st.ScopeBuckets)/float64(st.ScopeReads), float64(lookback/step)
+	t.Logf("after the restart: %d breakdown reads of %.1f buckets on average; a window is %.0f", st.ScopeReads, avg, whole)
+	if avg > whole/3 {
+		t.Errorf("breakdown reads spanned %.1f buckets on average over %d reads; a window is %.0f: scopes are not kept", avg, st.ScopeReads, whole)
+	}
 }
 
 func indexDoc(t *testing.T, u, index, doc string) {

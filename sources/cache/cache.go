@@ -37,6 +37,11 @@
 // can count its documents cheaply (Counter, Elasticsearch) has the
 // re-checked buckets counted instead, and only those whose count changed
 // are read again.
+//
+// Scope breakdowns are kept too (scope.go): per finding, a running sum of
+// its counts per value, and per-bucket host series, extended by the
+// buckets that leave the re-checked region, with what is newer read at
+// every call.
 package cache
 
 import (
@@ -66,6 +71,10 @@ type Config struct {
 	// (correlate.MessageCounts.Examples); zero means 3, what the
 	// Elasticsearch and file sources keep.
 	Examples int
+	// Samples is how many sample documents the inner source's Scope
+	// returns at most (the earliest); zero means 5, what the
+	// Elasticsearch and file sources return.
+	Samples int
 }
 
 // Stats count what a Source asked its inner source, for benchmarks and
@@ -80,6 +89,9 @@ type Stats struct {
 	TopUps int64
 	// Counts is the number of Counter calls.
 	Counts int64
+	// ScopeReads is the number of inner Scope calls, and ScopeBuckets the
+	// buckets their ranges and windows spanned.
+	ScopeReads, ScopeBuckets int64
 }
 
 // Source is a caching correlate.Source. It is safe for concurrent use;
@@ -97,7 +109,11 @@ type Source struct {
 	// counts are the document counts of re-checked buckets at the last
 	// count (Counter).
 	counts map[time.Time]float64
-	stats  Stats
+	// scopes, hostErr and hostReq are the kept breakdowns (scope.go).
+	scopes  map[scopeKey]*scopeSum
+	hostErr map[string]*hostBuckets
+	hostReq map[string]*hostBuckets
+	stats   Stats
 }
 
 var _ correlate.Source = (*Source)(nil)
@@ -116,10 +132,25 @@ func New(inner correlate.Source, cfg Config) (*Source, error) {
 	if cfg.Examples < 0 {
 		return nil, fmt.Errorf("cache: examples %d is negative", cfg.Examples)
 	}
+	if cfg.Samples < 0 {
+		return nil, fmt.Errorf("cache: samples %d is negative", cfg.Samples)
+	}
 	if cfg.Examples == 0 {
 		cfg.Examples = 3
 	}
-	return &Source{inner: inner, cfg: cfg, buckets: map[time.Time]*bucket{}, counts: map[time.Time]float64{}}, nil
+	if cfg.Samples == 0 {
+		cfg.Samples = 5
+	}
+	s := &Source{inner: inner, cfg: cfg}
+	s.reset(0)
+	return s, nil
+}
+
+// reset forgets everything read, for a new bucket size.
+func (s *Source) reset(step time.Duration) {
+	s.step, s.frontier = step, time.Time{}
+	s.buckets, s.counts = map[time.Time]*bucket{}, map[time.Time]float64{}
+	s.scopes, s.hostErr, s.hostReq = map[scopeKey]*scopeSum{}, map[string]*hostBuckets{}, map[string]*hostBuckets{}
 }
 
 // Unwrap is the inner source, for the capabilities the correlator looks
@@ -131,12 +162,6 @@ func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
-}
-
-// Scope is the inner source's: a breakdown is asked for a few findings
-// only, over their own span.
-func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
-	return s.inner.Scope(ctx, q)
 }
 
 // bucket is one bucket's traffic.
@@ -168,7 +193,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w.Step != s.step {
-		s.step, s.buckets, s.counts, s.frontier = w.Step, map[time.Time]*bucket{}, map[time.Time]float64{}, time.Time{}
+		s.reset(w.Step)
 	}
 	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ type fake struct {
 	events []event
 	cutoff time.Time
 	asked  []correlate.Window
+	scopes []correlate.ScopeQuery
 }
 
 func (f *fake) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traffic, error) {
@@ -97,8 +99,66 @@ func (f *fake) Traffic(ctx context.Context, w correlate.Window) (*correlate.Traf
 	return tr, nil
 }
 
+// fakeHost and fakeCustomer are the dimensions the fake breaks down by,
+// varied by the second and the minute of a document.
+func fakeHost(e event) string     { return fmt.Sprintf("h%d", e.at.Second()%4) }
+func fakeCustomer(e event) string { return fmt.Sprintf("c%d", e.at.Minute()%5) }
+
+// Scope answers as the real sources do: tallies by host and customer over
+// [From, To), host series over the window, and the five earliest matching
+// documents (ties by raw text). It records the queries it was asked.
 func (f *fake) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
-	return &correlate.Scope{}, nil
+	f.scopes = append(f.scopes, q)
+	sc := &correlate.Scope{Errors: map[string]map[string]float64{}, Requests: map[string]map[string]float64{},
+		HostErrors: map[string][]float64{}, HostRequests: map[string][]float64{}}
+	for _, fl := range correlate.ScopeFields {
+		sc.Errors[fl], sc.Requests[fl] = map[string]float64{}, map[string]float64{}
+	}
+	hasRange := !q.From.IsZero() && !q.To.IsZero() && q.To.After(q.From)
+	n := q.Window.Len()
+	var matched []event
+	for _, e := range f.events {
+		if e.service != q.Service || !e.at.Before(f.cutoff) {
+			continue
+		}
+		match := e.message != "" && slices.Contains(q.Messages, e.message)
+		if hasRange && !e.at.Before(q.From) && e.at.Before(q.To) {
+			for fl, v := range map[string]string{correlate.FieldHost: fakeHost(e), correlate.FieldCustomer: fakeCustomer(e)} {
+				sc.Requests[fl][v]++
+				if match {
+					sc.Errors[fl][v]++
+				}
+			}
+			if match {
+				matched = append(matched, e)
+			}
+		}
+		if i := q.Window.Index(e.at); n > 0 && i >= 0 {
+			h := fakeHost(e)
+			for _, into := range []map[string][]float64{sc.HostRequests, sc.HostErrors} {
+				if into == nil {
+					continue
+				}
+				if into[h] == nil {
+					into[h] = make([]float64, n)
+				}
+				into[h][i]++
+				if !match {
+					break
+				}
+			}
+		}
+	}
+	sort.SliceStable(matched, func(a, b int) bool {
+		if !matched[a].at.Equal(matched[b].at) {
+			return matched[a].at.Before(matched[b].at)
+		}
+		return matched[a].raw < matched[b].raw
+	})
+	for _, e := range matched[:min(5, len(matched))] {
+		sc.Samples = append(sc.Samples, correlate.Sample{Time: e.at, Host: fakeHost(e), Customer: fakeCustomer(e), Message: e.raw})
+	}
+	return sc, nil
 }
 
 // traffic is a day of documents: two services with steady requests, a

@@ -1,0 +1,157 @@
+package cache
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/culprithq/culprit/correlate"
+)
+
+// scopeQueries are the breakdowns an evaluation at to asks for, in the
+// correlator's patterns: an open episode (From fixed at its onset, To
+// the window's end), a range that ended (a pre-deploy look), host series
+// only, and another service.
+func scopeQueries(w correlate.Window, to time.Time) []correlate.ScopeQuery {
+	return []correlate.ScopeQuery{
+		{Service: "api", Messages: []string{"pool exhausted"}, From: t0.Add(61 * time.Minute), To: to, Window: w},
+		{Service: "api", Messages: []string{"timeout after <n> ms", "pool exhausted"}, From: t0.Add(-50 * time.Minute), To: to, Window: w},
+		{Service: "api", Messages: []string{"timeout after <n> ms"}, From: t0, To: t0.Add(30 * time.Minute), Window: w},
+		{Service: "api", Messages: []string{"timeout after <n> ms"}, Window: w},
+		{Service: "web", Messages: []string{"disk full"}, From: t0.Add(-2 * time.Hour), To: to, Window: w},
+	}
+}
+
+// TestScopeEqualsScratchAndReadsNewBuckets: tick by tick, every breakdown
+// the cache answers equals a read from scratch, and after the first tick
+// each read it asks of the source spans the buckets new since the last
+// tick and the re-checked region only, not the window.
+func TestScopeEqualsScratchAndReadsNewBuckets(t *testing.T) {
+	ctx := context.Background()
+	inner := &fake{events: traffic()}
+	scratch := &fake{events: inner.events}
+	c, err := New(inner, Config{Recheck: 2 * time.Minute, Keep: 7 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tick := range 40 {
+		to := t0.Add(time.Duration(70+tick) * time.Minute)
+		inner.cutoff, scratch.cutoff = to, to
+		w := window(t, to.Add(-6*time.Hour), to)
+		if _, err := c.Traffic(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		inner.scopes = nil
+		for i, q := range scopeQueries(w, to) {
+			got, err := c.Scope(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := scratch.Scope(ctx, q)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("tick %d, query %d: cached scope differs from a read from scratch:\n got %+v\nwant %+v", tick, i, got, want)
+			}
+		}
+		if tick == 0 {
+			continue
+		}
+		for _, q := range inner.scopes {
+			if span := scopeSpan(q); span > 3*time.Minute {
+				t.Fatalf("tick %d asked the source for %s of breakdown (%+v); want at most the new bucket and the 2 minutes re-checked", tick, span, q)
+			}
+		}
+	}
+	st := c.Stats()
+	if st.ScopeReads == 0 || st.ScopeBuckets == 0 {
+		t.Fatalf("stats %+v count no scope read", st)
+	}
+}
+
+func scopeSpan(q correlate.ScopeQuery) time.Duration {
+	lo, hi := q.Window.From, q.Window.To
+	if !q.From.IsZero() {
+		if lo.IsZero() || q.From.Before(lo) {
+			lo = q.From
+		}
+		if hi.IsZero() || q.To.After(hi) {
+			hi = q.To
+		}
+	}
+	return hi.Sub(lo)
+}
+
+// TestScopeLateDocuments: an error indexed late into the re-checked region
+// is counted, as Traffic counts it; and a restarted cache answers as the
+// old one.
+func TestScopeLateDocumentsAndRestart(t *testing.T) {
+	ctx := context.Background()
+	inner := &fake{events: traffic()}
+	c, _ := New(inner, Config{Recheck: 3 * time.Minute})
+	q := func(w correlate.Window, to time.Time) correlate.ScopeQuery {
+		return correlate.ScopeQuery{Service: "api", Messages: []string{"pool exhausted"}, From: t0.Add(61 * time.Minute), To: to, Window: w}
+	}
+	tick := func(c *Source, to time.Time) *correlate.Scope {
+		t.Helper()
+		inner.cutoff = to
+		w := window(t, to.Add(-time.Hour), to)
+		if _, err := c.Traffic(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		sc, err := c.Scope(ctx, q(w, to))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
+	to := t0.Add(80 * time.Minute)
+	tick(c, to)
+	before := tick(c, to.Add(time.Minute)).Errors[correlate.FieldCustomer]
+	late := event{at: to.Add(-2*time.Minute + 50*time.Second), service: "api", message: "pool exhausted", raw: "pool exhausted (late)"}
+	inner.events = append(inner.events, late)
+	after := tick(c, to.Add(2*time.Minute))
+	cust := fakeCustomer(late)
+	if got, want := after.Errors[correlate.FieldCustomer][cust], before[cust]+1; got != want {
+		t.Errorf("customer %s: %v errors after a late one in the re-checked region, want %v", cust, got, want)
+	}
+	// A new cache over the same source: its first answer is a whole read,
+	// and equals the old cache's.
+	fresh, _ := New(inner, Config{Recheck: 3 * time.Minute})
+	for k := 3; k < 6; k++ {
+		a, b := tick(c, to.Add(time.Duration(k)*time.Minute)), tick(fresh, to.Add(time.Duration(k)*time.Minute))
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("minute %d: the restarted cache's scope differs from the running one's", k)
+		}
+	}
+}
+
+// TestScopePassesThroughWhatItCannotSplit: a range off the bucket grid, a
+// query before any Traffic, and the "<other>" signature go to the source
+// exactly as asked.
+func TestScopePassesThroughWhatItCannotSplit(t *testing.T) {
+	ctx := context.Background()
+	inner := &fake{events: traffic(), cutoff: t0.Add(2 * time.Hour)}
+	c, _ := New(inner, Config{})
+	to := t0.Add(90 * time.Minute)
+	w := window(t, to.Add(-time.Hour), to)
+	cold := correlate.ScopeQuery{Service: "api", Messages: []string{"pool exhausted"}, From: t0.Add(61 * time.Minute), To: to, Window: w}
+	if _, err := c.Scope(ctx, cold); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Traffic(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	off := cold
+	off.From = off.From.Add(30 * time.Second)
+	other := cold
+	other.Messages = []string{"<other>"}
+	for _, q := range []correlate.ScopeQuery{off, other} {
+		if _, err := c.Scope(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []correlate.ScopeQuery{cold, off, other}
+	if !reflect.DeepEqual(inner.scopes, want) {
+		t.Errorf("the source was asked\n%+v\nwant the queries as they were\n%+v", inner.scopes, want)
+	}
+}
