@@ -358,7 +358,11 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 	// Explained after attribution: which hosts are only the suspected
 	// rollout's footprint so far depends on the suspect.
 	if cc, ok := counterOf(src); ok {
-		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to}, rolloutFootprint(suspect, sc, w, to))
+		version := ""
+		if suspect != nil {
+			version = suspect.Version
+		}
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to}, rolloutFootprint(suspect, sc, w, to), version)
 		if err != nil {
 			return Finding{}, err
 		}

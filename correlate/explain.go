@@ -323,12 +323,29 @@ func explainCandidates(items []Condition) [][]Condition {
 //
 // transient, when not nil, marks conditions that only say how far a rollout
 // has got (see explanations).
-func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q ConjunctionQuery, transient func(Condition) bool) ([]Explanation, error) {
+//
+// version, when not empty, is the suspected deploy's: each single
+// condition is counted on it as well, and one that every request of that
+// version met is where the version runs, not who is hurt (see
+// explanations).
+func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q ConjunctionQuery, transient func(Condition) bool, version string) ([]Explanation, error) {
 	items := explainItems(sc)
 	if len(items) == 0 {
 		return nil, nil
 	}
-	q.Conjunctions = explainCandidates(items)
+	conjs := explainCandidates(items)
+	q.Conjunctions = conjs
+	var probes []Condition
+	if version != "" {
+		v := Condition{Field: FieldVersion, Value: version}
+		q.Conjunctions = append(slices.Clone(conjs), []Condition{v})
+		for _, it := range items {
+			if !footprint(it.Field) {
+				probes = append(probes, it)
+				q.Conjunctions = append(q.Conjunctions, []Condition{it, v})
+			}
+		}
+	}
 	counts, err := cc.CountConjunctions(ctx, q)
 	if err != nil {
 		return nil, err
@@ -336,7 +353,20 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 	if len(counts) != len(q.Conjunctions) {
 		return nil, fmt.Errorf("scope explanation of %s: source returned %d counts for %d conjunctions", q.Service, len(counts), len(q.Conjunctions))
 	}
-	return explanations(q.Conjunctions, counts, transient), nil
+	var confounded func(Condition) bool
+	if n := len(conjs); version != "" {
+		set := map[Condition]bool{}
+		if vreq := counts[n].Requests; vreq > 0 {
+			for j, it := range probes {
+				if counts[n+1+j].Requests >= vreq {
+					set[it] = true
+				}
+			}
+		}
+		confounded = func(c Condition) bool { return set[c] }
+		counts = counts[:n]
+	}
+	return explanations(conjs, counts, transient, confounded), nil
 }
 
 // footprint reports whether a field is where a rollout has reached rather
@@ -373,7 +403,19 @@ func footprint(field string) bool { return field == FieldVersion || field == Fie
 // suspect line already names, and it stops being true at the next host.
 // A canary's one host, or one host of a finished rollout, is where the
 // problem is, and keeps its rank.
-func explanations(conjs [][]Condition, counts []ConjunctionCount, transient func(Condition) bool) []Explanation {
+//
+// A condition that every request of the suspected version met
+// (confounded) is the same kind of footprint: early in a rollout that has
+// reached only aws hosts in us-east-1, "cloud.provider=aws" and
+// "cloud.region=us-east-1" select the version's requests as well as the
+// host does, and the requests they add (aws hosts still on the old
+// version) cannot fail of the new version's fault. Their sharper rate is
+// the rollout's reach, not evidence about who is hurt, so they explain
+// alone, ranked after who is hurt, and join no conjunction; once the
+// version serves requests they do not match (a gcp host without errors),
+// they are evidence again. Among footprints the version ranks last: a
+// host or a provider at least says where.
+func explanations(conjs [][]Condition, counts []ConjunctionCount, transient, confounded func(Condition) bool) []Explanation {
 	if len(conjs) == 0 || len(conjs) != len(counts) || len(conjs[0]) != 0 {
 		return nil
 	}
@@ -387,6 +429,9 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount, transient func
 	}
 	var ok []scored
 	for i := 1; i < len(conjs); i++ {
+		if len(conjs[i]) > 1 && confounded != nil && slices.ContainsFunc(conjs[i], confounded) {
+			continue
+		}
 		if e, pass := score(conjs[i], counts[i], tot); pass {
 			ok = append(ok, scored{e, counts[i]})
 		}
@@ -455,8 +500,8 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount, transient func
 		}
 		// The version is what the suspect line already names; the scope
 		// is for who and where, so it ranks after what covers as much.
-		if va, vb := isFootprint(ea, transient), isFootprint(eb, transient); va != vb {
-			return vb
+		if fa, fb := footprintRank(ea, transient, confounded), footprintRank(eb, transient, confounded); fa != fb {
+			return fa < fb
 		}
 		if ea.RiskRatioLow != eb.RiskRatioLow {
 			return ea.RiskRatioLow > eb.RiskRatioLow
@@ -516,14 +561,21 @@ func riskRatio(a, n, b, m float64) (rr, low float64) {
 	return rr, rr * math.Exp(-1.96*se)
 }
 
-// isFootprint reports whether e only says where a rollout has reached: the
-// version, or a host marked transient.
-func isFootprint(e Explanation, transient func(Condition) bool) bool {
+// footprintRank says whether e only says where a rollout has reached: a
+// host marked transient or a condition confounded with the suspected
+// version (1), or the version itself (2), which ranks last because the
+// suspect line already names it; 0 for the rest.
+func footprintRank(e Explanation, transient, confounded func(Condition) bool) int {
 	if len(e.Conditions) != 1 {
-		return false
+		return 0
 	}
-	c := e.Conditions[0]
-	return c.Field == FieldVersion || transient != nil && c.Field == FieldHost && transient(c)
+	switch c := e.Conditions[0]; {
+	case c.Field == FieldVersion:
+		return 2
+	case transient != nil && c.Field == FieldHost && transient(c), confounded != nil && confounded(c):
+		return 1
+	}
+	return 0
 }
 
 // conjKey names a conjunction whatever the order of its conditions.

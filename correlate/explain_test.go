@@ -103,7 +103,7 @@ func TestExplainFindsConjunctionOverDecoys(t *testing.T) {
 	docs := append(requestsOf(4000, true, same, func(int, map[string]string) bool { return false }),
 		requestsOf(4000, false, same, fails)...)
 	dc := &docCounter{docs: docs}
-	ex, err := explainScope(context.Background(), dc, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil)
+	ex, err := explainScope(context.Background(), dc, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestExplainComparesRolledOutVersionWithPredecessor(t *testing.T) {
 	// there is nothing to compare it with.
 	docs := append(requestsOf(5000, true, func(int) string { return "1.41.33" }, func(i int, _ map[string]string) bool { return i%500 == 0 }),
 		requestsOf(5000, false, func(int) string { return "1.42.0" }, func(i int, _ map[string]string) bool { return i%50 == 0 })...)
-	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "api"}, nil)
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "api"}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestExplainDropsSupersetThatExplainsNoBetter(t *testing.T) {
 		{{Field: FieldHost, Value: "edge-5"}},
 		{{Field: FieldVersion, Value: "3.0.0-canary"}},
 		{{Field: FieldHost, Value: "edge-5"}, {Field: FieldVersion, Value: "3.0.0-canary"}},
-	}), nil)
+	}), nil, nil)
 	if len(ex) != 2 {
 		t.Fatalf("explanations %+v; want host and version alone", ex)
 	}
@@ -181,7 +181,7 @@ func TestExplainDropsSupersetThatExplainsNoBetter(t *testing.T) {
 func TestExplainNothingWithoutLift(t *testing.T) {
 	// Errors spread evenly: every value carries its share, nothing explains.
 	docs := requestsOf(6000, false, func(int) string { return "1.0.0" }, func(i int, _ map[string]string) bool { return i%37 == 0 })
-	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{}, nil)
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestExplainNothingWithoutLift(t *testing.T) {
 
 func TestExplainRejectsShortCount(t *testing.T) {
 	docs := requestsOf(100, false, func(int) string { return "1" }, func(i int, _ map[string]string) bool { return i%2 == 0 })
-	_, err := explainScope(context.Background(), shortCounter{}, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil)
+	_, err := explainScope(context.Background(), shortCounter{}, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil, "")
 	if err == nil {
 		t.Fatal("want an error for a source answering fewer counts than asked")
 	}
@@ -297,7 +297,7 @@ func TestExplainRanksContemporariesBeforeThePast(t *testing.T) {
 		requestsOf(2000, false, func(int) string { return "7.0.1" }, func(i int, v map[string]string) bool {
 			return v[FieldRegion] == "eu-west-1" && i%5 == 0
 		})...)
-	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil)
+	ex, err := explainScope(context.Background(), &docCounter{docs: docs}, scopeOf(docs), ConjunctionQuery{Service: "edge"}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestExplainRanksVersionAfterWhereItRuns(t *testing.T) {
 		{Errors: 120, Requests: 60000, RequestsBefore: 200000},
 		{Errors: 120, Requests: 6000, RequestsBefore: 20000},
 		{Errors: 120, Requests: 5500},
-	}, nil)
+	}, nil, nil)
 	if len(ex) != 2 || ex[0].Label() != "host.name=api-3" || ex[1].Label() != "service.version=5.13.0-canary.1" {
 		t.Fatalf("explanations %+v; want the host, then the version", ex)
 	}
@@ -345,7 +345,7 @@ func TestExplainRanksCoverageFirst(t *testing.T) {
 		{Errors: 10, Requests: 40000},
 		{Errors: 6, Requests: 60},
 		{Errors: 10, Requests: 3500},
-	}, nil)
+	}, nil, nil)
 	if len(ex) != 2 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
 		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
 	}
@@ -366,7 +366,7 @@ func TestExplainDropsValueNestedInABroaderOne(t *testing.T) {
 		{Errors: 10, Requests: 12000}, {Errors: 10, Requests: 3000}, {Errors: 10, Requests: 2000},
 		{Errors: 10, Requests: 2000},
 	}
-	ex := explanations(conjs, counts, nil)
+	ex := explanations(conjs, counts, nil, nil)
 	if len(ex) == 0 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
 		t.Fatalf("explanations %+v; want aws ∧ /fn/* first", ex)
 	}
@@ -392,11 +392,11 @@ func TestExplainRanksARollingHostAfterWhoIsHurt(t *testing.T) {
 		{Errors: 14, Requests: 4000, RequestsBefore: 16000},
 	}
 	rolling := func(c Condition) bool { return c.Field == FieldHost && c.Value == "edge-aws-use1-01" }
-	ex := explanations(conjs, counts, rolling)
+	ex := explanations(conjs, counts, rolling, nil)
 	if len(ex) != 2 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
 		t.Fatalf("explanations %+v; want aws ∧ /fn/* before the host the rollout is passing through", ex)
 	}
-	if ex := explanations(conjs, counts, nil); len(ex) != 2 || ex[0].Label() != "host.name=edge-aws-use1-01" {
+	if ex := explanations(conjs, counts, nil, nil); len(ex) != 2 || ex[0].Label() != "host.name=edge-aws-use1-01" {
 		t.Fatalf("explanations %+v; want a host that is not a rollout's footprint first (higher rate, same coverage)", ex)
 	}
 }
@@ -434,5 +434,98 @@ func TestRolloutFootprint(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: host a transient = %t, want %t", c.name, got, c.want)
 		}
+	}
+}
+
+// TestExplainDemotesWhereTheVersionRuns: a rollout has reached one host,
+// aws in us-east-1, and its /fn/* calls fail there. aws and us-east-1
+// select every request of the new version, so their sharper rates say
+// only where it runs: the explanation is /fn/*, with the provider and the
+// region ranked after it, alone. Once the version also runs on a gcp
+// host whose /fn/* calls succeed, the data tell aws apart, and aws ∧
+// /fn/* leads.
+func TestExplainDemotesWhereTheVersionRuns(t *testing.T) {
+	type host struct{ name, provider, region, version string }
+	build := func(hosts []host) []doc {
+		var docs []doc
+		for _, h := range hosts {
+			for i := range 1200 {
+				path := []string{"/", "/cart", "/fn/checkout", "/fn/search"}[i%4]
+				v := map[string]string{FieldHost: h.name, FieldProvider: h.provider, FieldRegion: h.region, FieldVersion: h.version,
+					FieldPath: path, FieldCustomer: fmt.Sprintf("org-%d", i%30)}
+				fail := h.version == "2.0" && h.provider == "aws" && strings.HasPrefix(path, "/fn/") && (i/4)%3 == 0
+				docs = append(docs, doc{vals: v, err: fail})
+			}
+		}
+		return docs
+	}
+	rolling := func(names ...string) func(Condition) bool {
+		return func(c Condition) bool { return c.Field == FieldHost && slices.Contains(names, c.Value) }
+	}
+	labels := func(ex []Explanation) []string {
+		var out []string
+		for _, e := range ex {
+			out = append(out, e.Label())
+		}
+		return out
+	}
+	early := build([]host{
+		{"edge-aws-use1-01", "aws", "us-east-1", "2.0"},
+		{"edge-aws-use1-02", "aws", "us-east-1", "1.9"},
+		{"edge-aws-euw1-01", "aws", "eu-west-1", "1.9"},
+		{"edge-gcp-usc1-01", "gcp", "us-central1", "1.9"},
+	})
+	ex, err := explainScope(context.Background(), &docCounter{docs: early}, scopeOf(early), ConjunctionQuery{Service: "edge"}, rolling("edge-aws-use1-01"), "2.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) == 0 || ex[0].Label() != "url.path=/fn/*" {
+		t.Fatalf("explanations %q; want /fn/* first: aws and us-east-1 are only where 2.0 runs", labels(ex))
+	}
+	for _, e := range ex {
+		if len(e.Conditions) > 1 && slices.ContainsFunc(e.Conditions, func(c Condition) bool { return c.Field == FieldProvider || c.Field == FieldRegion }) {
+			t.Errorf("%s: a provider or region confounded with the version joins a conjunction", e.Label())
+		}
+	}
+	// The same data without a suspect: nothing says where a version runs,
+	// and the sharper conjunction leads, as before.
+	if ex, _ := explainScope(context.Background(), &docCounter{docs: early}, scopeOf(early), ConjunctionQuery{Service: "edge"}, nil, ""); len(ex) == 0 || ex[0].Label() == "url.path=/fn/*" {
+		t.Fatalf("without a suspect, explanations %q; want a sharper one than /fn/* first", labels(ex))
+	}
+
+	later := build([]host{
+		{"edge-aws-use1-01", "aws", "us-east-1", "2.0"},
+		{"edge-aws-euw1-01", "aws", "eu-west-1", "2.0"},
+		{"edge-gcp-usc1-01", "gcp", "us-central1", "2.0"},
+		{"edge-gcp-usc1-02", "gcp", "us-central1", "1.9"},
+	})
+	ex, err = explainScope(context.Background(), &docCounter{docs: later}, scopeOf(later), ConjunctionQuery{Service: "edge"}, rolling("edge-aws-use1-01", "edge-aws-euw1-01", "edge-gcp-usc1-01"), "2.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ex) == 0 || ex[0].Label() != "cloud.provider=aws ∧ url.path=/fn/*" {
+		t.Fatalf("explanations %q; want aws ∧ /fn/* first once 2.0 runs on a gcp host that does not fail", labels(ex))
+	}
+}
+
+// TestExplainRanksTheVersionLastAmongFootprints: a canary whose feed has
+// not yet said it finished (so its host is transient), on a gcp host
+// (gcp confounded: every request of the canary is gcp's). All three only
+// say where the canary runs; the host says it most precisely, and the
+// version, which the suspect line names, comes last.
+func TestExplainRanksTheVersionLastAmongFootprints(t *testing.T) {
+	version := Condition{Field: FieldVersion, Value: "5.15.0-canary.1"}
+	host := Condition{Field: FieldHost, Value: "api-gcp-usc1-01"}
+	gcp := Condition{Field: FieldProvider, Value: "gcp"}
+	conjs := [][]Condition{nil, {version}, {host}, {gcp}}
+	counts := []ConjunctionCount{{Errors: 7, Requests: 1300}, {Errors: 7, Requests: 94}, {Errors: 7, Requests: 120}, {Errors: 7, Requests: 292}}
+	ex := explanations(conjs, counts, func(c Condition) bool { return c == host }, func(c Condition) bool { return c == gcp })
+	var got []string
+	for _, e := range ex {
+		got = append(got, e.Label())
+	}
+	want := []string{"host.name=api-gcp-usc1-01", "cloud.provider=gcp", "service.version=5.15.0-canary.1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("explanations %q; want %q", got, want)
 	}
 }
