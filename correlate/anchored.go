@@ -186,10 +186,26 @@ func hostSplitP(d Deploy, sc *Scope, w Window, from, to int) float64 {
 	return clampP(0.5 * math.Erfc(z/math.Sqrt2))
 }
 
-// fisher combines two independent p-values: the host split is conditional
-// on each bucket's total, which is all the series-level tail depends on.
-func fisher(p1, p2 float64) float64 {
-	x := p1 * p2
+// splitGate is the host split's own level: below it the split is
+// evidence that the excess fell on the updated hosts, above it the
+// anchored test confirms nothing, however strong the rise.
+const splitGate = 0.01
+
+// bothHalves combines the series-level rise and the host split when each
+// is evidence on its own: the rise passed anchorScreen before the split
+// was asked for, and the split must pass splitGate. Then Fisher's method
+// combines them, so a moderate rise and a clear split confirm together
+// early in a rollout. Without the gate, Fisher's method let the rise alone
+// carry it: a burst of a background class that began after a rollout had
+// finished (p 1e-30 for the rise, no host evidence at all) combined to
+// 1e-28 and paged as the deploy's fault (the false pages of the corpus's
+// quiet days, BENCHMARKS.md). With it, a real rise that the deploy did
+// not cause confirms at most splitGate of the time, whatever its size.
+func bothHalves(rise, split float64) float64 {
+	if split >= splitGate {
+		return 1
+	}
+	x := rise * split
 	if x <= 0 {
 		return minP
 	}
@@ -226,7 +242,7 @@ func anchoredTest(ctx context.Context, src Source, c candidate, ds []Deploy, w W
 		if err != nil {
 			return episode{}, false, err
 		}
-		p := fisher(ep.pRaw, hostSplitP(d, sc, w, s, L))
+		p := bothHalves(ep.pRaw, hostSplitP(d, sc, w, s, L))
 		ep.p = clampP(math.Min(1, p*float64(len(ds))/anchorWeight))
 		if !ok || ep.p < best.p {
 			best, ok = ep, true

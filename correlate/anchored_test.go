@@ -21,6 +21,12 @@ func rolloutRun(seed uint64, L int, factor float64) (*Traffic, *Scope, Deploy) {
 
 // rolloutRunUntil is rolloutRun with the increase ending at bucket until.
 func rolloutRunUntil(seed uint64, L int, factor float64, until int) (*Traffic, *Scope, Deploy) {
+	return rolloutRunWith(seed, L, factor, func(h, i int) bool { return i >= 300+h && i < until })
+}
+
+// rolloutRunWith is rolloutRun with the class at factor× on host h in
+// bucket i when on(h, i).
+func rolloutRunWith(seed uint64, L int, factor float64, on func(h, i int) bool) (*Traffic, *Scope, Deploy) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	w, _ := NewWindow(t0, t0.Add(time.Duration(L)*time.Minute), time.Minute)
 	dep := Deploy{ID: "dep-1", Service: "api", Version: "v2", StartedAt: w.Start(300)}
@@ -29,7 +35,7 @@ func rolloutRunUntil(seed uint64, L int, factor float64, until int) (*Traffic, *
 	}
 	sc := fleet(w, func(h, i int) float64 {
 		mu := 0.15
-		if i >= 300+h && i < until {
+		if on(h, i) {
 			mu *= factor
 		}
 		return poisson(r, mu)
@@ -99,6 +105,32 @@ func TestAnchoredTestConfirmsARolloutIncreaseEarly(t *testing.T) {
 	}
 	if searched > 2 {
 		t.Errorf("the onset search alone found %d of 10 that early: the test no longer shows what anchoring adds", searched)
+	}
+}
+
+// A burst of the class on every host that begins after the rollout has
+// finished has a strong rise after the deploy but no host split: the
+// anchored test must not confirm it. Before the split was gated, Fisher's
+// method let the rise alone confirm it (1e-30 and a split of 1 combined to
+// about 1e-28).
+func TestAnchoredTestIgnoresABurstAfterTheRollout(t *testing.T) {
+	split := 0
+	for seed := range uint64(20) {
+		tr, sc, dep := rolloutRunWith(seed, 325, 8, func(h, i int) bool { return i >= 313 })
+		p := hostSplitP(dep, sc, tr.Window, 300, 325)
+		if p < splitGate {
+			split++
+		}
+		if got := bothHalves(1e-30, p); p >= splitGate && got < 1 {
+			t.Errorf("seed %d: a rise of p=1e-30 with a host split of p=%.2g confirms at %.2g; want nothing", seed, p, got)
+		}
+	}
+	if split > 1 {
+		t.Errorf("the host split passed its gate in %d of 20 bursts after the rollout; want at most about 1%% of them", split)
+	}
+	// Both halves together still confirm.
+	if p := bothHalves(1e-4, 1e-3); p > 1e-5 {
+		t.Errorf("a rise of 1e-4 and a split of 1e-3 combine to %.2g; want below 1e-5", p)
 	}
 }
 
