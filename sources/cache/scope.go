@@ -193,6 +193,20 @@ func (s *Source) scopeCacheable(q correlate.ScopeQuery) bool {
 
 func (s *Source) readScope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
 	s.stats.ScopeReads++
+	s.stats.ScopeBuckets += int64(querySpan(q) / s.step)
+	sc, err := s.inner.Scope(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		sc = &correlate.Scope{}
+	}
+	return sc, nil
+}
+
+// querySpan is how much time a breakdown covers: its range and its window
+// together.
+func querySpan(q correlate.ScopeQuery) time.Duration {
 	lo, hi := q.Window.From, q.Window.To
 	if !q.From.IsZero() {
 		if lo.IsZero() || q.From.Before(lo) {
@@ -202,15 +216,7 @@ func (s *Source) readScope(ctx context.Context, q correlate.ScopeQuery) (*correl
 			hi = q.To
 		}
 	}
-	s.stats.ScopeBuckets += int64(hi.Sub(lo) / s.step)
-	sc, err := s.inner.Scope(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if sc == nil {
-		sc = &correlate.Scope{}
-	}
-	return sc, nil
+	return hi.Sub(lo)
 }
 
 func (s *Source) hosts(m map[string]*hostBuckets, key string) *hostBuckets {

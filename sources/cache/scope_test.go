@@ -57,7 +57,7 @@ func TestScopeEqualsScratchAndReadsNewBuckets(t *testing.T) {
 			continue
 		}
 		for _, q := range inner.scopes {
-			if span := scopeSpan(q); span > 3*time.Minute {
+			if span := querySpan(q); span > 3*time.Minute {
 				t.Fatalf("tick %d asked the source for %s of breakdown (%+v); want at most the new bucket and the 2 minutes re-checked", tick, span, q)
 			}
 		}
@@ -66,19 +66,6 @@ func TestScopeEqualsScratchAndReadsNewBuckets(t *testing.T) {
 	if st.ScopeReads == 0 || st.ScopeBuckets == 0 {
 		t.Fatalf("stats %+v count no scope read", st)
 	}
-}
-
-func scopeSpan(q correlate.ScopeQuery) time.Duration {
-	lo, hi := q.Window.From, q.Window.To
-	if !q.From.IsZero() {
-		if lo.IsZero() || q.From.Before(lo) {
-			lo = q.From
-		}
-		if hi.IsZero() || q.To.After(hi) {
-			hi = q.To
-		}
-	}
-	return hi.Sub(lo)
 }
 
 // TestScopeLateDocuments: an error indexed late into the re-checked region

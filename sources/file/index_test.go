@@ -310,6 +310,21 @@ func scopeEqualsStreaming(t *testing.T, path, svc string, q correlate.ScopeQuery
 // plain file beside the test's other temporary files.
 func unorderedCopy(t *testing.T, path string, n int) string {
 	t.Helper()
+	var out, block []string
+	eachLine(t, path, func(line []byte) {
+		if block = append(block, string(line)); len(block) == n {
+			slices.Reverse(block)
+			out, block = append(out, block...), block[:0]
+		}
+	})
+	slices.Reverse(block)
+	out = append(out, block...)
+	return writeFile(t, "unordered.ndjson", strings.Join(out, "\n")+"\n")
+}
+
+// eachLine calls fn with each line of the gzipped file at path.
+func eachLine(t *testing.T, path string, fn func(line []byte)) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -319,21 +334,14 @@ func unorderedCopy(t *testing.T, path string, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, block []string
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if block = append(block, sc.Text()); len(block) == n {
-			slices.Reverse(block)
-			out, block = append(out, block...), block[:0]
-		}
+		fn(sc.Bytes())
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	slices.Reverse(block)
-	out = append(out, block...)
-	return writeFile(t, "unordered.ndjson", strings.Join(out, "\n")+"\n")
 }
 
 func TestIndexNoUsableLine(t *testing.T) {
@@ -360,38 +368,24 @@ func TestIndexHonoursCancellation(t *testing.T) {
 // truncated writes the lines of path stamped before cut to a new file.
 func truncated(t *testing.T, path string, cut time.Time) string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(t.TempDir(), "before.ndjson")
 	o, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bw := bufio.NewWriter(o)
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	eachLine(t, path, func(line []byte) {
 		var d struct {
 			At time.Time `json:"@timestamp"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+		if err := json.Unmarshal(line, &d); err != nil {
 			t.Fatal(err)
 		}
 		if d.At.Before(cut) {
-			bw.Write(sc.Bytes())
+			bw.Write(line)
 			bw.WriteByte('\n')
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
