@@ -198,9 +198,10 @@ const splitGate = 0.01
 // early in a rollout. Without the gate, Fisher's method let the rise alone
 // carry it: a burst of a background class that began after a rollout had
 // finished (p 1e-30 for the rise, no host evidence at all) combined to
-// 1e-28 and paged as the deploy's fault (the false pages of the corpus's
-// quiet days, BENCHMARKS.md). With it, a real rise that the deploy did
-// not cause confirms at most splitGate of the time, whatever its size.
+// 1e-28, confirmed at the rollout's start. With it, a real rise that the
+// deploy did not cause confirms at most splitGate of the time, whatever
+// its size. (The corpus's quiet-day false pages did not come this way:
+// they page through attribution, BENCHMARKS.md.)
 func bothHalves(rise, split float64) float64 {
 	if split >= splitGate {
 		return 1
