@@ -241,6 +241,23 @@ func TestAttribute(t *testing.T) {
 			kind:    KindErrorIncrease,
 		},
 		attrCase{
+			// Every host ran v2 from 233 to 236, and the class did not
+			// change: a burst that begins at 240, 4 minutes after the last
+			// host and 7 after the first, is not the version's, though
+			// it is within rolloutTail of the rollout's end.
+			name:    "burst 4 min after a 3-min rollout finished is not the version's",
+			deploys: []Deploy{short("edge", "v2", 233, "h")},
+			errAt: func(h, i int) float64 {
+				if i >= 240 {
+					return 1
+				}
+				return background(h, i)
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[shortUpdated(233)(h, i)] },
+			want:    nil,
+			kind:    KindErrorIncrease,
+		},
+		attrCase{
 			name:    "decoy deploy of another service 3 min before the onset is not blamed",
 			deploys: []Deploy{short("api", "v7", 237, "a")},
 			errAt: func(h, i int) float64 {

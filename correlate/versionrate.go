@@ -13,11 +13,12 @@ import (
 // and short enough that the diurnal mix barely moves.
 const preDeployBuckets = 60
 
-// rolloutTail is how long after a rollout's last host an onset may still
-// be dated and be compared with the version's predecessor before the
-// rollout: an increase's dating trails its start by a few buckets. An
-// onset later than that began on a fleet that already ran the version
-// everywhere, and a before/after comparison would only measure time.
+// rolloutTail is how long after a rollout's first host an onset may still
+// be dated, when the rollout was shorter than that, and be compared with
+// the version's predecessor before the rollout: an increase's dating
+// trails its start by a few buckets. An onset later than that and after
+// the last host began on a fleet that already ran the version everywhere,
+// and a before/after comparison would only measure time.
 const rolloutTail = 5 * time.Minute
 
 // rateRatio is errors per request on one version against another, with its
@@ -81,7 +82,15 @@ func versionRate(f Finding, latest time.Time, d Deploy, sc *Scope, w Window, end
 			last = h.At
 		}
 	}
-	if f.Onset.After(last.Add(rolloutTail)) || latest.Before(start.Add(-onsetSlack(w))) {
+	// The onset must fall while the rollout was under way, or within
+	// rolloutTail of its first host, for the rollouts too short for the
+	// onset's dating to land inside them. Not rolloutTail after the last
+	// host: by then the first hosts had run the version for the whole
+	// rollout without the change, and a burst that begins just after a
+	// long rollout (a session-token burst two minutes after a 15-minute
+	// dashboard rollout, in the corpus's quiet days) compared with the
+	// hour before as a fault of the version would.
+	if f.Onset.After(later(last, start.Add(rolloutTail))) || latest.Before(start.Add(-onsetSlack(w))) {
 		return evNone, ""
 	}
 	s := w.Index(start)
