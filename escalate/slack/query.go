@@ -243,7 +243,15 @@ func parseRange(v string, now time.Time) (from, to time.Time, err error) {
 			return from, to, err
 		}
 	}
+	// Nothing is logged after now: an end later than now (today's 20:00
+	// asked at 16:30) means "until now", and the answer's headline says
+	// the window it used.
+	if to.After(now) {
+		to = now
+	}
 	switch {
+	case from.After(now):
+		return from, to, fmt.Errorf("the start %s is after now (%s UTC)", from.Format("2006-01-02 15:04"), now.Format("15:04"))
 	case !from.Before(to):
 		return from, to, errors.New("the start is not before the end")
 	case to.Sub(from) > MaxRange:
