@@ -108,9 +108,10 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		out = append(out, Suspect{
 			ID: d.ID, Service: d.Service, Version: d.Version,
 			StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, URL: d.URL,
-			Score:       math.Round(math.Min(score, 1)*100) / 100,
-			Reasons:     reasons,
-			rolloutTied: align >= evModerate || rate >= evModerate,
+			Score:        math.Round(math.Min(score, 1)*100) / 100,
+			Reasons:      reasons,
+			rolloutTied:  align >= evModerate || rate >= evModerate,
+			corroborated: corroborated(align, split, rate, rec),
 		})
 	}
 	sort.SliceStable(out, func(a, b int) bool {
@@ -120,6 +121,28 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		return out[a].StartedAt.After(out[b].StartedAt)
 	})
 	return out
+}
+
+// corroborated says whether the lines of evidence for a deploy amount to
+// more than one test coming up below 0.05 by chance. Each line is tested
+// for every deploy in the attribution window against every significant
+// series, many times a day, and an existing class's own bursts (a region's
+// flapping upstream, a scanner tripping the WAF) land on whatever hosts
+// or versions they land on: on the corpus's quiet weeks, one moderate line
+// alone tied a harmless deploy to a background burst about once every
+// five days. A strong line (p < 0.001 with the errors on the version), or
+// two lines that agree, is what a real regression shows within minutes.
+func corroborated(lines ...evidence) bool {
+	moderate := 0
+	for _, e := range lines {
+		if e == evStrong {
+			return true
+		}
+		if e == evModerate {
+			moderate++
+		}
+	}
+	return moderate >= 2
 }
 
 // onsetSlack is how far after an estimated onset a deploy may start and

@@ -63,7 +63,8 @@ type sustain struct {
 }
 
 // holds says why a broad finding is not paged yet. Only an increase in an
-// existing class with no deploy implicated is held: such a class has a
+// existing class with no deploy implicated, or with a deploy suspected on
+// a single moderate line of evidence (see corroborated), is held: such a class has a
 // history of errors, and bursts of it (a flapping upstream, a scanner
 // tripping the WAF, a deadlock storm) fade within minutes without anyone
 // acting. It pages once every block of the last sustain_without_deploy
@@ -72,11 +73,15 @@ type sustain struct {
 // ours explains the errors. Reading the blocks rather than the time since the onset
 // matters: an onset dated early, or a class elevated for hours by one
 // burst after another, would otherwise count as sustained at the next
-// burst. A new class, or an increase tied to a deploy, is what someone can
-// act on now, and waits for nothing.
+// burst. A new class, or an increase tied to a deploy by corroborated
+// evidence, is what someone can act on now, and waits for nothing.
 func (s sustain) holds(f Finding, cfg rules.Correlate) (string, bool) {
 	need := cfg.SustainWithoutDeploy.D()
-	if need <= 0 || f.Kind != KindErrorIncrease || len(f.SuspectedDeploys) > 0 {
+	if need <= 0 || f.Kind != KindErrorIncrease {
+		return "", false
+	}
+	weak := len(f.SuspectedDeploys) > 0
+	if weak && f.SuspectedDeploys[0].corroborated {
 		return "", false
 	}
 	ok := len(s.blocks) > 0
@@ -95,6 +100,10 @@ func (s sustain) holds(f Finding, cfg rules.Correlate) (string, bool) {
 		return "", false
 	}
 	why := fmt.Sprintf("no deploy implicated: an increase in an existing class pages once it has stayed elevated for %s without fading", need)
+	if weak {
+		why = fmt.Sprintf("deploy %s is suspected on one line of evidence only, which chance gives a harmless deploy every few days: an increase in an existing class pages once it has stayed elevated for %s without fading, or as soon as a second line or a strong one ties it to the deploy",
+			f.SuspectedDeploys[0].ID, need)
+	}
 	if len(s.blocks) > 0 {
 		why += fmt.Sprintf(" (the last %s ran at %s the baseline, by %s)", time.Duration(len(s.blocks)*sustainBlock)*s.bucket,
 			strings.Join(ratios, ", "), time.Duration(sustainBlock)*s.bucket)

@@ -54,14 +54,19 @@ func TestGrade(t *testing.T) {
 // TestGradeHoldsDeploylessIncreases: a broad increase in an existing class
 // with no deploy to blame pages only once every block of the last 20
 // minutes has been elevated and the newest is not fading; new classes and
-// deploy-linked increases are never held.
+// increases tied to a deploy by corroborated evidence are never held, and
+// one line of evidence alone does not lift the hold.
 func TestGradeHoldsDeploylessIncreases(t *testing.T) {
 	cfg := rules.Default().Correlate // sustain_without_deploy 20m
 	broad := func(kind Kind, suspect string) Finding {
 		f := Finding{Kind: kind, Scope: ScopeSummary{Affected: map[string]int{FieldCustomer: 40, FieldHost: 6}}}
 		if suspect != "" {
-			f.SuspectedDeploys = []Suspect{{ID: suspect}}
+			f.SuspectedDeploys = []Suspect{{ID: suspect, corroborated: true}}
 		}
+		return f
+	}
+	oneLine := func(f Finding) Finding {
+		f.SuspectedDeploys[0].corroborated = false
 		return f
 	}
 	blocks := func(b ...blockRate) sustain { return sustain{blocks: b, bucket: time.Minute} }
@@ -85,6 +90,10 @@ func TestGradeHoldsDeploylessIncreases(t *testing.T) {
 		{"a step that holds", broad(KindErrorIncrease, ""), elevated, cfg, SeverityPage, "40 customers"},
 		{"a ramp", broad(KindErrorIncrease, ""), blocks(blockRate{2.2, 1e-3}, blockRate{4, hi}, blockRate{7, hi}), cfg, SeverityPage, "40 customers"},
 		{"young increase tied to a deploy", broad(KindErrorIncrease, "dep-1"), blocks(blockRate{1, 1}), cfg, SeverityPage, "40 customers"},
+		{"young increase a deploy is suspected of on one line", oneLine(broad(KindErrorIncrease, "dep-1")), blocks(blockRate{1, 1}), cfg, SeverityNotify,
+			"deploy dep-1 is suspected on one line of evidence only"},
+		{"a step that holds, a deploy suspected on one line", oneLine(broad(KindErrorIncrease, "dep-1")), elevated, cfg, SeverityPage, "40 customers"},
+		{"young new class a deploy is suspected of on one line", oneLine(broad(KindNewError, "dep-1")), blocks(blockRate{1, 1}), cfg, SeverityPage, "40 customers"},
 		{"young new class without a deploy", broad(KindNewError, ""), blocks(blockRate{1, 1}), cfg, SeverityPage, "40 customers"},
 		{"hold turned off", broad(KindErrorIncrease, ""), blocks(blockRate{1, 1}), off, SeverityPage, "40 customers"},
 	}
@@ -148,5 +157,26 @@ func TestSustained(t *testing.T) {
 				t.Fatalf("elevated blocks %v (%+v), want %v", got, bs, c.elevated)
 			}
 		})
+	}
+}
+
+// TestCorroborated: one moderate line is what chance gives; a strong line,
+// or two moderate ones, is a tie; a line against never adds.
+func TestCorroborated(t *testing.T) {
+	cases := []struct {
+		lines []evidence
+		want  bool
+	}{
+		{[]evidence{evNone, evNone, evNone, evNone}, false},
+		{[]evidence{evModerate, evNone, evNone, evNone}, false},
+		{[]evidence{evNone, evNone, evModerate, evAgainst}, false},
+		{[]evidence{evModerate, evNone, evModerate, evNone}, true},
+		{[]evidence{evNone, evStrong, evNone, evNone}, true},
+		{[]evidence{evNone, evNone, evNone, evStrong}, true},
+	}
+	for _, c := range cases {
+		if got := corroborated(c.lines...); got != c.want {
+			t.Errorf("corroborated(%v) = %v, want %v", c.lines, got, c.want)
+		}
 	}
 }

@@ -367,6 +367,11 @@ type Suspect struct {
 	// rollout date the onset. A version tied to the errors by its
 	// recovery alone may have run for half an hour before they began.
 	rolloutTied bool
+	// corroborated says the tie rests on more than one chance finding: one
+	// line of evidence is strong, or two agree. An increase in an existing
+	// class skips the hold on deploy-less increases only when it is (see
+	// sustain.holds).
+	corroborated bool
 }
 
 // TicketRef is a ticket linked to a finding.

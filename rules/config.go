@@ -130,8 +130,11 @@ type Correlate struct {
 	// minutes) by one 5-minute block, because a burst's tail on a few
 	// errors a minute cannot be told from a step until it has ended; set
 	// it from your own fleet's bursts with culprit backtest. New error
-	// classes and increases tied to a deploy are never held: they are
-	// what culprit exists to page fast. 0 turns the hold off.
+	// classes and increases tied to a deploy by corroborated evidence (a
+	// strong line, or two lines) are never held: they are what culprit
+	// exists to page fast. One line of evidence alone does not lift the
+	// hold: chance gives one to a harmless deploy every few days. 0 turns
+	// the hold off.
 	SustainWithoutDeploy Duration `yaml:"sustain_without_deploy"`
 	// Products names, per service, the products customers know it by
 	// ("functions", "CDN"): tickets speak of products, logs of services,
