@@ -228,11 +228,14 @@ type corpusRun struct {
 	GenSeconds float64        `json:"generate_seconds"`
 	RunSeconds float64        `json:"backtest_seconds"`
 
-	Detected      bool       `json:"detected"`
-	PagedAt       *time.Time `json:"paged_at,omitempty"`
-	DelaySeconds  *float64   `json:"delay_seconds,omitempty"`
-	Suspect       string     `json:"suspect,omitempty"`
-	AttributionOK *bool      `json:"attribution_ok,omitempty"`
+	Detected     bool       `json:"detected"`
+	PagedAt      *time.Time `json:"paged_at,omitempty"`
+	DelaySeconds *float64   `json:"delay_seconds,omitempty"`
+	// FirstErrorDelaySeconds is the delay from the first injected error
+	// rather than from the onset: the part of the delay that is culprit's.
+	FirstErrorDelaySeconds *float64 `json:"first_error_delay_seconds,omitempty"`
+	Suspect                string   `json:"suspect,omitempty"`
+	AttributionOK          *bool    `json:"attribution_ok,omitempty"`
 	// FinalOK scores the paged incident's last evidence instead of the
 	// page's: a leak that begins after its rollout ended is tied to the
 	// version only when the rollback takes it away host by host, after
@@ -510,6 +513,10 @@ func scoreCorpusRun(truth simulate.Truth, rep *backtestReport, start time.Time) 
 	at := first.At
 	d := at.Sub(truth.Onset).Seconds()
 	r.PagedAt, r.DelaySeconds = &at, &d
+	if !truth.FirstError.IsZero() {
+		fe := at.Sub(truth.FirstError).Seconds()
+		r.FirstErrorDelaySeconds = &fe
+	}
 	f := first.queued.Finding
 	if len(f.SuspectedDeploys) > 0 {
 		r.Suspect = f.SuspectedDeploys[0].ID
@@ -589,7 +596,11 @@ func (r corpusRun) verdict() string {
 	switch {
 	case r.Quiet:
 	case r.Detected:
-		parts = append(parts, fmt.Sprintf("paged +%s", time.Duration(*r.DelaySeconds*float64(time.Second))))
+		paged := fmt.Sprintf("paged +%s", time.Duration(*r.DelaySeconds*float64(time.Second)))
+		if r.FirstErrorDelaySeconds != nil && *r.FirstErrorDelaySeconds < *r.DelaySeconds-30 {
+			paged += fmt.Sprintf(" (+%s after the first error)", time.Duration(*r.FirstErrorDelaySeconds*float64(time.Second)))
+		}
+		parts = append(parts, paged)
 		if r.AttributionOK != nil {
 			parts = append(parts, fmt.Sprintf("suspect %s (ok %t)", cmp.Or(r.Suspect, "none"), *r.AttributionOK))
 		}
@@ -619,13 +630,16 @@ func (r corpusRun) verdict() string {
 
 // corpusLine is one row of the summary: a shape, the quiet days, or all.
 type corpusLine struct {
-	Group          string   `json:"group"`
-	Runs           int      `json:"runs"`
-	ExpectPage     int      `json:"expect_page"`
-	Detected       int      `json:"detected"`
-	Recall         *float64 `json:"recall,omitempty"`
-	MedianDelayS   *float64 `json:"median_delay_seconds,omitempty"`
-	P90DelayS      *float64 `json:"p90_delay_seconds,omitempty"`
+	Group        string   `json:"group"`
+	Runs         int      `json:"runs"`
+	ExpectPage   int      `json:"expect_page"`
+	Detected     int      `json:"detected"`
+	Recall       *float64 `json:"recall,omitempty"`
+	MedianDelayS *float64 `json:"median_delay_seconds,omitempty"`
+	P90DelayS    *float64 `json:"p90_delay_seconds,omitempty"`
+	// MedianFirstS is the median delay from the first injected error, over
+	// the runs whose truth records it.
+	MedianFirstS   *float64 `json:"median_first_error_delay_seconds,omitempty"`
 	AttributionN   int      `json:"attribution_n"`
 	AttributionOK  int      `json:"attribution_ok"`
 	FinalN         int      `json:"final_attribution_n"`
@@ -677,7 +691,7 @@ func summarize(runs []corpusRun) []corpusLine {
 
 func corpusSummary(group string, runs []corpusRun) corpusLine {
 	l := corpusLine{Group: group, Runs: len(runs)}
-	var delays []float64
+	var delays, firsts []float64
 	for _, r := range runs {
 		l.Hours += r.Hours
 		l.WallSecondsSum += r.GenSeconds + r.RunSeconds
@@ -702,6 +716,9 @@ func corpusSummary(group string, runs []corpusRun) corpusLine {
 		}
 		l.Detected++
 		delays = append(delays, *r.DelaySeconds)
+		if r.FirstErrorDelaySeconds != nil {
+			firsts = append(firsts, *r.FirstErrorDelaySeconds)
+		}
 		if r.FinalOK != nil {
 			l.FinalN++
 			if *r.FinalOK {
@@ -739,6 +756,10 @@ func corpusSummary(group string, runs []corpusRun) corpusLine {
 	if len(delays) > 0 {
 		m, p := quantile(delays, 0.5), quantile(delays, 0.9)
 		l.MedianDelayS, l.P90DelayS = &m, &p
+	}
+	if len(firsts) > 0 {
+		m := quantile(firsts, 0.5)
+		l.MedianFirstS = &m
 	}
 	if l.Hours > 0 {
 		l.FalsePerWeek = float64(l.FalsePages) / l.Hours * 168
@@ -787,11 +808,11 @@ func corpusMarkdown(command string, elapsed time.Duration, o corpusOptions, look
 	}
 	fmt.Fprintf(&b, "%d incident runs (seeds %s, 6 h, onset 4 h), %d quiet days; peak %g requests/min; lookback %s; ingestion lag %s; %d runs side by side; wall time %s.\n\n",
 		inc, seedsString(o.Seeds), quiet, o.PeakPerMin, lookback, lag, o.Parallel, elapsed.Round(time.Second))
-	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | top explanation = injected | false pages | judged hours | false pages / week | ticket precision | ticket recall |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| runs | expect page | detected | recall | median delay | p90 delay | median delay from the first error | attribution top-1 | at the incident's end | scope top-1 | scope top-2 | scope top-1 w/o version | top explanation = injected | false pages | judged hours | false pages / week | ticket precision | ticket recall |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range sum {
-		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f | %s | %s |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
-			ratioOrDash(l.Recall), secondsOrDash(l.MedianDelayS), secondsOrDash(l.P90DelayS),
+		fmt.Fprintf(&b, "| %s (%d) | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.2f | %s | %s |\n", l.Group, l.Runs, l.ExpectPage, l.Detected,
+			ratioOrDash(l.Recall), secondsOrDash(l.MedianDelayS), secondsOrDash(l.P90DelayS), secondsOrDash(l.MedianFirstS),
 			fracOrDash(l.AttributionOK, l.AttributionN), fracOrDash(l.FinalOK, l.FinalN), fracOrDash(l.ScopeTop1, l.ScopeN), fracOrDash(l.ScopeTop2, l.ScopeN),
 			fracOrDash(l.ScopeTop1Dim, l.ScopeN), fracOrDash(l.ExplainTop1, l.ScopeN), l.FalsePages, l.Hours, l.FalsePerWeek,
 			fracOrDash(l.TicketsCorrect, l.TicketsRelated), fracOrDash(l.TicketsCorrect, l.TicketsTruth))
@@ -904,7 +925,7 @@ func TestScoreCorpusRun(t *testing.T) {
 		return backtestMessage{At: at, Channel: string(escalate.ChannelPagerDuty), Action: escalate.Trigger, Service: svc, queued: in}
 	}
 	ours := finding("function invocation failed: fn-<*>", "dep-bad", "service.version=2.0", "cloud.provider=aws")
-	cases := []struct {
+	type scoreCase struct {
 		name                 string
 		truth                simulate.Truth
 		msgs                 []backtestMessage
@@ -913,7 +934,8 @@ func TestScoreCorpusRun(t *testing.T) {
 		attribution, top1    bool
 		top2, top1NoVersion  bool
 		falsePages, truthPgs int
-	}{
+	}
+	cases := []scoreCase{
 		{"detected with a background page", truth, []backtestMessage{
 			page(onset.Add(-time.Hour), "api", finding("db timeout <*>", "")),
 			page(onset.Add(3*time.Minute), "edge-router", ours),
@@ -932,6 +954,11 @@ func TestScoreCorpusRun(t *testing.T) {
 			page(onset.Add(time.Minute), "edge-router", finding("certificate verify failed for <*>", "")),
 		}, false, 0, false, false, false, false, 1, 0},
 	}
+	late := truth
+	late.FirstError = onset.Add(4 * time.Minute)
+	cases = append(cases, scoreCase{"a slow shape: delay from the onset and from the first error", late, []backtestMessage{
+		page(onset.Add(7*time.Minute), "edge-router", ours),
+	}, true, 7 * time.Minute, true, false, true, true, 0, 1})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := scoreCorpusRun(c.truth, &backtestReport{Messages: c.msgs}, start)
@@ -944,6 +971,12 @@ func TestScoreCorpusRun(t *testing.T) {
 			}
 			if got := time.Duration(*r.DelaySeconds * float64(time.Second)); got != c.delay {
 				t.Errorf("delay %s, want %s", got, c.delay)
+			}
+			switch {
+			case c.truth.FirstError.IsZero() && r.FirstErrorDelaySeconds != nil:
+				t.Errorf("delay from the first error %g s without a first error in the truth", *r.FirstErrorDelaySeconds)
+			case !c.truth.FirstError.IsZero() && (r.FirstErrorDelaySeconds == nil || *r.FirstErrorDelaySeconds != (c.delay-c.truth.FirstError.Sub(onset)).Seconds()):
+				t.Errorf("delay from the first error %v, want %s", r.FirstErrorDelaySeconds, c.delay-c.truth.FirstError.Sub(onset))
 			}
 			if *r.AttributionOK != c.attribution || *r.ScopeTop1 != c.top1 || *r.ScopeTop2 != c.top2 || *r.ScopeTop1Dim != c.top1NoVersion {
 				t.Errorf("attribution %t, scope top1 %t top2 %t top1 w/o version %t; want %t, %t, %t, %t", *r.AttributionOK,

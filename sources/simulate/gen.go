@@ -370,6 +370,11 @@ func (s *sim) finish() *Run {
 		}
 	}
 	truth.InjectedErrors = s.injected
+	for i, n := range s.hits {
+		if n > 0 && (truth.FirstError.IsZero() || s.firstHit[i] < truth.FirstError.UnixMilli()) {
+			truth.FirstError = time.UnixMilli(s.firstHit[i]).UTC()
+		}
+	}
 	if s.inc.bad != nil {
 		truth.SuspectDeployID = s.deploys[s.inc.bad.index].ID
 	}

@@ -223,6 +223,11 @@ type Truth struct {
 	AffectedCustomers int `json:"affected_customers"`
 	// InjectedErrors counts the injected error documents.
 	InjectedErrors int `json:"injected_errors"`
+	// FirstError is the first injected error document's time. A slow
+	// shape's first error can come minutes after Onset (a leak that needs
+	// time to exhaust a pool), and no detector can page before it, so
+	// delays are reported from both.
+	FirstError time.Time `json:"first_error,omitzero"`
 	// ExpectPage says whether on-call should be woken.
 	ExpectPage bool `json:"expect_page"`
 	// IncidentTickets are the ids of the tickets about the incident, in

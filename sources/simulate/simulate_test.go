@@ -180,6 +180,15 @@ func TestFriday(t *testing.T) {
 	if len(orgs) != truth.AffectedCustomers || len(inj) != truth.InjectedErrors {
 		t.Errorf("counted %d customers and %d errors, truth says %d and %d", len(orgs), len(inj), truth.AffectedCustomers, truth.InjectedErrors)
 	}
+	first := inj[0].t
+	for _, e := range inj {
+		if e.t.Before(first) {
+			first = e.t
+		}
+	}
+	if !truth.FirstError.Equal(first) || truth.FirstError.Before(truth.Onset) {
+		t.Errorf("first injected error at %s, truth says %s (onset %s)", first, truth.FirstError, truth.Onset)
+	}
 	// The error rate accelerates as the rollout spreads.
 	var early, late int
 	for _, e := range inj {
