@@ -62,7 +62,7 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		if i := w.Index(start); i >= 0 && i < from && f.Kind != KindErrorIncrease {
 			from = i
 		}
-		align, why := rolloutAlignment(d, sc, w, from, endIdx)
+		align, why, sideBySide := rolloutAlignment(d, sc, w, from, endIdx)
 		if why != "" {
 			reasons = append(reasons, why)
 		}
@@ -111,7 +111,7 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 			Score:        math.Round(math.Min(score, 1)*100) / 100,
 			Reasons:      reasons,
 			rolloutTied:  align >= evModerate || rate >= evModerate,
-			corroborated: corroborated(align, split, rate, rec),
+			corroborated: corroborated(align, split, rate, rec) || rate >= evModerate && sideBySide != sideBySideDisagrees,
 		})
 	}
 	sort.SliceStable(out, func(a, b int) bool {
@@ -132,6 +132,18 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 // alone tied a harmless deploy to a background burst about once every
 // five days. A strong line (p < 0.001 with the errors on the version), or
 // two lines that agree, is what a real regression shows within minutes.
+//
+// The version rate is the exception (see attribute): where the rollout was
+// too quick for its minutes to hold enough errors on both versions, the
+// comparison with the replaced version's own rate before it is all there
+// is, and a real regression after a two-minute rollout must not wait for
+// the hold. It stands alone, too, when the few minutes there were agree
+// with it (at least the 2× lift it claims, if not significantly). Where
+// the rollout compared the versions side by side and found them alike,
+// the version rate is only a time comparison that a burst starting with
+// the rollout passes as well (a session-token burst from a 20-minute
+// dashboard rollout's first minute, in the corpus's quiet days), and it
+// counts as one line.
 func corroborated(lines ...evidence) bool {
 	moderate := 0
 	for _, e := range lines {
@@ -183,6 +195,21 @@ func timingReason(lead time.Duration, start time.Time) string {
 	}
 }
 
+// sideBySide is what a rollout's side-by-side comparison says of the
+// versions, whatever its significance.
+type sideBySide int
+
+const (
+	sideBySideNone      sideBySide = iota // too few errors to say anything
+	sideBySideAgrees                      // hosts not yet updated carried at most half their share
+	sideBySideDisagrees                   // they carried more: the versions fail alike
+)
+
+// minExpectedUnupdated is how many errors the hosts not yet updated must be
+// expected to carry before the side-by-side comparison says anything:
+// fewer, and even none on them is what chance gives.
+const minExpectedUnupdated = 3
+
 // rolloutAlignment asks whether errors fell on hosts that already ran the
 // deploy rather than on hosts that did not yet (or never would), comparing
 // the two groups only within the same bucket. Pooling over time would
@@ -191,10 +218,11 @@ func timingReason(lead time.Duration, start time.Time) string {
 // finished would not. Within each bucket where both groups served traffic,
 // under "the deploy is unrelated" the bucket's errors split between the
 // groups in proportion to their requests; the strata are combined as in a
-// Cochran–Mantel–Haenszel test.
-func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, string) {
+// Cochran–Mantel–Haenszel test. sbs says what the strata show even when
+// they are not significant.
+func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (ev evidence, why string, sbs sideBySide) {
 	if len(d.Hosts) == 0 || len(sc.HostRequests) == 0 || from < 0 {
-		return evNone, ""
+		return evNone, "", sideBySideNone
 	}
 	overlap := 0
 	for _, h := range d.Hosts {
@@ -203,11 +231,15 @@ func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, st
 		}
 	}
 	if overlap == 0 {
-		return evNone, ""
+		return evNone, "", sideBySideNone
 	}
 	s := splitByRollout(d, sc, w, from, to, nil)
-	if s.expUn < 3 || s.varUn <= 0 {
-		return evNone, ""
+	if s.expUn < minExpectedUnupdated || s.varUn <= 0 {
+		return evNone, "", sideBySideNone
+	}
+	sbs = sideBySideDisagrees
+	if s.obsUn <= s.expUn/2 {
+		sbs = sideBySideAgrees
 	}
 	// One-sided: fewer errors on hosts without the version than chance.
 	z := (s.obsUn + 0.5 - s.expUn) / math.Sqrt(s.varUn)
@@ -216,13 +248,13 @@ func rolloutAlignment(d Deploy, sc *Scope, w Window, from, to int) (evidence, st
 		versionName(d), int64(s.obsUn), int64(s.total), s.expUn, p)
 	switch {
 	case s.obsUn >= s.expUn:
-		return evAgainst, ""
+		return evAgainst, "", sbs
 	case p < 1e-3 && s.obsUn <= s.expUn/3:
-		return evStrong, "rollout alignment: " + desc
+		return evStrong, "rollout alignment: " + desc, sbs
 	case p < 0.05:
-		return evModerate, "partial rollout alignment: " + desc
+		return evModerate, "partial rollout alignment: " + desc, sbs
 	}
-	return evNone, ""
+	return evNone, "", sbs
 }
 
 // rolloutSplit is a rollout's errors split, bucket by bucket, between hosts

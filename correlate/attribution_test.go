@@ -88,6 +88,9 @@ func TestAttribute(t *testing.T) {
 		// untied: the first suspect is tied by its recovery alone, so
 		// its rollout must not date the onset.
 		untied bool
+		// oneLine: the first suspect rests on one moderate line, which
+		// does not lift the hold on an increase (see corroborated).
+		oneLine bool
 	}
 	tests := []attrCase{
 		{
@@ -171,7 +174,7 @@ func TestAttribute(t *testing.T) {
 				return 1 // the burst the CUSUM dated the onset from
 			}
 			return 0
-		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false})
+		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false, false})
 	}
 	for _, kind := range []Kind{KindNewError, KindErrorIncrease} {
 		// A rollout over 200..218 that finished before an increase at
@@ -226,6 +229,27 @@ func TestAttribute(t *testing.T) {
 			version: always("v2"),
 			want:    []string{"dep-v2"},
 			kind:    KindErrorIncrease,
+		},
+		attrCase{
+			// A class bursting on every host from the rollout's first
+			// minute: the side-by-side comparison over the 20-minute
+			// rollout finds the updated hosts barely worse (p > 0.05),
+			// and only the comparison with the hour before implicates v2.
+			name:    "burst from a long rollout's first minute: version rate alone, side by side found nothing",
+			deploys: []Deploy{rollout("edge", "v2", 240, 10)},
+			errAt: func(h, i int) float64 {
+				switch {
+				case i >= 240 && updated(240)(h, i):
+					return 1.3
+				case i >= 240:
+					return 1
+				}
+				return background(h, i)
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[updated(240)(h, i)] },
+			want:    []string{"dep-v2"},
+			kind:    KindErrorIncrease,
+			oneLine: true,
 		},
 		attrCase{
 			name:    "outage that starts 20 min after a short rollout finished does not look aligned",
@@ -310,6 +334,9 @@ func TestAttribute(t *testing.T) {
 			}
 			if len(got) > 0 && got[0].rolloutTied == tc.untied {
 				t.Errorf("%s: rolloutTied = %t, want %t", got[0].ID, got[0].rolloutTied, !tc.untied)
+			}
+			if len(got) > 0 && got[0].corroborated == tc.oneLine {
+				t.Errorf("%s: corroborated = %t, want %t; reasons %q", got[0].ID, got[0].corroborated, !tc.oneLine, got[0].Reasons)
 			}
 			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("suspects = %v, want %v; details %+v", ids, tc.want, got)
