@@ -46,11 +46,21 @@ func grade(f Finding, carriers int, excess float64, held sustain, cfg rules.Corr
 }
 
 // pageMinCustomers is the breadth a page needs, and why when it is not
-// page_min_customers: a new class a deploy is suspected of causing needs
-// only page_min_customers_deploy (rules.Correlate says why).
+// page_min_customers: a new class a deploy is suspected of causing, or an
+// increase a deploy is tied to by corroborated evidence, needs only
+// page_min_customers_deploy (rules.Correlate says why). An increase tied
+// by one line of evidence is not: that tie is what chance gives (see
+// corroborated), and a few customers' own trouble on the updated hosts
+// would pass for ours.
 func pageMinCustomers(f Finding, cfg rules.Correlate) (int, string) {
-	if f.Kind == KindNewError && len(f.SuspectedDeploys) > 0 && cfg.PageMinCustomersDeploy > 0 && cfg.PageMinCustomersDeploy < cfg.PageMinCustomers {
+	if len(f.SuspectedDeploys) == 0 || cfg.PageMinCustomersDeploy <= 0 || cfg.PageMinCustomersDeploy >= cfg.PageMinCustomers {
+		return cfg.PageMinCustomers, ""
+	}
+	switch {
+	case f.Kind == KindNewError:
 		return cfg.PageMinCustomersDeploy, " for a new class a deploy is suspected of"
+	case f.Kind == KindErrorIncrease && f.SuspectedDeploys[0].corroborated:
+		return cfg.PageMinCustomersDeploy, " for an increase a deploy is tied to"
 	}
 	return cfg.PageMinCustomers, ""
 }

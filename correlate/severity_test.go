@@ -21,6 +21,10 @@ func TestGrade(t *testing.T) {
 		f.SuspectedDeploys = []Suspect{{ID: "dep-1"}}
 		return f
 	}
+	tied := func(f Finding) Finding {
+		f.SuspectedDeploys = []Suspect{{ID: "dep-1", corroborated: true}}
+		return f
+	}
 	cases := []struct {
 		name     string
 		f        Finding
@@ -39,7 +43,10 @@ func TestGrade(t *testing.T) {
 		{"new class a deploy is suspected of, two customers on three hosts", suspected(finding(KindNewError, 2, 3)), 2, 6, SeverityNotify, "only 2 customers affected (page needs 3 for a new class"},
 		{"new class a deploy is suspected of, one customer", suspected(finding(KindNewError, 1, 3)), 1, 6, SeverityNotify, "one customer carries the errors"},
 		{"new class a deploy is suspected of, errors carried by two of many", suspected(finding(KindNewError, 9, 3)), 2, 30, SeverityNotify, "2 customers carry 80%"},
-		{"increase a deploy is suspected of, three customers", suspected(finding(KindErrorIncrease, 3, 2)), 3, 6, SeverityNotify, "page needs 5)"},
+		{"increase a deploy is suspected of on one line, three customers", suspected(finding(KindErrorIncrease, 3, 2)), 3, 6, SeverityNotify, "page needs 5)"},
+		{"increase a deploy is tied to, four customers carry it", tied(finding(KindErrorIncrease, 12, 7)), 4, 20, SeverityPage, "page needs 3 customers for an increase a deploy is tied to"},
+		{"increase a deploy is tied to, two customers carry it", tied(finding(KindErrorIncrease, 12, 7)), 2, 20, SeverityNotify, "2 customers carry 80% of the excess errors (page needs 3 for an increase"},
+		{"increase a deploy is tied to, one customer", tied(finding(KindErrorIncrease, 1, 3)), 1, 6, SeverityNotify, "one customer carries the errors"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

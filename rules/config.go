@@ -108,12 +108,15 @@ type Correlate struct {
 	// and so for paging. YAML also accepts it as thresholds.min_customers.
 	PageMinCustomers int `yaml:"page_min_customers"`
 	// PageMinCustomersDeploy replaces PageMinCustomers, when lower, for a
-	// brand-new error class that a deploy is suspected of causing. The
-	// customer count is there to tell the infrastructure's problems from a
-	// few customers' own; a class that did not exist before our rollout
-	// is already ours, and while the rollout goes on every minute spent
-	// waiting for more customers lets it reach more hosts. It stays above
-	// one customer, whose breakage is support's by day (see grade).
+	// brand-new error class that a deploy is suspected of causing, and for
+	// an increase that a deploy is tied to by a strong line of evidence or
+	// two. The customer count is there to tell the infrastructure's
+	// problems from a few customers' own; a class that did not exist
+	// before our rollout, or that fails more on the new version than on
+	// the old side by side, is already ours, and while the rollout goes on
+	// every minute spent waiting for more customers lets it reach more
+	// hosts. It stays above one customer, whose breakage is support's by
+	// day (see grade).
 	PageMinCustomersDeploy int `yaml:"page_min_customers_deploy"`
 	// RecoveryBuckets is how many buckets at baseline mean recovered, and
 	// so resolve the daemon's incident. YAML also accepts it as
