@@ -285,6 +285,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	} else {
 		s.evict(w.From)
 	}
+	s.evictScopes(w.To)
 	return s.assemble(w, fresh, complete), nil
 }
 

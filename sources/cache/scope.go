@@ -174,7 +174,6 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 		place(out.HostErrors, rest.HostErrors, n, cached)
 		place(out.HostRequests, rest.HostRequests, n, cached)
 	}
-	s.evictScopes(w1)
 	return out, nil
 }
 
@@ -236,7 +235,10 @@ func (s *Source) earliest(a, b []correlate.Sample) []correlate.Sample {
 }
 
 // evictScopes forgets the breakdowns not asked for in scopeIdle buckets
-// and the host buckets older than what Keep holds.
+// and the host buckets older than what Keep holds. Traffic calls it, once
+// an evaluation, rather than every Scope call: the sweep visits every kept
+// breakdown and host bucket, and an evaluation asks for one breakdown per
+// finding.
 func (s *Source) evictScopes(end time.Time) {
 	idle := end.Add(-scopeIdle * s.step)
 	for k, sum := range s.scopes {

@@ -142,3 +142,68 @@ func TestScopePassesThroughWhatItCannotSplit(t *testing.T) {
 		t.Errorf("the source was asked\n%+v\nwant the queries as they were\n%+v", inner.scopes, want)
 	}
 }
+
+// TestScopeForgottenWhenIdle: a breakdown nobody asks for in scopeIdle
+// buckets is forgotten at the next evaluation's Traffic (a finding that
+// recovered and left), while one asked for every evaluation is kept; the
+// forgotten one, asked again, is read over the whole window again and
+// still equals a read from scratch.
+func TestScopeForgottenWhenIdle(t *testing.T) {
+	ctx := context.Background()
+	inner := &fake{events: traffic()}
+	scratch := &fake{events: inner.events}
+	c, err := New(inner, Config{Recheck: 2 * time.Minute, Keep: 7 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(tick int) (correlate.Window, time.Time) {
+		to := t0.Add(time.Duration(70+tick) * time.Minute)
+		inner.cutoff, scratch.cutoff = to, to
+		return window(t, to.Add(-6*time.Hour), to), to
+	}
+	scope := func(q correlate.ScopeQuery) *correlate.Scope {
+		t.Helper()
+		sc, err := c.Scope(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
+	var left, kept correlate.ScopeQuery
+	for tick := 0; tick <= scopeIdle+1; tick++ {
+		w, to := at(tick)
+		if _, err := c.Traffic(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		qs := scopeQueries(w, to)
+		kept = qs[0]
+		scope(kept)
+		if tick == 0 {
+			left = qs[4]
+			scope(left)
+			if len(c.scopes) != 2 {
+				t.Fatalf("%d breakdowns kept after two were asked for", len(c.scopes))
+			}
+		}
+	}
+	if len(c.scopes) != 1 {
+		t.Fatalf("%d breakdowns kept %d buckets after the second was last asked for; want only the one still asked for", len(c.scopes), scopeIdle+1)
+	}
+	w, to := at(scopeIdle + 2)
+	if _, err := c.Traffic(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	left = scopeQueries(w, to)[4]
+	inner.scopes = nil
+	got := scope(left)
+	var read time.Duration
+	for _, q := range inner.scopes {
+		read += querySpan(q)
+	}
+	if read < w.To.Sub(w.From) {
+		t.Fatalf("the forgotten breakdown was answered by reads of %s (%+v); want the whole window, %s, read again", read, inner.scopes, w.To.Sub(w.From))
+	}
+	if want, _ := scratch.Scope(ctx, left); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the forgotten breakdown, asked again, differs from a read from scratch:\n got %+v\nwant %+v", got, want)
+	}
+}
