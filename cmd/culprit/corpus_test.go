@@ -598,7 +598,7 @@ func (r corpusRun) verdict() string {
 	case r.Detected:
 		paged := fmt.Sprintf("paged +%s", time.Duration(*r.DelaySeconds*float64(time.Second)))
 		if r.FirstErrorDelaySeconds != nil && *r.FirstErrorDelaySeconds < *r.DelaySeconds-30 {
-			paged += fmt.Sprintf(" (+%s after the first error)", time.Duration(*r.FirstErrorDelaySeconds*float64(time.Second)))
+			paged += fmt.Sprintf(" (+%s after the first error)", time.Duration(*r.FirstErrorDelaySeconds*float64(time.Second)).Round(time.Second))
 		}
 		parts = append(parts, paged)
 		if r.AttributionOK != nil {
