@@ -3,7 +3,9 @@ package correlate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/culprithq/culprit/rules"
@@ -86,6 +88,19 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 					reasons = append(reasons, why)
 				}
 			}
+		}
+		// The version split pools the whole span, so it is confounded
+		// with time: one customer's burst on the old version just before
+		// the rollout reads as "the errors are not on the new version"
+		// (burst_before_deploy-s4 in the corpus, whose rollout alignment
+		// was strong), and a background class growing through a rollout
+		// reads as "they are". Where the rollout compared the versions
+		// minute by minute, that comparison stands over the pooled one.
+		if sideBySide != sideBySideNone && (split == evAgainst || sideBySide == sideBySideDisagrees && split >= evModerate) {
+			if split >= evModerate {
+				reasons = slices.DeleteFunc(reasons, func(r string) bool { return strings.HasPrefix(r, "version split: ") })
+			}
+			split = evNone
 		}
 		if align == evAgainst || split == evAgainst {
 			continue

@@ -91,6 +91,8 @@ func TestAttribute(t *testing.T) {
 		// oneLine: the first suspect rests on one moderate line, which
 		// does not lift the hold on an increase (see corroborated).
 		oneLine bool
+		// onset is the onset's bucket when not 240.
+		onset int
 	}
 	tests := []attrCase{
 		{
@@ -174,7 +176,7 @@ func TestAttribute(t *testing.T) {
 				return 1 // the burst the CUSUM dated the onset from
 			}
 			return 0
-		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false, false})
+		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false, false, 0})
 	}
 	for _, kind := range []Kind{KindNewError, KindErrorIncrease} {
 		// A rollout over 200..218 that finished before an increase at
@@ -252,6 +254,32 @@ func TestAttribute(t *testing.T) {
 			oneLine: true,
 		},
 		attrCase{
+			// One customer's burst on every host, dating the onset 10
+			// minutes before the rollout and lasting into it: over the
+			// span, the old version carries more than its share of the
+			// errors, but minute by minute the updated hosts fail more.
+			name:    "a burst before the rollout does not veto what the rollout's minutes show",
+			deploys: []Deploy{rollout("edge", "v2", 240, 10)},
+			errAt: func(h, i int) float64 {
+				e := background(h, i)
+				if i >= 230 && i < 250 {
+					e += 6
+				}
+				if updated(240)(h, i) {
+					e += 3
+				}
+				return e
+			},
+			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[updated(240)(h, i)] },
+			want:    []string{"dep-v2"},
+			kind:    KindErrorIncrease,
+			onset:   230,
+			// The burst's minutes inside the rollout keep the alignment
+			// moderate, and the predecessor's rate before the rollout
+			// holds the burst: one line.
+			oneLine: true,
+		},
+		attrCase{
 			name:    "outage that starts 20 min after a short rollout finished does not look aligned",
 			deploys: []Deploy{short("edge", "v2", 220, "h")},
 			errAt: func(h, i int) float64 {
@@ -317,6 +345,9 @@ func TestAttribute(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := fleet(w, tc.errAt, tc.version)
 			f := Finding{Service: "edge", Onset: onset, Kind: tc.kind, Series: seriesOf(w, sc)}
+			if tc.onset > 0 {
+				f.Onset = w.Start(tc.onset)
+			}
 			latest := f.Onset
 			if tc.latest > 0 {
 				latest = w.Start(tc.latest)
