@@ -203,12 +203,7 @@ func window(t *testing.T, from, to time.Time) correlate.Window {
 // re-checked region only, and every answer equals a read from scratch.
 func TestSteadyStateReadsNewBucketsOnly(t *testing.T) {
 	ctx := context.Background()
-	inner := &fake{events: traffic()}
-	scratch := &fake{events: inner.events}
-	c, err := New(inner, Config{Recheck: 2 * time.Minute, Keep: 7 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, inner, scratch := steadyCache(t)
 	for tick := range 30 {
 		to := t0.Add(time.Duration(tick) * time.Minute)
 		inner.cutoff, scratch.cutoff = to, to
@@ -462,4 +457,18 @@ func TestCounterSkipsUnchangedBuckets(t *testing.T) {
 	if st := c.Stats(); st.Counts != 71 {
 		t.Errorf("%d counts, want one per tick after the first (71)", st.Counts)
 	}
+}
+
+// steadyCache is a cache over the test traffic as the daemon runs it (2
+// minutes re-checked, 7 hours kept), its source, and a second source over
+// the same events to read from scratch.
+func steadyCache(t *testing.T) (c *Source, inner, scratch *fake) {
+	t.Helper()
+	inner = &fake{events: traffic()}
+	scratch = &fake{events: inner.events}
+	c, err := New(inner, Config{Recheck: 2 * time.Minute, Keep: 7 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, inner, scratch
 }

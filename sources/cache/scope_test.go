@@ -29,12 +29,7 @@ func scopeQueries(w correlate.Window, to time.Time) []correlate.ScopeQuery {
 // tick and the re-checked region only, not the window.
 func TestScopeEqualsScratchAndReadsNewBuckets(t *testing.T) {
 	ctx := context.Background()
-	inner := &fake{events: traffic()}
-	scratch := &fake{events: inner.events}
-	c, err := New(inner, Config{Recheck: 2 * time.Minute, Keep: 7 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, inner, scratch := steadyCache(t)
 	for tick := range 40 {
 		to := t0.Add(time.Duration(70+tick) * time.Minute)
 		inner.cutoff, scratch.cutoff = to, to
@@ -150,12 +145,7 @@ func TestScopePassesThroughWhatItCannotSplit(t *testing.T) {
 // still equals a read from scratch.
 func TestScopeForgottenWhenIdle(t *testing.T) {
 	ctx := context.Background()
-	inner := &fake{events: traffic()}
-	scratch := &fake{events: inner.events}
-	c, err := New(inner, Config{Recheck: 2 * time.Minute, Keep: 7 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, inner, scratch := steadyCache(t)
 	at := func(tick int) (correlate.Window, time.Time) {
 		to := t0.Add(time.Duration(70+tick) * time.Minute)
 		inner.cutoff, scratch.cutoff = to, to
