@@ -843,7 +843,7 @@ func secondsOrDash(v *float64) string {
 	if v == nil {
 		return "–"
 	}
-	return time.Duration(*v * float64(time.Second)).String()
+	return time.Duration(*v * float64(time.Second)).Round(time.Second).String()
 }
 
 func fracOrDash(n, of int) string {
