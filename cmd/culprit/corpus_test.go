@@ -272,7 +272,7 @@ type corpusRun struct {
 
 func TestCorpus(t *testing.T) {
 	if os.Getenv("CULPRIT_CORPUS") != "1" {
-		t.Skip("a benchmark run of about an hour on two cores (56 runs, 28 quiet days); enable with CULPRIT_CORPUS=1 go test -count=1 -run TestCorpus -v -timeout 3h ./cmd/culprit/")
+		t.Skip("a benchmark run of about an hour on two cores (91 incident runs, 28 quiet days); enable with CULPRIT_CORPUS=1 go test -count=1 -run TestCorpus -v -timeout 3h ./cmd/culprit/")
 	}
 	wall := time.Now()
 	ctx := t.Context()
