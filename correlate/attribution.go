@@ -3,9 +3,7 @@ package correlate
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/culprithq/culprit/rules"
@@ -71,7 +69,8 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 		split, rate, rec := evNone, evNone, evNone
 		if d.Service == f.Service {
 			var why string
-			if split, why = versionSplit(d, sc); why != "" {
+			split, why = versionSplit(d, sc)
+			if split, why = overPooled(split, why, sideBySide); why != "" {
 				reasons = append(reasons, why)
 			}
 			// Rates over all the version's requests say nothing when one
@@ -88,19 +87,6 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 					reasons = append(reasons, why)
 				}
 			}
-		}
-		// The version split pools the whole span, so it is confounded
-		// with time: one customer's burst on the old version just before
-		// the rollout reads as "the errors are not on the new version"
-		// (burst_before_deploy-s4 in the corpus, whose rollout alignment
-		// was strong), and a background class growing through a rollout
-		// reads as "they are". Where the rollout compared the versions
-		// minute by minute, that comparison stands over the pooled one.
-		if sideBySide != sideBySideNone && (split == evAgainst || sideBySide == sideBySideDisagrees && split >= evModerate) {
-			if split >= evModerate {
-				reasons = slices.DeleteFunc(reasons, func(r string) bool { return strings.HasPrefix(r, "version split: ") })
-			}
-			split = evNone
 		}
 		if align == evAgainst || split == evAgainst {
 			continue
@@ -126,7 +112,7 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 			Score:        math.Round(math.Min(score, 1)*100) / 100,
 			Reasons:      reasons,
 			rolloutTied:  align >= evModerate || rate >= evModerate,
-			corroborated: corroborated(align, split, rate, rec) || rate >= evModerate && sideBySide != sideBySideDisagrees,
+			corroborated: corroborated(align, split, rate, rec, sideBySide),
 		})
 	}
 	sort.SliceStable(out, func(a, b int) bool {
@@ -148,7 +134,7 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 // five days. A strong line (p < 0.001 with the errors on the version), or
 // two lines that agree, is what a real regression shows within minutes.
 //
-// The version rate is the exception (see attribute): where the rollout was
+// The version rate is the exception: where the rollout was
 // too quick for its minutes to hold enough errors on both versions, the
 // comparison with the replaced version's own rate before it is all there
 // is, and a real regression after a two-minute rollout must not wait for
@@ -159,9 +145,9 @@ func attribute(f Finding, latest time.Time, sc *Scope, deploys []Deploy, w Windo
 // the rollout passes as well (a session-token burst from a 20-minute
 // dashboard rollout's first minute, in the corpus's quiet days), and it
 // counts as one line.
-func corroborated(lines ...evidence) bool {
+func corroborated(align, split, rate, rec evidence, sbs sideBySide) bool {
 	moderate := 0
-	for _, e := range lines {
+	for _, e := range []evidence{align, split, rate, rec} {
 		if e == evStrong {
 			return true
 		}
@@ -169,7 +155,23 @@ func corroborated(lines ...evidence) bool {
 			moderate++
 		}
 	}
-	return moderate >= 2
+	return moderate >= 2 || rate >= evModerate && sbs != sideBySideDisagrees
+}
+
+// overPooled is the version split once the rollout's own minutes have
+// spoken. The split pools the whole span, so it is confounded with time:
+// one customer's burst on the old version just before the rollout reads
+// as "the errors are not on the new version" (burst_before_deploy-s4 in
+// the corpus, whose rollout alignment was strong), and a background class
+// growing through a rollout reads as "they are". Where the rollout
+// compared the versions minute by minute, that comparison stands over the
+// pooled one: the split neither clears the deploy nor, when the minutes
+// found the versions alike, adds a line.
+func overPooled(split evidence, why string, sbs sideBySide) (evidence, string) {
+	if sbs != sideBySideNone && (split == evAgainst || sbs == sideBySideDisagrees && split >= evModerate) {
+		return evNone, ""
+	}
+	return split, why
 }
 
 // onsetSlack is how far after an estimated onset a deploy may start and

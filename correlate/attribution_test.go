@@ -73,6 +73,15 @@ func TestAttribute(t *testing.T) {
 		return d
 	}
 	updated := func(start int) func(h, i int) bool { return func(h, i int) bool { return i >= start+2*h } }
+	// onRollout: hosts run v once updated says so, v1 before.
+	onRollout := func(v string, updated func(h, i int) bool) func(h, i int) string {
+		return func(h, i int) string {
+			if updated(h, i) {
+				return v
+			}
+			return "v1"
+		}
+	}
 	cfg := rules.Default().Correlate
 
 	type attrCase struct {
@@ -104,7 +113,7 @@ func TestAttribute(t *testing.T) {
 				}
 				return 0
 			},
-			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[updated(240)(h, i)] },
+			version: onRollout("v2", updated(240)),
 			want:    []string{"dep-v2"},
 		},
 		{
@@ -143,7 +152,7 @@ func TestAttribute(t *testing.T) {
 				}
 				return 0
 			},
-			version: func(h, i int) string { return map[bool]string{true: "v3", false: "v1"}[updated(260)(h, i)] },
+			version: onRollout("v3", updated(260)),
 			want:    nil,
 		},
 		{
@@ -176,7 +185,7 @@ func TestAttribute(t *testing.T) {
 				return 1 // the burst the CUSUM dated the onset from
 			}
 			return 0
-		}, func(h, i int) string { return map[bool]string{true: "v4", false: "v1"}[updated(260)(h, i)] }, want, at, "", false, false, 0})
+		}, onRollout("v4", updated(260)), want, at, "", false, false, 0})
 	}
 	for _, kind := range []Kind{KindNewError, KindErrorIncrease} {
 		// A rollout over 200..218 that finished before an increase at
@@ -248,7 +257,7 @@ func TestAttribute(t *testing.T) {
 				}
 				return background(h, i)
 			},
-			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[updated(240)(h, i)] },
+			version: onRollout("v2", updated(240)),
 			want:    []string{"dep-v2"},
 			kind:    KindErrorIncrease,
 			oneLine: true,
@@ -270,7 +279,7 @@ func TestAttribute(t *testing.T) {
 				}
 				return e
 			},
-			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[updated(240)(h, i)] },
+			version: onRollout("v2", updated(240)),
 			want:    []string{"dep-v2"},
 			kind:    KindErrorIncrease,
 			onset:   230,
@@ -305,7 +314,7 @@ func TestAttribute(t *testing.T) {
 				}
 				return background(h, i)
 			},
-			version: func(h, i int) string { return map[bool]string{true: "v2", false: "v1"}[shortUpdated(233)(h, i)] },
+			version: onRollout("v2", shortUpdated(233)),
 			want:    nil,
 			kind:    KindErrorIncrease,
 		},

@@ -90,8 +90,8 @@ func (s sustain) holds(f Finding, cfg rules.Correlate) (string, bool) {
 	if need <= 0 || f.Kind != KindErrorIncrease {
 		return "", false
 	}
-	weak := len(f.SuspectedDeploys) > 0
-	if weak && f.SuspectedDeploys[0].corroborated {
+	oneLine := len(f.SuspectedDeploys) > 0
+	if oneLine && f.SuspectedDeploys[0].corroborated {
 		return "", false
 	}
 	ok := len(s.blocks) > 0
@@ -110,7 +110,7 @@ func (s sustain) holds(f Finding, cfg rules.Correlate) (string, bool) {
 		return "", false
 	}
 	why := fmt.Sprintf("no deploy implicated: an increase in an existing class pages once it has stayed elevated for %s without fading", need)
-	if weak {
+	if oneLine {
 		why = fmt.Sprintf("deploy %s is suspected on one line of evidence only, which chance gives a harmless deploy every few days: an increase in an existing class pages once it has stayed elevated for %s without fading, or as soon as a second line or a strong one ties it to the deploy",
 			f.SuspectedDeploys[0].ID, need)
 	}

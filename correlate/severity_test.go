@@ -168,22 +168,30 @@ func TestSustained(t *testing.T) {
 }
 
 // TestCorroborated: one moderate line is what chance gives; a strong line,
-// or two moderate ones, is a tie; a line against never adds.
+// or two moderate ones, is a tie; a line against never adds; the version
+// rate stands alone unless the rollout's minutes found the versions alike.
 func TestCorroborated(t *testing.T) {
 	cases := []struct {
-		lines []evidence
-		want  bool
+		align, split, rate, rec evidence
+		sbs                     sideBySide
+		want                    bool
 	}{
-		{[]evidence{evNone, evNone, evNone, evNone}, false},
-		{[]evidence{evModerate, evNone, evNone, evNone}, false},
-		{[]evidence{evNone, evNone, evModerate, evAgainst}, false},
-		{[]evidence{evModerate, evNone, evModerate, evNone}, true},
-		{[]evidence{evNone, evStrong, evNone, evNone}, true},
-		{[]evidence{evNone, evNone, evNone, evStrong}, true},
+		{evNone, evNone, evNone, evNone, sideBySideNone, false},
+		{evModerate, evNone, evNone, evNone, sideBySideAgrees, false},
+		{evNone, evModerate, evNone, evNone, sideBySideNone, false},
+		{evModerate, evNone, evModerate, evNone, sideBySideAgrees, true},
+		{evNone, evStrong, evNone, evNone, sideBySideDisagrees, true},
+		{evNone, evNone, evNone, evStrong, sideBySideNone, true},
+		// The version rate alone: all there is after a quick rollout, or
+		// agreeing with the few minutes there were; one line where the
+		// minutes found the versions alike.
+		{evNone, evNone, evModerate, evNone, sideBySideNone, true},
+		{evNone, evNone, evModerate, evNone, sideBySideAgrees, true},
+		{evNone, evNone, evModerate, evNone, sideBySideDisagrees, false},
 	}
 	for _, c := range cases {
-		if got := corroborated(c.lines...); got != c.want {
-			t.Errorf("corroborated(%v) = %v, want %v", c.lines, got, c.want)
+		if got := corroborated(c.align, c.split, c.rate, c.rec, c.sbs); got != c.want {
+			t.Errorf("corroborated(%+v) = %v, want %v", c, got, c.want)
 		}
 	}
 }
