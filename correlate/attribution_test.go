@@ -284,9 +284,27 @@ func TestAttribute(t *testing.T) {
 			kind:    KindErrorIncrease,
 			onset:   230,
 			// The burst's minutes inside the rollout keep the alignment
-			// moderate, and the predecessor's rate before the rollout
-			// holds the burst: one line.
-			oneLine: true,
+			// moderate; the version's rate over its first half hour on
+			// every host (versionRateSpan) is 2× the predecessor's even
+			// with the burst in the predecessor's hour: two lines.
+		},
+		attrCase{
+			// The corpus's quiet day 23: the class runs at its background
+			// rate on the new version for an hour, then one burst. Dated
+			// from the rollout (the search merged the two), the version's
+			// rate over everything since the rollout is the burst's, and
+			// would blame a version that ran clean for an hour.
+			name:    "a burst an hour after a quick rollout is not the version's rate",
+			deploys: []Deploy{short("edge", "v2", 240, "h")},
+			errAt: func(h, i int) float64 {
+				if i >= 300 && i < 330 {
+					return 4
+				}
+				return background(h, i)
+			},
+			version: always("v2"),
+			want:    nil,
+			kind:    KindErrorIncrease,
 		},
 		attrCase{
 			name:    "outage that starts 20 min after a short rollout finished does not look aligned",

@@ -21,6 +21,16 @@ const preDeployBuckets = 60
 // and a before/after comparison would only measure time.
 const rolloutTail = 5 * time.Minute
 
+// versionRateSpan bounds how long after a rollout's last host the new
+// version's errors are counted against its predecessor's rate before the
+// rollout. That comparison is across time: the longer the span, the more it
+// measures the hour (the diurnal mix, an unrelated burst on a fleet that
+// has run the version all along) and the less the version. A version at
+// fault shows it in its first half hour on every host; one whose errors
+// begin later is a leak, tied by the replacement that ends it (recovery
+// alignment), not by a before/after comparison.
+const versionRateSpan = 30 * time.Minute
+
 // rateRatio is errors per request on one version against another, with its
 // 95% interval.
 type rateRatio struct {
@@ -96,6 +106,9 @@ func versionRate(f Finding, latest time.Time, d Deploy, sc *Scope, w Window, end
 	s := w.Index(start)
 	if s < 1 {
 		return evNone, ""
+	}
+	if stop := w.Index(last.Add(versionRateSpan)); stop >= 0 && stop < end {
+		end = stop
 	}
 	at := make(map[string]time.Time, len(d.Hosts))
 	for _, h := range d.Hosts {
