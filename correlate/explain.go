@@ -325,9 +325,11 @@ func explainCandidates(items []Condition) [][]Condition {
 // has got (see explanations).
 //
 // version, when not empty, is the suspected deploy's: each single
-// condition is counted on it as well, and one that every request of that
-// version met is where the version runs, not who is hurt (see
-// explanations).
+// condition, and each pair of them, is counted on it as well. One that
+// every request of that version met is where the version runs, not who is
+// hurt; two that the version's requests meet alike (us-east-1 and aws,
+// while aws-euw1 hosts still run the old version) cannot be told apart by
+// anything the version did (see explanations).
 func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q ConjunctionQuery, transient func(Condition) bool, version string) ([]Explanation, error) {
 	items := explainItems(sc)
 	if len(items) == 0 {
@@ -336,6 +338,8 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 	conjs := explainCandidates(items)
 	q.Conjunctions = conjs
 	var probes []Condition
+	type pair struct{ a, b Condition }
+	var pairs []pair
 	if version != "" {
 		v := Condition{Field: FieldVersion, Value: version}
 		q.Conjunctions = append(slices.Clone(conjs), []Condition{v})
@@ -343,6 +347,14 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 			if !footprint(it.Field) {
 				probes = append(probes, it)
 				q.Conjunctions = append(q.Conjunctions, []Condition{it, v})
+			}
+		}
+		for i, a := range probes {
+			for _, b := range probes[i+1:] {
+				if a.Field != b.Field {
+					pairs = append(pairs, pair{a, b})
+					q.Conjunctions = append(q.Conjunctions, []Condition{a, b, v})
+				}
 			}
 		}
 	}
@@ -353,20 +365,63 @@ func explainScope(ctx context.Context, cc ConjunctionCounter, sc *Scope, q Conju
 	if len(counts) != len(q.Conjunctions) {
 		return nil, fmt.Errorf("scope explanation of %s: source returned %d counts for %d conjunctions", q.Service, len(counts), len(q.Conjunctions))
 	}
-	var confounded func(Condition) bool
+	var r reach
 	if n := len(conjs); version != "" {
-		set := map[Condition]bool{}
+		all := map[Condition]bool{}
+		on := map[Condition]float64{}
 		if vreq := counts[n].Requests; vreq > 0 {
 			for j, it := range probes {
-				if counts[n+1+j].Requests >= vreq {
-					set[it] = true
+				on[it] = counts[n+1+j].Requests
+				if on[it] >= vreq {
+					all[it] = true
 				}
 			}
 		}
-		confounded = func(c Condition) bool { return set[c] }
+		alike := map[pair]bool{}
+		for j, p := range pairs {
+			both := counts[n+1+len(probes)+j].Requests
+			if both > 0 && both == on[p.a] && both == on[p.b] {
+				alike[p], alike[pair{p.b, p.a}] = true, true
+			}
+		}
+		r.confounded = func(c Condition) bool { return all[c] }
+		r.alike = func(a, b Condition) bool { return alike[pair{a, b}] }
 		counts = counts[:n]
 	}
-	return explanations(conjs, counts, transient, confounded), nil
+	return explanations(conjs, counts, transient, r), nil
+}
+
+// reach is what the suspected version's own requests say about the
+// conditions; its zero value knows of no suspect.
+type reach struct {
+	// confounded: every request of the version met the condition.
+	confounded func(Condition) bool
+	// alike: the version's requests that met one condition are exactly
+	// those that met the other.
+	alike func(a, b Condition) bool
+}
+
+// reachesAlike reports whether s differs from t only by conditions the
+// version's requests meet exactly as they meet one of t's own: "us-east-1
+// ∧ /fn/*" against "aws ∧ /fn/*" while the version runs on aws only in
+// us-east-1. s's sharper rate is then how far the rollout has got (the
+// aws hosts elsewhere still run the old version, whose requests cannot
+// fail of the new one's fault), not who is hurt.
+func (r reach) reachesAlike(s, t []Condition) bool {
+	if r.alike == nil {
+		return false
+	}
+	extra := false
+	for _, a := range s {
+		if slices.Contains(t, a) {
+			continue
+		}
+		extra = true
+		if !slices.ContainsFunc(t, func(b Condition) bool { return !slices.Contains(s, b) && r.alike(a, b) }) {
+			return false
+		}
+	}
+	return extra
 }
 
 // footprint reports whether a field is where a rollout has reached rather
@@ -415,7 +470,13 @@ func footprint(field string) bool { return field == FieldVersion || field == Fie
 // version serves requests they do not match (a gcp host without errors),
 // they are evidence again. Among footprints the version ranks last: a
 // host or a provider at least says where.
-func explanations(conjs [][]Condition, counts []ConjunctionCount, transient, confounded func(Condition) bool) []Explanation {
+//
+// The same holds between two conditions (r.alike): once the version runs
+// on gcp too, aws is evidence, but while its only aws hosts are in
+// us-east-1, "us-east-1 ∧ /fn/*" is sharper than "aws ∧ /fn/*" for the
+// same reason, and is not minimal against it.
+func explanations(conjs [][]Condition, counts []ConjunctionCount, transient func(Condition) bool, r reach) []Explanation {
+	confounded := r.confounded
 	if len(conjs) == 0 || len(conjs) != len(counts) || len(conjs[0]) != 0 {
 		return nil
 	}
@@ -457,6 +518,10 @@ func explanations(conjs [][]Condition, counts []ConjunctionCount, transient, con
 		for _, t := range ok {
 			if !within(s, t) {
 				continue
+			}
+			if r.reachesAlike(s.e.Conditions, t.e.Conditions) {
+				minimal = false
+				break
 			}
 			rr, lo := riskRatio(s.c.Errors, s.c.Requests, t.c.Errors-s.c.Errors, t.c.Requests-s.c.Requests)
 			if t.c.Requests-s.c.Requests <= 0 || rr < explainMinRisk || lo <= 1 {
@@ -552,13 +617,23 @@ func score(conj []Condition, c, tot ConjunctionCount) (Explanation, bool) {
 
 // riskRatio is (a/n)/(b/m) with half a count added to each cell of the
 // 2×2 table (Haldane's correction, finite when b is 0), and the lower end
-// of its 95% interval on the log scale (Katz et al. 1978).
+// of its 95% interval.
+//
+// The interval is the exact one, conditional on the a+b errors (the
+// Clopper–Pearson bound that compareRates maps to a rate ratio), not the
+// log-scale one (Katz et al. 1978) this used first. An explanation is
+// asked for in a finding's first minutes, when it holds a handful of
+// errors and its complement none: there the log-scale interval, whose
+// variance is dominated by the 1/0.5 of the corrected empty cell, reaches
+// below 1 even when chance would put all five errors in a third of the
+// requests once in a hundred times ((1/3)^5), and the sharper conjunction
+// that says who is hurt lost to a broader one for want of a sixth error.
+// Errors are rare among requests, so the rate ratio is the risk ratio;
+// where they are not, the conditional interval is the wider, the cautious
+// side.
 func riskRatio(a, n, b, m float64) (rr, low float64) {
-	a, b = a+0.5, b+0.5
-	n, m = n+1, m+1
-	rr = (a / n) / (b / m)
-	se := math.Sqrt(math.Max(0, 1/a-1/n+1/b-1/m))
-	return rr, rr * math.Exp(-1.96*se)
+	rr = ((a + 0.5) / (n + 1)) / ((b + 0.5) / (m + 1))
+	return rr, math.Min(rr, compareRates(a, n, b, m).lo)
 }
 
 // footprintRank says whether e only says where a rollout has reached: a
