@@ -16,10 +16,12 @@
 // read once it is complete. The one figure that is not per bucket is a
 // message's examples: the earliest few occurrences over the window. They
 // are kept per bucket too; a bucket read together with earlier ones may
-// hold fewer than its own earliest few (the earlier buckets took them), and
-// when a window comes to start at or before such a bucket and needs its
-// examples, that single bucket is read again (a top-up). Examples are
-// therefore identical to a from-scratch read.
+// hold fewer than its own earliest few (the earlier buckets took them), a
+// busy message keeps those of a budget of buckets only once the examples
+// held pass Config.ExampleBytes (Source.budget),
+// and when a window comes to start at or before such a "short" bucket and
+// needs its examples, that single bucket is read again (a top-up).
+// Examples are therefore identical to a from-scratch read.
 //
 // Why in memory and not in the store: the cache is rebuilt on start by the
 // first evaluation, which reads its window once, exactly as every
@@ -45,9 +47,11 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -75,6 +79,18 @@ type Config struct {
 	// returns at most (the earliest); zero means 5, what the
 	// Elasticsearch and file sources return.
 	Samples int
+	// ExampleBuckets is the example budget of a series (Source.budget):
+	// a series with at most this many buckets with errors in the cache
+	// keeps the examples of all of them, one with more keeps those of its
+	// first this many from the newest window's start. Zero means 32; it
+	// is at least Examples.
+	ExampleBuckets int
+	// ExampleBytes is how much memory the examples of all series may
+	// take before the budget applies (Source.budget); zero means 64 MiB.
+	// Below it every example read is kept, so a deployment of ordinary
+	// size reads each bucket once; above it the busiest series keep
+	// ExampleBuckets buckets of examples and pay for it in top-up reads.
+	ExampleBytes int
 }
 
 // Stats count what a Source asked its inner source, for benchmarks and
@@ -96,23 +112,39 @@ type Stats struct {
 
 // Source is a caching correlate.Source. It is safe for concurrent use;
 // Traffic calls run one at a time.
+//
+// What it holds is series-major: each (service, masked message) series'
+// counts once, indexed by global bucket index (cells), with its kept
+// examples; per bucket only whether it is cached complete and its
+// services' requests and errors. A bucket-major layout (a list of
+// messages per bucket) repeats every message's name and bookkeeping in
+// every bucket: about 30 bytes a message and bucket, 2.9 GB for a week of
+// 10,000 error classes that err every minute, where this takes about one.
 type Source struct {
 	inner correlate.Source
 	cfg   Config
 
 	mu   sync.Mutex
 	step time.Duration
-	// buckets are the complete buckets read, by start.
-	buckets map[time.Time]*bucket
+	// epoch is bucket index 0 (index), set by the first window after a
+	// reset.
+	epoch time.Time
+	// complete are the indexes of the complete buckets read.
+	complete ranges
+	// totals are the complete buckets' requests and errors, by service.
+	totals map[string]*svcTotals
+	// series are the complete buckets' messages, by service and message.
+	series map[seriesKey]*msgSeries
+	// services interns service names, so that series keys share them.
+	services map[string]string
+	// ws is the index of the newest window's start, from which the
+	// example budget counts (budget).
+	ws int64
 	// frontier is the end of the complete region at the last read.
 	frontier time.Time
 	// counts are the document counts of re-checked buckets at the last
 	// count (Counter).
 	counts map[time.Time]float64
-	// names interns the messages of buckets; liveNames is how many were
-	// in use at the last sweep.
-	names     map[string]string
-	liveNames int
 	// scopes, hostErr and hostReq are the kept breakdowns (scope.go).
 	scopes  map[scopeKey]*scopeSum
 	hostErr map[string]*hostBuckets
@@ -121,6 +153,19 @@ type Source struct {
 }
 
 var _ correlate.Source = (*Source)(nil)
+
+// defaultExampleBuckets is Config.ExampleBuckets's default. It is a
+// trade of memory for top-up reads (see budget): 32 kept buckets of
+// examples cost a series about 4 KB, 0.4 bytes a bucket over a week of
+// minutes, and a series erring every minute needs a top-up once the
+// window has slid past them, a read shared with every such series.
+const defaultExampleBuckets = 32
+
+// defaultExampleBytes is Config.ExampleBytes's default: examples of a
+// few hundred classes over the default lookback take a few MB, so only a
+// deployment near the largest setting (a week of thousands of classes
+// erring every minute, several GB of examples unbounded) reaches it.
+const defaultExampleBytes = 64 << 20
 
 // New wraps inner.
 func New(inner correlate.Source, cfg Config) (*Source, error) {
@@ -139,12 +184,27 @@ func New(inner correlate.Source, cfg Config) (*Source, error) {
 	if cfg.Samples < 0 {
 		return nil, fmt.Errorf("cache: samples %d is negative", cfg.Samples)
 	}
+	if cfg.ExampleBuckets < 0 {
+		return nil, fmt.Errorf("cache: example buckets %d is negative", cfg.ExampleBuckets)
+	}
+	if cfg.ExampleBytes < 0 {
+		return nil, fmt.Errorf("cache: example bytes %d is negative", cfg.ExampleBytes)
+	}
+	if cfg.ExampleBytes == 0 {
+		cfg.ExampleBytes = defaultExampleBytes
+	}
 	if cfg.Examples == 0 {
 		cfg.Examples = 3
 	}
 	if cfg.Samples == 0 {
 		cfg.Samples = 5
 	}
+	if cfg.ExampleBuckets == 0 {
+		cfg.ExampleBuckets = defaultExampleBuckets
+	}
+	// A window's examples come from at most Examples buckets from its
+	// start; a smaller budget would drop some a window needs.
+	cfg.ExampleBuckets = max(cfg.ExampleBuckets, cfg.Examples)
 	s := &Source{inner: inner, cfg: cfg}
 	s.reset(0)
 	return s, nil
@@ -152,9 +212,9 @@ func New(inner correlate.Source, cfg Config) (*Source, error) {
 
 // reset forgets everything read, for a new bucket size.
 func (s *Source) reset(step time.Duration) {
-	s.step, s.frontier = step, time.Time{}
-	s.buckets, s.counts = map[time.Time]*bucket{}, map[time.Time]float64{}
-	s.names, s.liveNames = map[string]string{}, 0
+	s.step, s.frontier, s.epoch, s.ws = step, time.Time{}, time.Time{}, 0
+	s.complete, s.totals, s.counts = nil, map[string]*svcTotals{}, map[time.Time]float64{}
+	s.series, s.services = map[seriesKey]*msgSeries{}, map[string]string{}
 	s.scopes, s.hostErr, s.hostReq = map[scopeKey]*scopeSum{}, map[string]*hostBuckets{}, map[string]*hostBuckets{}
 }
 
@@ -169,57 +229,170 @@ func (s *Source) Stats() Stats {
 	return s.stats
 }
 
-// bucket is one bucket's traffic.
+// svcTotals is one service's requests and errors per complete bucket,
+// dense from base: 16 bytes a bucket and service, which a map of
+// per-bucket records (about 100 bytes a bucket) would multiply.
+type svcTotals struct {
+	base      int64
+	req, errs []float64
+}
+
+// at is bucket g's requests and errors.
+func (t *svcTotals) at(g int64) (req, errs float64) {
+	if k := g - t.base; k >= 0 && k < int64(len(t.req)) {
+		return t.req[k], t.errs[k]
+	}
+	return 0, 0
+}
+
+// set stores bucket g's requests and errors.
+func (t *svcTotals) set(g int64, req, errs float64) {
+	if req == 0 && errs == 0 {
+		if k := g - t.base; k >= 0 && k < int64(len(t.req)) {
+			t.req[k], t.errs[k] = 0, 0
+		}
+		return
+	}
+	switch {
+	case len(t.req) == 0:
+		t.base, t.req, t.errs = g, []float64{req}, []float64{errs}
+		return
+	case g < t.base:
+		// Older than any bucket read so far: rare, so a copy.
+		k := int(t.base - g)
+		r, e := make([]float64, k+len(t.req)), make([]float64, k+len(t.errs))
+		copy(r[k:], t.req)
+		copy(e[k:], t.errs)
+		t.base, t.req, t.errs = g, r, e
+	case g >= t.base+int64(len(t.req)):
+		m := int(g-t.base) + 1
+		t.req, t.errs = grow(t.req, m), grow(t.errs, m)
+	}
+	t.req[g-t.base], t.errs[g-t.base] = req, errs
+}
+
+// trim drops the buckets before from, and says whether any bucket is
+// left that is not zero.
+func (t *svcTotals) trim(from int64) bool {
+	k := min(max(from-t.base, 0), int64(len(t.req)))
+	t.req, t.errs, t.base = t.req[k:], t.errs[k:], t.base+k
+	for len(t.req) > 0 && t.req[0] == 0 && t.errs[0] == 0 {
+		t.req, t.errs, t.base = t.req[1:], t.errs[1:], t.base+1
+	}
+	return len(t.req) > 0
+}
+
+type seriesKey struct{ service, message string }
+
+// msgSeries is one message's complete buckets.
+type msgSeries struct {
+	counts cells
+	// ex are the examples kept, by bucket, for buckets with a count.
+	ex []exEntry
+	// short are the buckets whose examples may be fewer than their own
+	// earliest few, as many as a read of the bucket alone would give:
+	// those of a read that came after the read's examples ran out (split),
+	// and those the budget dropped. A bucket with a count that is neither
+	// short nor in ex has none (the source keeps fewer).
+	short ranges
+}
+
+type exEntry struct {
+	at int64
+	ex []string
+}
+
+// examplesAt are the examples kept for bucket g.
+func (se *msgSeries) examplesAt(g int64) []string {
+	k, ok := slices.BinarySearchFunc(se.ex, g, cmpEntry)
+	if !ok {
+		return nil
+	}
+	return se.ex[k].ex
+}
+
+func cmpEntry(e exEntry, g int64) int { return cmp.Compare(e.at, g) }
+
+// forget drops buckets [lo, hi): counts and examples. Their short marks
+// stay: a mark on a bucket with no count means nothing, and split sets or
+// clears it when it stores a count there. Clearing them here would split
+// a series' runs of marks at every bucket another series has read again.
+func (se *msgSeries) forget(lo, hi int64) {
+	se.counts.clear(lo, hi)
+	a, _ := slices.BinarySearchFunc(se.ex, lo, cmpEntry)
+	b, _ := slices.BinarySearchFunc(se.ex, hi, cmpEntry)
+	if a < b {
+		se.ex = slices.Delete(se.ex, a, b)
+	}
+}
+
+// compact frees the room of examples dropped: a series' kept examples
+// shrink when the budget drops them, and the slice would keep its
+// largest size.
+func (se *msgSeries) compact() {
+	if cap(se.ex) > 2*len(se.ex)+4 {
+		se.ex = slices.Clip(slices.Clone(se.ex))
+	}
+}
+
+// keepExamples stores bucket g's examples.
+func (se *msgSeries) keepExamples(g int64, ex []string) {
+	k, ok := slices.BinarySearchFunc(se.ex, g, cmpEntry)
+	e := exEntry{at: g, ex: slices.Clone(ex)}
+	if ok {
+		se.ex[k] = e
+		return
+	}
+	if k == len(se.ex) {
+		se.ex = grow(se.ex, k+1)
+		se.ex[k] = e
+		return
+	}
+	se.ex = slices.Insert(se.ex, k, e)
+}
+
+// bucket is an incomplete ("fresh") bucket of one read: kept per bucket,
+// for this call only, since there are one or two.
 type bucket struct {
 	services map[string]*svcBucket
 }
 
 type svcBucket struct {
 	requests, errors float64
-	// msgs are the bucket's messages with errors: a slice of small values,
-	// not a map of pointers, because a week of minutes for thousands of
-	// classes is held this way (BenchmarkCacheMemory: 24 bytes a message
-	// and bucket, against 87 as a map).
-	msgs []msgBucket
-	// examples are the examples of msgs[k], for the few that have any
-	// (a message's examples are its earliest occurrences, so mostly in
-	// its first bucket with errors).
-	examples map[int32][]string
+	msgs             map[string]freshMsg
 }
 
-type msgBucket struct {
-	msg   string // interned: one copy per message, whatever the buckets
-	count uint32 // a count of correlate.Counts, so a whole number
-	// whole: examples are this bucket's own earliest occurrences, as
-	// many as a read of the bucket alone would give.
-	whole bool
+type freshMsg struct {
+	count    uint32
+	examples []string
 }
 
-// intern returns the one copy of msg the cache keeps.
-func (s *Source) intern(msg string) string {
-	if m, ok := s.names[msg]; ok {
-		return m
+func (b *bucket) service(name string) *svcBucket {
+	sb := b.services[name]
+	if sb == nil {
+		sb = &svcBucket{msgs: map[string]freshMsg{}}
+		b.services[name] = sb
 	}
-	s.names[msg] = msg
-	return msg
+	return sb
 }
 
-// sweepNames forgets the interned messages no cached bucket holds, once
-// they are at least as many as those in use: a daemon that runs for
-// months sees messages come and go.
-func (s *Source) sweepNames() {
-	if len(s.names) < 2*s.liveNames+1024 {
-		return
+// maxSpan is how far from the epoch a window may start before the cache
+// starts afresh (Traffic).
+const maxSpan = 100 * 365 * 24 * time.Hour
+
+// index is the global index of the bucket starting at t, on the grid.
+func (s *Source) index(t time.Time) int64 {
+	return int64(t.Sub(s.epoch) / s.step)
+}
+
+func (s *Source) cached(g int64) bool { return s.complete.has(g) }
+
+func (s *Source) service(name string) string {
+	if v, ok := s.services[name]; ok {
+		return v
 	}
-	live := map[string]string{}
-	for _, bk := range s.buckets {
-		for _, sb := range bk.services {
-			for _, mb := range sb.msgs {
-				live[mb.msg] = mb.msg
-			}
-		}
-	}
-	s.names, s.liveNames = live, len(live)
+	s.services[name] = name
+	return name
 }
 
 // Traffic returns what the inner source would for w, reading only what
@@ -235,12 +408,21 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	if w.Step != s.step {
 		s.reset(w.Step)
 	}
+	if d := w.From.Sub(s.epoch); !s.epoch.IsZero() && (d > maxSpan || d < -maxSpan) {
+		// Indexes are durations from the epoch, which saturate at 292
+		// years: a window that far from the last starts afresh.
+		s.reset(w.Step)
+	}
+	if s.epoch.IsZero() {
+		s.epoch = w.From
+	}
+	g0 := s.index(w.From)
 	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)
 	r0 := n // the first re-checked or new bucket
 	for i := range need {
 		at := w.Start(i)
-		need[i] = s.buckets[at] == nil || !at.Before(recheck)
+		need[i] = !s.cached(g0+int64(i)) || !at.Before(recheck)
 		if r0 == n && !at.Before(recheck) {
 			r0 = i
 		}
@@ -263,7 +445,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 		if err != nil {
 			return nil, err
 		}
-		if !sure && a > 0 && s.buckets[w.Start(a-1)] != nil {
+		if !sure && a > 0 && s.cached(g0+int64(a-1)) {
 			// Read again from a bucket known complete, which makes the
 			// source's Complete unambiguous (see read). Only a run of
 			// several buckets, none complete but maybe the first, gets
@@ -285,6 +467,8 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	} else {
 		s.evict(w.From)
 	}
+	s.ws = g0
+	s.budget()
 	s.evictScopes(w.To)
 	return s.assemble(w, fresh, complete), nil
 }
@@ -303,7 +487,7 @@ func onGrid(t time.Time, step time.Duration) bool {
 // and nothing of the read is cached as complete.
 func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh map[int]*bucket, alone bool) (complete int, sure bool, err error) {
 	sub := correlate.Window{From: w.Start(a), To: w.Start(b), Step: w.Step}
-	known := s.buckets[sub.From] != nil
+	known := s.cached(s.index(sub.From))
 	tr, err := s.inner.Traffic(ctx, sub)
 	if err != nil {
 		return 0, false, err
@@ -324,14 +508,7 @@ func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh m
 	default:
 		done = min(tr.Complete, m)
 	}
-	for j, bk := range s.split(tr, m, alone) {
-		if j < done {
-			s.buckets[sub.Start(j)] = bk
-			delete(fresh, a+j) // an earlier, ambiguous read's copy
-		} else {
-			fresh[a+j] = bk
-		}
-	}
+	s.split(tr, s.index(sub.From), a, m, done, fresh, alone)
 	if end := sub.Start(done); end.After(s.frontier) {
 		s.frontier = end
 	}
@@ -369,100 +546,156 @@ func span(w correlate.Window) string {
 	return w.From.UTC().Format(time.RFC3339) + "/" + w.To.UTC().Format(time.RFC3339)
 }
 
-// split cuts a read of m buckets into buckets. A message's examples are
-// its earliest occurrences over the read, so they belong, in order, to its
-// first buckets with errors: each takes as many as it counts. The buckets
-// after the examples ran out keep fewer than their own, and say so (whole
-// is false).
-func (s *Source) split(tr *correlate.Traffic, m int, alone bool) []*bucket {
-	out := make([]*bucket, m)
-	for j := range out {
-		out[j] = &bucket{services: map[string]*svcBucket{}}
+// toCount is a count of correlate.Counts as stored: a whole number, zero
+// for anything not positive.
+func toCount(v float64) uint32 {
+	switch {
+	case !(v > 0):
+		return 0
+	case v >= math.MaxUint32:
+		return math.MaxUint32
 	}
-	get := func(j int, svc string) *svcBucket {
-		sb := out[j].services[svc]
-		if sb == nil {
-			sb = &svcBucket{}
-			out[j].services[svc] = sb
+	return uint32(math.Round(v))
+}
+
+// split stores a read of buckets [a, a+m) of the window (check has
+// checked its lengths), starting at
+// bucket index g0: the first done complete, into the series, replacing
+// what they held for those buckets (messages that vanished included), the
+// others in fresh. A message's examples are its earliest occurrences over
+// the read, so they belong, in order, to its first buckets with errors:
+// each takes as many as it counts. The buckets after the examples ran out
+// keep fewer than their own, and are marked short.
+func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh map[int]*bucket, alone bool) {
+	hi := g0 + int64(done)
+	if done > 0 {
+		for k, se := range s.series {
+			se.forget(g0, hi)
+			if se.counts.nz == 0 {
+				delete(s.series, k)
+			}
 		}
-		return sb
+		for j := range done {
+			delete(fresh, a+j) // an earlier, ambiguous read's copy
+		}
+		for _, t := range s.totals {
+			for g := g0; g < hi; g++ {
+				t.set(g, 0, 0)
+			}
+		}
+		s.complete.add(g0, hi)
 	}
+	for j := done; j < m; j++ {
+		fresh[a+j] = &bucket{services: map[string]*svcBucket{}}
+	}
+	scratch := make([]float64, m)
+	active := make([]bool, m)
+	E := s.cfg.Examples
 	for _, st := range tr.Services {
+		name := s.service(st.Service)
+		if done > 0 && s.totals[name] == nil {
+			s.totals[name] = &svcTotals{}
+		}
 		for j := range m {
-			if st.Requests[j] != 0 || st.Errors[j] != 0 {
-				sb := get(j, st.Service)
-				sb.requests, sb.errors = st.Requests[j], st.Errors[j]
-			}
-		}
-		// Each bucket's messages are allocated at their exact number:
-		// growing by appends would leave up to half of them unused.
-		need := make([]int, m)
-		for _, mc := range st.Messages {
-			for j := range m {
-				if mc.Counts.At(j) != 0 {
-					need[j]++
-				}
-			}
-		}
-		for j, k := range need {
-			if k > 0 {
-				sb := get(j, st.Service)
-				sb.msgs = make([]msgBucket, 0, k)
+			active[j] = st.Requests[j] != 0 || st.Errors[j] != 0
+			if j < done {
+				s.totals[name].set(g0+int64(j), st.Requests[j], st.Errors[j])
 			}
 		}
 		for _, mc := range st.Messages {
+			clear(scratch)
+			mc.Counts.AddTo(scratch, 0)
 			ex := mc.Examples
-			for j := range m {
-				c := mc.Counts.At(j)
+			var se *msgSeries
+			for j, v := range scratch {
+				c := toCount(v)
 				if c == 0 {
 					continue
 				}
-				take := min(len(ex), s.cfg.Examples, int(max(1, c)))
+				active[j] = true
+				take := min(len(ex), E, int(min(c, uint32(E))))
+				if j >= done {
+					fresh[a+j].service(name).msgs[mc.Message] = freshMsg{count: c, examples: slices.Clone(ex[:take])}
+					ex = ex[take:]
+					continue
+				}
 				// A source that gave fewer examples than it may keep gave
 				// all it has: reading the bucket alone would give no more.
-				mb := msgBucket{msg: s.intern(mc.Message), count: uint32(c),
-					whole: alone || take >= min(s.cfg.Examples, int(max(1, c))) || len(mc.Examples) < s.cfg.Examples}
-				sb := get(j, st.Service)
-				if take > 0 {
-					if sb.examples == nil {
-						sb.examples = map[int32][]string{}
+				whole := alone || take >= min(E, int(min(c, uint32(E)))) || len(mc.Examples) < E
+				if se == nil {
+					key := seriesKey{name, mc.Message}
+					if se = s.series[key]; se == nil {
+						se = &msgSeries{}
+						s.series[key] = se
 					}
-					sb.examples[int32(len(sb.msgs))] = slices.Clone(ex[:take])
+				}
+				g := g0 + int64(j)
+				se.counts.set(g, c)
+				if take > 0 {
+					se.keepExamples(g, ex[:take])
+				}
+				if whole {
+					se.short.remove(g, g+1)
+				} else {
+					se.short.add(g, g+1)
 				}
 				ex = ex[take:]
-				sb.msgs = append(sb.msgs, mb)
+			}
+		}
+		for j := done; j < m; j++ {
+			if active[j] {
+				sb := fresh[a+j].service(name)
+				sb.requests, sb.errors = st.Requests[j], st.Errors[j]
 			}
 		}
 	}
-	return out
 }
 
 // topUp reads again, alone, every cached bucket whose examples a window
-// over w needs and that does not hold its own (see split), until none is
-// left.
+// over w needs and that does not hold its own (a short one, see split
+// and budget), until none is left. A read of one bucket serves every
+// series with errors in it, which is what keeps top-ups about one a
+// evaluation however many series need it (budget).
 func (s *Source) topUp(ctx context.Context, w correlate.Window, fresh map[int]*bucket) error {
 	n := w.Len()
+	g0 := s.index(w.From)
+	freshAt := slices.Sorted(maps.Keys(fresh))
+	E := s.cfg.Examples
 	for {
 		short := map[int]bool{}
-		type key struct{ svc, msg string }
-		got := map[key]int{}
-		for i := range n {
-			bk := s.at(w, i, fresh)
-			if bk == nil {
+		for key, se := range s.series {
+			if !se.short.overlaps(g0, g0+int64(n)) {
 				continue
 			}
-			for svc, sb := range bk.services {
-				for j, mb := range sb.msgs {
-					k := key{svc, mb.msg}
-					if got[k] >= s.cfg.Examples {
-						continue
+			got, f := 0, 0
+			// freshUpTo counts the examples of the fresh buckets before
+			// bucket i (they are never short: read with all after them).
+			freshUpTo := func(i int) {
+				for ; f < len(freshAt) && freshAt[f] < i; f++ {
+					if sb := fresh[freshAt[f]].services[key.service]; sb != nil {
+						got += len(sb.msgs[key.message].examples)
 					}
-					if !mb.whole && fresh[i] == nil {
-						short[i] = true
-					}
-					got[k] += len(sb.examples[int32(j)])
 				}
 			}
+			se.counts.each(g0, g0+int64(n), func(g int64, c uint32) bool {
+				i := int(g - g0)
+				freshUpTo(i)
+				if got >= E {
+					return false
+				}
+				if fresh[i] != nil {
+					return true // the fresh copy counts, from freshUpTo
+				}
+				if se.short.has(g) {
+					// Read alone, it gives its own earliest few: count
+					// them, so that only the buckets needed are read.
+					short[i] = true
+					got += min(int(c), E)
+					return true
+				}
+				got += len(se.examplesAt(g))
+				return true
+			})
 		}
 		if len(short) == 0 {
 			return nil
@@ -470,10 +703,117 @@ func (s *Source) topUp(ctx context.Context, w correlate.Window, fresh map[int]*b
 		for _, i := range slices.Sorted(maps.Keys(short)) {
 			s.stats.TopUps++
 			if _, _, err := s.read(ctx, w, i, i+1, fresh, true); err != nil {
-				return err
+				return fmt.Errorf("cache: reading bucket %s again for its examples: %w", w.Start(i).UTC().Format(time.RFC3339), err)
+			}
+		}
+		freshAt = slices.Sorted(maps.Keys(fresh))
+	}
+}
+
+// budget bounds the examples each series keeps, so that a week of
+// buckets read one at a time (the daemon's steady state, each bucket read
+// alone and so holding its own examples) does not keep an example per
+// series and bucket: 70 bytes and more each, against about one byte for
+// the count.
+//
+// A series with at most ExampleBuckets buckets with errors in the cache
+// keeps the examples of all of them: it is quiet, its few buckets cost
+// little, and a window starting anywhere finds their examples without a
+// read. A series with more keeps those of its first ExampleBuckets buckets
+// with errors from the newest window's start (ws) only, and the others are
+// marked short, to be read again (topUp) when a window needs them: a
+// window's examples are the earliest few from its start, so they lie in
+// its first Examples buckets with errors, which are kept.
+//
+// The cost, in reads: as the window slides a bucket per evaluation, a
+// series erring every minute runs out of kept buckets after
+// ExampleBuckets evaluations, and from then on needs the bucket Examples
+// ahead of the window's start at every evaluation. That is the same
+// bucket for every such series, and one read of a bucket alone gives the
+// examples of every series in it, all kept (they are within the budget
+// from ws), so it costs one single-bucket read per evaluation whatever
+// the number of series. Series erring less often need a bucket further
+// ahead; one read serves every series whose budget reaches it, so a
+// bucket is read again only for series ExampleBuckets/Examples times
+// denser than those it was first read for: a couple of reads per
+// evaluation on average, for a mix from once an hour to every minute
+// (BenchmarkCacheSteadyState: one). A single evaluation may take up to
+// Examples of them, when a message whose first bucket held all its
+// examples comes to need the next ones too. A window whose start moves
+// back (an open incident anchoring it) needs reads of the buckets its
+// start gained, once; so does the first window after a cold read, for the
+// buckets the read's examples did not reach (as before the budget).
+//
+// Why count buckets rather than bytes or time: a window needs a number of
+// buckets with errors, Examples at most, whatever their spacing; counting
+// them keeps every series' next few needs covered, dense or quiet.
+//
+// All of this only once the examples held exceed Config.ExampleBytes:
+// below it every bucket keeps its examples, and a steady evaluation is the
+// one read of its new bucket. The top-up read per evaluation is the price
+// of bounded memory, paid only where memory needs bounding.
+func (s *Source) budget() {
+	if s.exampleBytes() <= s.cfg.ExampleBytes {
+		return
+	}
+	B := s.cfg.ExampleBuckets
+	for _, se := range s.series {
+		if se.counts.nz <= B {
+			continue
+		}
+		if first, _, _ := se.counts.bounds(); first < s.ws {
+			if k, _ := slices.BinarySearchFunc(se.ex, s.ws, cmpEntry); k > 0 {
+				se.ex = slices.Delete(se.ex, 0, k)
+			}
+			se.short.add(first, s.ws)
+		}
+		k, last := 0, int64(-1)
+		found := false
+		se.counts.each(s.ws, math.MaxInt64, func(g int64, _ uint32) bool {
+			k++
+			if k == B {
+				last, found = g, true
+				return false
+			}
+			return true
+		})
+		if !found {
+			continue
+		}
+		if j, ok := slices.BinarySearchFunc(se.ex, last, cmpEntry); j+btoi(ok) < len(se.ex) {
+			j += btoi(ok)
+			clear(se.ex[j:]) // so that the dropped examples are freed
+			se.ex = se.ex[:j]
+		}
+		if _, l, _ := se.counts.bounds(); l > last {
+			se.short.add(last+1, math.MaxInt64)
+		}
+		se.compact()
+	}
+}
+
+// exampleBytes is about what the kept examples take: each bucket's entry
+// (its index and slice) and each string's header and bytes. It walks
+// every kept example, which the budget bounds.
+func (s *Source) exampleBytes() int {
+	const entry, header = 8 + 24, 16
+	n := 0
+	for _, se := range s.series {
+		n += entry * len(se.ex)
+		for _, e := range se.ex {
+			for _, x := range e.ex {
+				n += header + len(x)
 			}
 		}
 	}
+	return n
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Counter is an inner source that counts its documents per bucket far
@@ -529,7 +869,7 @@ func (s *Source) skipUnchanged(ctx context.Context, w correlate.Window, r0 int, 
 	s.stats.Counts++
 	for j, v := range counts {
 		at := sub.Start(j)
-		if before, ok := s.counts[at]; ok && before == v && s.buckets[at] != nil {
+		if before, ok := s.counts[at]; ok && before == v && s.cached(s.index(at)) {
 			need[r0+j] = false
 		}
 		s.counts[at] = v
@@ -537,19 +877,14 @@ func (s *Source) skipUnchanged(ctx context.Context, w correlate.Window, r0 int, 
 	return nil
 }
 
-// at is bucket i of w: this read's when it has it, else the cache's.
-func (s *Source) at(w correlate.Window, i int, fresh map[int]*bucket) *bucket {
-	if bk := fresh[i]; bk != nil {
-		return bk
-	}
-	return s.buckets[w.Start(i)]
-}
-
-// evict drops the buckets before from.
+// evict drops the buckets before from: their totals, the series' counts,
+// examples and short marks, and the series left with no count.
 func (s *Source) evict(from time.Time) {
-	for at := range s.buckets {
-		if at.Before(from) {
-			delete(s.buckets, at)
+	gf := s.index(from)
+	s.complete.remove(math.MinInt64, gf)
+	for name, t := range s.totals {
+		if !t.trim(gf) {
+			delete(s.totals, name)
 		}
 	}
 	for at := range s.counts {
@@ -557,57 +892,151 @@ func (s *Source) evict(from time.Time) {
 			delete(s.counts, at)
 		}
 	}
-	s.sweepNames()
+	for k, se := range s.series {
+		if first, _, ok := se.counts.bounds(); ok && first >= gf {
+			continue
+		}
+		se.counts.trim(gf)
+		if se.counts.nz == 0 {
+			delete(s.series, k)
+			continue
+		}
+		if j, _ := slices.BinarySearchFunc(se.ex, gf, cmpEntry); j > 0 {
+			se.ex = slices.Delete(se.ex, 0, j)
+			se.compact()
+		}
+		se.short.remove(math.MinInt64, gf)
+	}
+	// Services come and go too, far more slowly than messages: rebuild
+	// the table once it is mostly names no bucket holds.
+	if len(s.services) > 1024 {
+		live := map[string]string{}
+		for name := range s.totals {
+			live[name] = name
+		}
+		for k := range s.series {
+			live[k.service] = k.service
+		}
+		if 2*len(live) < len(s.services) {
+			s.services = live
+		}
+	}
 }
 
 // assemble is w's traffic from the cached and fresh buckets, in the
 // inner source's order: services and messages sorted by name.
+//
+// Each message's counts are gathered into one scratch slice, reused from
+// message to message, and stored compactly by correlate.NewCounts: the
+// transient memory of a call is one window of float64, not one per
+// message (0.8 GB at a week of minutes and 10,000 messages).
 func (s *Source) assemble(w correlate.Window, fresh map[int]*bucket, complete int) *correlate.Traffic {
 	n := w.Len()
-	type msgAcc struct {
-		counts   []float64
-		examples []string
-	}
-	type svcAcc struct {
-		st   correlate.ServiceTraffic
-		msgs map[string]*msgAcc
-	}
-	svcs := map[string]*svcAcc{}
-	for i := range n {
-		bk := s.at(w, i, fresh)
-		if bk == nil {
-			continue
+	g0 := s.index(w.From)
+	freshAt := slices.Sorted(maps.Keys(fresh))
+	svcs := map[string]*correlate.ServiceTraffic{}
+	get := func(name string) *correlate.ServiceTraffic {
+		st := svcs[name]
+		if st == nil {
+			st = &correlate.ServiceTraffic{Service: name, Requests: make([]float64, n), Errors: make([]float64, n)}
+			svcs[name] = st
 		}
-		for name, sb := range bk.services {
-			sa := svcs[name]
-			if sa == nil {
-				sa = &svcAcc{st: correlate.ServiceTraffic{Service: name, Requests: make([]float64, n), Errors: make([]float64, n)},
-					msgs: map[string]*msgAcc{}}
-				svcs[name] = sa
-			}
-			sa.st.Requests[i], sa.st.Errors[i] = sb.requests, sb.errors
-			for j, mb := range sb.msgs {
-				ma := sa.msgs[mb.msg]
-				if ma == nil {
-					ma = &msgAcc{counts: make([]float64, n)}
-					sa.msgs[mb.msg] = ma
-				}
-				ma.counts[i] = float64(mb.count)
-				if room := s.cfg.Examples - len(ma.examples); room > 0 {
-					ex := sb.examples[int32(j)]
-					ma.examples = append(ma.examples, ex[:min(room, len(ex))]...)
-				}
+		return st
+	}
+	for _, i := range freshAt {
+		for name, sb := range fresh[i].services {
+			st := get(name)
+			st.Requests[i], st.Errors[i] = sb.requests, sb.errors
+		}
+	}
+	for name, t := range s.totals {
+		lo, hi := max(g0, t.base), min(g0+int64(n), t.base+int64(len(t.req)))
+		for g := lo; g < hi; g++ {
+			i := int(g - g0)
+			if r, e := t.at(g); (r != 0 || e != 0) && fresh[i] == nil && s.cached(g) {
+				st := get(name)
+				st.Requests[i], st.Errors[i] = r, e
 			}
 		}
 	}
+	// The messages of each service: those with a count in a cached bucket
+	// of w not overridden by a fresh copy, and those of the fresh buckets.
+	type msgRef struct {
+		se    *msgSeries
+		fresh bool
+	}
+	msgs := map[string]map[string]*msgRef{}
+	ref := func(svc, msg string) *msgRef {
+		m := msgs[svc]
+		if m == nil {
+			m = map[string]*msgRef{}
+			msgs[svc] = m
+		}
+		r := m[msg]
+		if r == nil {
+			r = &msgRef{}
+			m[msg] = r
+		}
+		return r
+	}
+	for k, se := range s.series {
+		has := false
+		se.counts.each(g0, g0+int64(n), func(g int64, _ uint32) bool {
+			has = fresh[int(g-g0)] == nil
+			return !has
+		})
+		if has {
+			ref(k.service, k.message).se = se
+			get(k.service) // a service with messages is listed, errors or not
+		}
+	}
+	for _, i := range freshAt {
+		for name, sb := range fresh[i].services {
+			for msg := range sb.msgs {
+				ref(name, msg).fresh = true
+			}
+		}
+	}
+	scratch := make([]float64, n)
 	tr := &correlate.Traffic{Window: w, Complete: complete}
 	for _, name := range slices.Sorted(maps.Keys(svcs)) {
-		sa := svcs[name]
-		for _, msg := range slices.Sorted(maps.Keys(sa.msgs)) {
-			ma := sa.msgs[msg]
-			sa.st.Messages = append(sa.st.Messages, correlate.MessageCounts{Message: msg, Counts: correlate.NewCounts(ma.counts), Examples: ma.examples})
+		st := svcs[name]
+		for _, msg := range slices.Sorted(maps.Keys(msgs[name])) {
+			r := msgs[name][msg]
+			clear(scratch)
+			var examples []string
+			take := func(ex []string) {
+				if room := s.cfg.Examples - len(examples); room > 0 && len(ex) > 0 {
+					examples = append(examples, ex[:min(room, len(ex))]...)
+				}
+			}
+			f := 0
+			freshUpTo := func(i int) {
+				for ; f < len(freshAt) && freshAt[f] < i; f++ {
+					if !r.fresh {
+						continue
+					}
+					if fm, ok := fresh[freshAt[f]].services[name].msgs[msg]; ok {
+						scratch[freshAt[f]] = float64(fm.count)
+						take(fm.examples)
+					}
+				}
+			}
+			if r.se != nil {
+				r.se.counts.each(g0, g0+int64(n), func(g int64, c uint32) bool {
+					i := int(g - g0)
+					freshUpTo(i)
+					if fresh[i] == nil {
+						scratch[i] = float64(c)
+						take(r.se.examplesAt(g))
+					}
+					return true
+				})
+			}
+			freshUpTo(n)
+			st.Messages = append(st.Messages, correlate.MessageCounts{Message: msg, Counts: correlate.NewCounts(scratch), Examples: examples})
 		}
-		tr.Services = append(tr.Services, sa.st)
+		tr.Services = append(tr.Services, *st)
 	}
 	return tr
 }

@@ -461,7 +461,9 @@ func TestCounterSkipsUnchangedBuckets(t *testing.T) {
 
 // steadyCache is a cache over the test traffic as the daemon runs it (2
 // minutes re-checked, 7 hours kept), its source, and a second source over
-// the same events to read from scratch.
+// the same events to read from scratch. Its examples are far below
+// Config.ExampleBytes, so all are kept and a steady tick is one read; the
+// budget's top-ups are tested on their own (TestExampleBudget...).
 func steadyCache(t *testing.T) (c *Source, inner, scratch *fake) {
 	t.Helper()
 	inner = &fake{events: traffic()}

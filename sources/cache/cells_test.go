@@ -1,0 +1,190 @@
+package cache
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// model checks c against want, the counts it should hold, in every way
+// the cache reads cells.
+func model(t *testing.T, c *cells, want map[int64]uint32, lo, hi int64) {
+	t.Helper()
+	nz := 0
+	for g := lo; g < hi; g++ {
+		if got := c.get(g); got != want[g] {
+			t.Fatalf("bucket %d: %d, want %d (width %d)", g, got, want[g], c.width)
+		}
+		if want[g] != 0 {
+			nz++
+		}
+	}
+	if c.nz != nz {
+		t.Fatalf("%d buckets not zero, want %d", c.nz, nz)
+	}
+	prev := lo - 1
+	seen := 0
+	c.each(lo, hi, func(g int64, v uint32) bool {
+		if g <= prev || v == 0 || want[g] != v {
+			t.Fatalf("each gave bucket %d = %d after %d; want ascending non-zero %d", g, v, prev, want[g])
+		}
+		prev = g
+		seen++
+		return true
+	})
+	if seen != nz {
+		t.Fatalf("each gave %d buckets, want %d", seen, nz)
+	}
+}
+
+// TestCellsWidenOnLargeCount: a dense series of small counts is one byte a
+// bucket, and a count that does not fit widens it without changing the
+// others.
+func TestCellsWidenOnLargeCount(t *testing.T) {
+	var c cells
+	want := map[int64]uint32{}
+	for g := int64(100); g < 200; g++ {
+		c.set(g, uint32(g%7+1))
+		want[g] = uint32(g%7 + 1)
+	}
+	if c.width != 1 || len(c.dense) != 100 {
+		t.Fatalf("100 small counts in a row: width %d, %d bytes; want dense, 1 byte a bucket", c.width, len(c.dense))
+	}
+	c.set(150, 300)
+	want[150] = 300
+	if c.width != 2 {
+		t.Fatalf("a count of 300: width %d, want 2", c.width)
+	}
+	c.set(151, 70000)
+	want[151] = 70000
+	if c.width != 4 {
+		t.Fatalf("a count of 70,000: width %d, want 4", c.width)
+	}
+	model(t, &c, want, 90, 210)
+}
+
+// TestCellsSparseDense: a series with few errors over a long span is
+// sparse, turns dense when it fills in, and sparse again when most of it
+// is trimmed or cleared; its counts never change on the way.
+func TestCellsSparseDense(t *testing.T) {
+	var c cells
+	want := map[int64]uint32{}
+	for g := int64(0); g < 6000; g += 60 {
+		c.set(g, 1)
+		want[g] = 1
+	}
+	if c.width != 0 {
+		t.Fatalf("an error an hour: width %d, want sparse", c.width)
+	}
+	model(t, &c, want, -10, 6010)
+	for g := int64(3000); g < 6000; g++ {
+		c.set(g, 2)
+		want[g] = 2
+	}
+	if c.width == 0 {
+		t.Fatalf("an error every minute over half the span: still sparse (%d bytes)", c.bytes())
+	}
+	model(t, &c, want, -10, 6010)
+	c.clear(3001, 6000)
+	for g := int64(3001); g < 6000; g++ {
+		delete(want, g)
+	}
+	if c.width != 0 {
+		t.Fatalf("the minutes cleared again: width %d, want sparse", c.width)
+	}
+	model(t, &c, want, -10, 6010)
+	c.trim(2000)
+	for g := range want {
+		if g < 2000 {
+			delete(want, g)
+		}
+	}
+	model(t, &c, want, -10, 6010)
+	c.trim(7000)
+	if c.nz != 0 || c.bytes() != 0 {
+		t.Fatalf("trimmed past its end: %d buckets, %d bytes left", c.nz, c.bytes())
+	}
+}
+
+// TestCellsRandom: random sets, clears and trims, in both
+// representations, against a map.
+func TestCellsRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var c cells
+		want := map[int64]uint32{}
+		lo, span := int64(r.IntN(1000))-500, int64(1+r.IntN(400))
+		density := 1 + r.IntN(30)
+		for range 600 {
+			g := lo + r.Int64N(span)
+			switch op := r.IntN(20); {
+			case op == 0:
+				from := lo + r.Int64N(span)
+				c.trim(from)
+				for k := range want {
+					if k < from {
+						delete(want, k)
+					}
+				}
+				lo = from
+			case op == 1:
+				n := r.Int64N(20)
+				c.clear(g, g+n)
+				for k := range want {
+					if k >= g && k < g+n {
+						delete(want, k)
+					}
+				}
+			case r.IntN(density) == 0:
+				v := uint32(r.IntN(4))
+				if r.IntN(50) == 0 {
+					v = uint32(r.IntN(100000))
+				}
+				c.set(g, v)
+				if v == 0 {
+					delete(want, g)
+				} else {
+					want[g] = v
+				}
+			}
+		}
+		for k := range want {
+			if k < lo {
+				delete(want, k)
+			}
+		}
+		t.Run("", func(t *testing.T) {
+			t.Logf("round %d", round)
+			model(t, &c, want, lo-5, lo+span+5)
+		})
+	}
+}
+
+func TestRanges(t *testing.T) {
+	var r ranges
+	r.add(10, 20)
+	r.add(30, 40)
+	r.add(20, 25) // adjacent: merged
+	r.add(50, 60)
+	r.remove(35, 55)
+	want := ranges{{10, 25}, {30, 35}, {55, 60}}
+	if len(r) != len(want) {
+		t.Fatalf("got %v, want %v", r, want)
+	}
+	for k := range want {
+		if r[k] != want[k] {
+			t.Fatalf("got %v, want %v", r, want)
+		}
+	}
+	for g, in := range map[int64]bool{9: false, 10: true, 24: true, 25: false, 34: true, 35: false, 55: true, 60: false} {
+		if r.has(g) != in {
+			t.Errorf("has(%d) = %v, want %v", g, !in, in)
+		}
+	}
+	if !r.overlaps(0, 11) || r.overlaps(25, 30) {
+		t.Errorf("overlaps wrong on %v", r)
+	}
+	r.remove(0, 100)
+	if len(r) != 0 {
+		t.Errorf("all removed: %v left", r)
+	}
+}
