@@ -1,6 +1,9 @@
 package correlate
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Counts is one message's error count per bucket, stored compactly.
 //
@@ -76,6 +79,84 @@ func NewCounts(x []float64) Counts {
 		c.d32 = make([]uint32, len(x))
 		for i, v := range x {
 			c.d32[i] = toCount(v)
+		}
+	}
+	return c
+}
+
+// NewCountsBytes stores counts of at most 255 a bucket, as NewCounts
+// stores the same values: dense, keeping x itself (the caller must not
+// change it after), or sparse when that is smaller. It is for a source
+// that already holds its counts as bytes (the incremental cache's dense
+// series): a week of 10,000 series is 100 M cells to copy at every
+// evaluation, and the float64 round trip through NewCounts costs ten times
+// a byte copy.
+func NewCountsBytes(x []uint8) Counts {
+	c := Counts{n: len(x)}
+	nz := 0
+	for _, v := range x {
+		if v != 0 {
+			nz++
+		}
+	}
+	switch {
+	case nz == 0:
+		return c
+	case 8*nz < len(x):
+		c.idx, c.val = make([]uint32, 0, nz), make([]uint32, 0, nz)
+		for i, v := range x {
+			if v != 0 {
+				c.idx = append(c.idx, uint32(i))
+				c.val = append(c.val, uint32(v))
+			}
+		}
+		return c
+	}
+	c.d8 = x
+	return c
+}
+
+// NewCountsSparse stores a series of n buckets given by its buckets that
+// are not zero: idx ascending, within [0, n), and val their counts, none
+// zero. It stores them as NewCounts stores the same values (dense when
+// that is smaller), and keeps neither slice, so a caller may reuse them.
+// It costs the entries, plus the span only when stored dense: a quiet
+// series is assembled without walking its week.
+func NewCountsSparse(n int, idx, val []uint32) Counts {
+	c := Counts{n: n}
+	if len(idx) == 0 || len(idx) != len(val) {
+		return c
+	}
+	var hi uint32
+	for _, v := range val {
+		hi = max(hi, v)
+	}
+	width := 4
+	switch {
+	case hi <= math.MaxUint8:
+		width = 1
+	case hi <= math.MaxUint16:
+		width = 2
+	}
+	if 8*len(idx) < width*n {
+		c.idx, c.val = slices.Clone(idx), slices.Clone(val)
+		return c
+	}
+	switch width {
+	case 1:
+		c.d8 = make([]uint8, n)
+		for k, i := range idx {
+			c.d8[i] = uint8(val[k])
+		}
+	case 2:
+		c.d16 = make([]uint16, n)
+		for k, i := range idx {
+			c.d16[i] = uint16(val[k])
+		}
+	default:
+		c.d32 = make([]uint32, n)
+		for k, i := range idx {
+			c.d32[i] = val[k]
 		}
 	}
 	return c

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -82,6 +83,47 @@ func TestCountsSpansAndBlocks(t *testing.T) {
 			}
 			if blocks[b] != s {
 				t.Errorf("n=%d block %d sums %g, want %g", n, b, blocks[b], s)
+			}
+		}
+	}
+}
+
+// TestCountsFromBytesAndEntries: the constructors for sources that hold
+// their counts already (bytes, or the buckets that are not zero) store
+// what NewCounts stores for the same values, representation included.
+func TestCountsFromBytesAndEntries(t *testing.T) {
+	quiet := make([]float64, 10080)
+	quiet[3], quiet[5000], quiet[10079] = 2, 200, 1
+	busy := make([]float64, 600)
+	for i := range busy {
+		busy[i] = float64(i % 7)
+	}
+	wide := []float64{1, 256, 0, 3}
+	wider := []float64{70000, 0, 1, 2}
+	for _, in := range [][]float64{nil, {0, 0, 0}, quiet, busy, {1, 2, 0, 3, 255}, wide, wider} {
+		want := NewCounts(in)
+		var idx, val []uint32
+		fits := true
+		b := make([]uint8, len(in))
+		for i, v := range in {
+			if v != 0 {
+				idx, val = append(idx, uint32(i)), append(val, uint32(v))
+			}
+			fits = fits && v <= 255
+			b[i] = uint8(v)
+		}
+		if got := NewCountsSparse(len(in), idx, val); !reflect.DeepEqual(got, want) {
+			t.Errorf("NewCountsSparse of %d buckets (%d not zero) = %+v, want %+v", len(in), len(idx), got.Bytes(), want.Bytes())
+		} else if len(idx) > 0 {
+			// It keeps neither slice: the caller reuses them.
+			idx[0], val[0] = 1<<30, 1<<30
+			if !reflect.DeepEqual(got, NewCounts(in)) {
+				t.Errorf("NewCountsSparse kept the caller's slices")
+			}
+		}
+		if fits {
+			if got := NewCountsBytes(b); !slices.Equal(got.Dense(), want.Dense()) || got.Bytes() != want.Bytes() || got.Len() != want.Len() {
+				t.Errorf("NewCountsBytes of %d buckets: %d bytes %v, want %d bytes", len(in), got.Bytes(), got.Dense()[:min(5, got.Len())], want.Bytes())
 			}
 		}
 	}
