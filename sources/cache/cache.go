@@ -809,6 +809,133 @@ func (s *Source) exampleBytes() int {
 	return n
 }
 
+// windowBuilder builds a message's counts over one window (assemble) the
+// cheapest way its cells allow, with scratch reused from message to
+// message: a dense series of one byte a bucket (a class erring every
+// minute) is copied as bytes, a sparse one (a quiet class) from its
+// entries in the window, anything else through float64. At the largest
+// setting that is 100 M cells at every evaluation; through float64 and
+// correlate.NewCounts alone they cost about a second.
+type windowBuilder struct {
+	g0      int64
+	n       int
+	fresh   map[int]*bucket
+	freshAt []int
+	scratch []float64
+	pairs   []struct{ i, v uint32 }
+	idx     []uint32
+	val     []uint32
+}
+
+func (b *windowBuilder) counts(se *msgSeries, freshMsgAt func(int) (freshMsg, bool)) correlate.Counts {
+	if se != nil {
+		switch c := &se.counts; c.width {
+		case 1:
+			out := make([]uint8, b.n)
+			if lo, hi := max(b.g0, c.base), min(b.g0+int64(b.n), c.base+int64(len(c.dense))); lo < hi {
+				copy(out[lo-b.g0:], c.dense[lo-c.base:hi-c.base])
+			}
+			ok := true
+			for _, i := range b.freshAt {
+				out[i] = 0
+				if fm, has := freshMsgAt(i); has {
+					ok = ok && fm.count <= 255
+					out[i] = uint8(min(fm.count, 255))
+				}
+			}
+			if ok {
+				return correlate.NewCountsBytes(out)
+			}
+		case 0:
+			b.pairs = b.pairs[:0]
+			hi := b.g0 + int64(b.n)
+			p, _ := slices.BinarySearch(c.idx, uint32(max(b.g0-c.base, 0)))
+			for ; p < len(c.idx); p++ {
+				g := c.base + int64(c.idx[p])
+				if g >= hi {
+					break
+				}
+				if g >= b.g0 && b.fresh[int(g-b.g0)] == nil {
+					b.pairs = append(b.pairs, struct{ i, v uint32 }{uint32(g - b.g0), c.val[p]})
+				}
+			}
+			sorted := true
+			for _, i := range b.freshAt {
+				if fm, has := freshMsgAt(i); has && fm.count > 0 {
+					sorted = sorted && (len(b.pairs) == 0 || b.pairs[len(b.pairs)-1].i < uint32(i))
+					b.pairs = append(b.pairs, struct{ i, v uint32 }{uint32(i), fm.count})
+				}
+			}
+			if !sorted {
+				slices.SortFunc(b.pairs, func(x, y struct{ i, v uint32 }) int { return cmp.Compare(x.i, y.i) })
+			}
+			b.idx, b.val = b.idx[:0], b.val[:0]
+			for _, e := range b.pairs {
+				b.idx, b.val = append(b.idx, e.i), append(b.val, e.v)
+			}
+			return correlate.NewCountsSparse(b.n, b.idx, b.val)
+		}
+	}
+	clear(b.scratch)
+	if se != nil {
+		se.counts.fill(b.scratch, b.g0)
+	}
+	for _, i := range b.freshAt {
+		b.scratch[i] = 0
+		if fm, ok := freshMsgAt(i); ok {
+			b.scratch[i] = float64(fm.count)
+		}
+	}
+	return correlate.NewCounts(b.scratch)
+}
+
+// windowExamples are a message's earliest examples over the window
+// starting at bucket index g0, n buckets long: those kept by se for the
+// cached buckets and those of the fresh buckets, which replace the cache's
+// copy, merged in bucket order until there are Examples of them. It walks
+// the kept examples, not the window's cells.
+func (s *Source) windowExamples(se *msgSeries, g0 int64, n int, fresh map[int]*bucket, freshAt []int, freshMsgAt func(int) (freshMsg, bool)) []string {
+	var out []string
+	take := func(ex []string) {
+		if room := s.cfg.Examples - len(out); room > 0 && len(ex) > 0 {
+			out = append(out, ex[:min(room, len(ex))]...)
+		}
+	}
+	p := 0
+	if se != nil {
+		p, _ = slices.BinarySearchFunc(se.ex, g0, cmpEntry)
+	}
+	f := 0
+	for len(out) < s.cfg.Examples {
+		// The next cached bucket with examples that no fresh copy
+		// replaces, and the next fresh bucket.
+		for se != nil && p < len(se.ex) && se.ex[p].at < g0+int64(n) && fresh[int(se.ex[p].at-g0)] != nil {
+			p++
+		}
+		ci := n
+		if se != nil && p < len(se.ex) && se.ex[p].at < g0+int64(n) {
+			ci = int(se.ex[p].at - g0)
+		}
+		fi := n
+		if f < len(freshAt) {
+			fi = freshAt[f]
+		}
+		switch {
+		case ci == n && fi == n:
+			return out
+		case ci < fi:
+			take(se.ex[p].ex)
+			p++
+		default:
+			if fm, ok := freshMsgAt(fi); ok {
+				take(fm.examples)
+			}
+			f++
+		}
+	}
+	return out
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
@@ -997,44 +1124,27 @@ func (s *Source) assemble(w correlate.Window, fresh map[int]*bucket, complete in
 			}
 		}
 	}
-	scratch := make([]float64, n)
+	win := &windowBuilder{g0: g0, n: n, fresh: fresh, freshAt: freshAt, scratch: make([]float64, n)}
 	tr := &correlate.Traffic{Window: w, Complete: complete}
 	for _, name := range slices.Sorted(maps.Keys(svcs)) {
 		st := svcs[name]
 		for _, msg := range slices.Sorted(maps.Keys(msgs[name])) {
 			r := msgs[name][msg]
-			clear(scratch)
-			var examples []string
-			take := func(ex []string) {
-				if room := s.cfg.Examples - len(examples); room > 0 && len(ex) > 0 {
-					examples = append(examples, ex[:min(room, len(ex))]...)
+			// A fresh bucket replaces the cache's copy of it.
+			freshMsgAt := func(i int) (freshMsg, bool) {
+				if !r.fresh {
+					return freshMsg{}, false
 				}
-			}
-			f := 0
-			freshUpTo := func(i int) {
-				for ; f < len(freshAt) && freshAt[f] < i; f++ {
-					if !r.fresh {
-						continue
-					}
-					if fm, ok := fresh[freshAt[f]].services[name].msgs[msg]; ok {
-						scratch[freshAt[f]] = float64(fm.count)
-						take(fm.examples)
-					}
+				sb := fresh[i].services[name]
+				if sb == nil {
+					return freshMsg{}, false
 				}
+				fm, ok := sb.msgs[msg]
+				return fm, ok
 			}
-			if r.se != nil {
-				r.se.counts.each(g0, g0+int64(n), func(g int64, c uint32) bool {
-					i := int(g - g0)
-					freshUpTo(i)
-					if fresh[i] == nil {
-						scratch[i] = float64(c)
-						take(r.se.examplesAt(g))
-					}
-					return true
-				})
-			}
-			freshUpTo(n)
-			st.Messages = append(st.Messages, correlate.MessageCounts{Message: msg, Counts: correlate.NewCounts(scratch), Examples: examples})
+			counts := win.counts(r.se, freshMsgAt)
+			examples := s.windowExamples(r.se, g0, n, fresh, freshAt, freshMsgAt)
+			st.Messages = append(st.Messages, correlate.MessageCounts{Message: msg, Counts: counts, Examples: examples})
 		}
 		tr.Services = append(tr.Services, *st)
 	}

@@ -360,6 +360,47 @@ func (c *cells) each(lo, hi int64, fn func(g int64, v uint32) bool) {
 	}
 }
 
+// fill sets dst[g-lo] to the count of each bucket g in [lo, lo+len(dst))
+// that is not zero, leaving the others as they are. It is each without a
+// call per cell: assembling a week of 10,000 series walks 100 M cells at
+// every evaluation, and a callback apiece made that most of the cache's
+// cost.
+func (c *cells) fill(dst []float64, lo int64) {
+	first, last, ok := c.bounds()
+	if !ok {
+		return
+	}
+	a, b := max(lo, first), min(lo+int64(len(dst)), last+1)
+	if a >= b {
+		return
+	}
+	out := dst[a-lo : b-lo]
+	k0 := int(a - c.base)
+	switch c.width {
+	case 0:
+		p, _ := slices.BinarySearch(c.idx, uint32(a-c.base))
+		for ; p < len(c.idx); p++ {
+			g := c.base + int64(c.idx[p])
+			if g >= b {
+				break
+			}
+			out[g-a] = float64(c.val[p])
+		}
+	case 1:
+		for i, v := range c.dense[k0 : k0+len(out)] {
+			if v != 0 {
+				out[i] = float64(v)
+			}
+		}
+	default:
+		for i := range out {
+			if v := c.cell(k0 + i); v != 0 {
+				out[i] = float64(v)
+			}
+		}
+	}
+}
+
 // bytes is what the cells take, capacity included.
 func (c *cells) bytes() int {
 	return cap(c.dense) + 4*(cap(c.idx)+cap(c.val))
