@@ -312,11 +312,16 @@ func TestFormatScale(t *testing.T) {
 	const week = "pkg: github.com/culprithq/culprit/correlate\n" +
 		"BenchmarkLargestSetting7d \t       3\t1950972335 ns/op\t        96.13 counts-MB\t         0.7616 cpu-s/op\t       100.0 findings\t       252.6 peak-RSS-MB\t     10000 series\t85464226 B/op\t  152508 allocs/op\n"
 	const day = "BenchmarkLargestSetting6h \t       3\t 583206522 ns/op\t         3.433 counts-MB\t         0.2059 cpu-s/op\t       103.0 findings\t       252.5 peak-RSS-MB\t     10000 series\t51551714 B/op\t  144638 allocs/op\n"
+	const daemon = "pkg: github.com/culprithq/culprit/sources/cache\n" +
+		"BenchmarkLargestSetting7dIncremental \t       3\t4967257998 ns/op\t        96.13 counts-MB\t         3.423 cpu-s/op\t       100.0 findings\t       553.3 peak-RSS-MB\t         2.000 reads/eval\t     10000 series\t         1.000 topups/eval\n"
 	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatScale(in, out) }, []formatCase{
 		{"the week against its targets", day + week, []string{
 			"| 6 h | 360 | 3.4 MB | 252 MB | 0.21 s | 0.58 s | 103 |",
 			"| 12 h | 720 | not measured |",
 			"| 7 days | 10,080 | 96.1 MB | **253 MB** (target ≤ 500 MB) | **0.76 s** (target ≤ 1 s) | 1.95 s | 100 |",
+		}, ""},
+		{"the daemon's row, through the cache", week + daemon, []string{
+			"| 7 days, the daemon: through the incremental cache | 10,080 | 96.1 MB | **553 MB** (target ≤ 500 MB) | **3.42 s** (target ≤ 1 s) | 4.97 s | 100 |",
 		}, ""},
 		{"no result is an error", "PASS\n", nil, "no BenchmarkLargestSetting result"},
 	})
