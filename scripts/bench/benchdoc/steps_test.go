@@ -321,7 +321,7 @@ func TestFormatScale(t *testing.T) {
 			"| 7 days | 10,080 | 96.1 MB | **253 MB** (target ≤ 500 MB) | **0.76 s** (target ≤ 1 s) | 1.95 s | 100 |",
 		}, ""},
 		{"the daemon's row, through the cache", week + daemon, []string{
-			"| 7 days, the daemon: through the incremental cache | 10,080 | 96.1 MB | **553 MB** (target ≤ 500 MB) | **3.42 s** (target ≤ 1 s) | 4.97 s | 100 |",
+			"| 7 days, the daemon: through the incremental cache, GOMEMLIMIT=400MiB | 10,080 | 96.1 MB | **553 MB** (target ≤ 500 MB) | **3.42 s** (target ≤ 1 s) | 4.97 s | 100 |",
 		}, ""},
 		{"no result is an error", "PASS\n", nil, "no BenchmarkLargestSetting result"},
 	})
