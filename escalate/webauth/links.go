@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -38,7 +39,7 @@ type Signer struct {
 // ttl. now is the clock; nil means time.Now.
 func NewSigner(secret []byte, ttl time.Duration, now func() time.Time) (*Signer, error) {
 	if len(secret) < MinSecret {
-		return nil, errors.New("link signer: secret shorter than 32 bytes")
+		return nil, fmt.Errorf("link signer: secret shorter than %d bytes", MinSecret)
 	}
 	if ttl <= 0 {
 		return nil, errors.New("link signer: ttl must be positive")

@@ -94,7 +94,7 @@ func NewOIDC(cfg OIDCConfig, policy Policy) (*OIDC, error) {
 		errs = append(errs, fmt.Errorf("external URL %q is not an absolute http(s) URL", cfg.ExternalURL))
 	}
 	if len(cfg.SessionSecret) < MinSecret {
-		errs = append(errs, errors.New("session secret shorter than 32 bytes"))
+		errs = append(errs, fmt.Errorf("session secret shorter than %d bytes", MinSecret))
 	}
 	if cfg.SessionTTL <= 0 {
 		errs = append(errs, errors.New("session ttl must be positive"))
