@@ -43,13 +43,7 @@ func NewCounts(x []float64) Counts {
 		}
 	}
 	c := Counts{n: len(x)}
-	width := 4
-	switch {
-	case hi <= math.MaxUint8:
-		width = 1
-	case hi <= math.MaxUint16:
-		width = 2
-	}
+	width := widthFor(hi)
 	if nz == 0 {
 		return c
 	}
@@ -131,13 +125,7 @@ func NewCountsSparse(n int, idx, val []uint32) Counts {
 	for _, v := range val {
 		hi = max(hi, v)
 	}
-	width := 4
-	switch {
-	case hi <= math.MaxUint8:
-		width = 1
-	case hi <= math.MaxUint16:
-		width = 2
-	}
+	width := widthFor(hi)
 	if 8*len(idx) < width*n {
 		c.idx, c.val = slices.Clone(idx), slices.Clone(val)
 		return c
@@ -160,6 +148,17 @@ func NewCountsSparse(n int, idx, val []uint32) Counts {
 		}
 	}
 	return c
+}
+
+// widthFor is the bytes of the narrowest unsigned cell that holds hi.
+func widthFor(hi uint32) int {
+	switch {
+	case hi <= math.MaxUint8:
+		return 1
+	case hi <= math.MaxUint16:
+		return 2
+	}
+	return 4
 }
 
 func toCount(v float64) uint32 {
