@@ -45,17 +45,7 @@ func syntheticTrafficStep(services, perService, n, at int, seed uint64) *Traffic
 func syntheticTrafficMix(services, perService, n, at int, quiet float64, seed uint64) *Traffic {
 	r := rand.New(rand.NewPCG(seed, seed))
 	w, _ := NewWindow(t0, t0.Add(time.Duration(n)*time.Minute), time.Minute)
-	// Words of letters only: masked messages carry their numbers as <*>,
-	// and a token with a digit reads as a value to Drain, which would make
-	// every message a candidate join of every other.
-	words := make([]string, 3000)
-	for i := range words {
-		w := make([]byte, 6+r.IntN(3))
-		for k := range w {
-			w[k] = byte('a' + r.IntN(26))
-		}
-		words[i] = string(w)
-	}
+	words := syntheticWords(r)
 	tr := &Traffic{Window: w}
 	for s := range services {
 		st := ServiceTraffic{Service: fmt.Sprintf("svc-%03d", s), Requests: make([]float64, n), Errors: make([]float64, n)}
@@ -63,13 +53,7 @@ func syntheticTrafficMix(services, perService, n, at int, quiet float64, seed ui
 			st.Requests[i] = 1000
 		}
 		for m := range perService {
-			var b strings.Builder
-			for k := range 4 + m%5 {
-				if k > 0 {
-					b.WriteByte(' ')
-				}
-				b.WriteString(words[r.IntN(len(words))])
-			}
+			name := syntheticName(r, words, m)
 			rate := 0.0005 * (1 + r.Float64()*4)
 			if m > 0 && float64(m) <= quiet*float64(perService) {
 				rate /= 60
@@ -83,11 +67,39 @@ func syntheticTrafficMix(services, perService, n, at int, quiet float64, seed ui
 				counts[i] = poisson(r, mu)
 				st.Errors[i] += counts[i]
 			}
-			st.Messages = append(st.Messages, MessageCounts{Message: b.String(), Counts: NewCounts(counts), Examples: []string{b.String()}})
+			st.Messages = append(st.Messages, MessageCounts{Message: name, Counts: NewCounts(counts), Examples: []string{name}})
 		}
 		tr.Services = append(tr.Services, st)
 	}
 	return tr
+}
+
+// syntheticWords are 3,000 words of letters only: masked messages carry
+// their numbers as <*>, and a token with a digit reads as a value to
+// Drain, which would make every message a candidate join of every other.
+func syntheticWords(r *rand.Rand) []string {
+	words := make([]string, 3000)
+	for i := range words {
+		w := make([]byte, 6+r.IntN(3))
+		for k := range w {
+			w[k] = byte('a' + r.IntN(26))
+		}
+		words[i] = string(w)
+	}
+	return words
+}
+
+// syntheticName is signature m's message: 4 to 8 of words, so that Drain
+// keeps the signatures apart.
+func syntheticName(r *rand.Rand, words []string, m int) string {
+	var b strings.Builder
+	for k := range 4 + m%5 {
+		if k > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(words[r.IntN(len(words))])
+	}
+	return b.String()
 }
 
 // BenchmarkCorrelate10kSeries is the speed target: 10,000 series of 360

@@ -33,6 +33,21 @@ func tickFunc(t *testing.T, c *Source, inner, scratch *fake) func(from, to time.
 	}
 }
 
+// checkExampleBytes: the byte count the budget reads, kept as examples
+// are stored and dropped, is what a walk over every kept example gives.
+func checkExampleBytes(t *testing.T, c *Source) {
+	t.Helper()
+	walk := 0
+	for _, se := range c.series {
+		for _, e := range se.ex {
+			walk += entryBytes(e)
+		}
+	}
+	if got := c.exampleBytes(); got != walk {
+		t.Fatalf("exampleBytes %d, a walk over the kept examples %d", got, walk)
+	}
+}
+
 // TestExampleBudgetEqualsScratch: with a budget far smaller than the
 // series' buckets with errors, examples are still those of a read from
 // scratch at every tick of a sliding window, and when the window's start
@@ -55,6 +70,7 @@ func TestExampleBudgetEqualsScratch(t *testing.T) {
 		}
 		before := c.Stats().TopUps
 		tick(from, to)
+		checkExampleBytes(t, c)
 		topUps := int(c.Stats().TopUps - before)
 		// The first ticks top up the cold read's buckets, and a window
 		// reaching back, or the one after it, the buckets its start
@@ -110,6 +126,7 @@ func TestDenseTopUpsShared(t *testing.T) {
 		to := t0.Add(time.Duration(m) * time.Minute)
 		before := c.Stats().TopUps
 		asked := tick(to.Add(-2*time.Hour), to)
+		checkExampleBytes(t, c)
 		n := c.Stats().TopUps - before
 		topUps += n
 		// The first ticks after the cold read top up its buckets that
@@ -151,6 +168,7 @@ func TestExamplesKeptBelowTheCap(t *testing.T) {
 		to := t0.Add(time.Duration(m) * time.Minute)
 		before := c.Stats().TopUps
 		asked := tick(to.Add(-2*time.Hour), to)
+		checkExampleBytes(t, c)
 		// For a window's length after the cold read, its start passes
 		// buckets whose examples the read gave to earlier ones: those
 		// are topped up once each, cap or not.

@@ -295,6 +295,10 @@ type msgSeries struct {
 	// and those the budget dropped. A bucket with a count that is neither
 	// short nor in ex has none (the source keeps fewer).
 	short ranges
+	// exBytes is about what ex takes (entryBytes), kept as ex changes so
+	// that the budget's check costs a sum over series, not a walk over
+	// every example at every evaluation.
+	exBytes int
 }
 
 type exEntry struct {
@@ -313,6 +317,27 @@ func (se *msgSeries) examplesAt(g int64) []string {
 
 func cmpEntry(e exEntry, g int64) int { return cmp.Compare(e.at, g) }
 
+// entryBytes is about what an entry takes: its index and slice, and each
+// string's header and bytes.
+func entryBytes(e exEntry) int {
+	n := 8 + 24
+	for _, x := range e.ex {
+		n += 16 + len(x)
+	}
+	return n
+}
+
+// cut drops the kept examples ex[a:b], clearing them so they are freed.
+func (se *msgSeries) cut(a, b int) {
+	if a >= b {
+		return
+	}
+	for _, e := range se.ex[a:b] {
+		se.exBytes -= entryBytes(e)
+	}
+	se.ex = slices.Delete(se.ex, a, b)
+}
+
 // forget drops buckets [lo, hi): counts and examples. Their short marks
 // stay: a mark on a bucket with no count means nothing, and split sets or
 // clears it when it stores a count there. Clearing them here would split
@@ -321,9 +346,7 @@ func (se *msgSeries) forget(lo, hi int64) {
 	se.counts.clear(lo, hi)
 	a, _ := slices.BinarySearchFunc(se.ex, lo, cmpEntry)
 	b, _ := slices.BinarySearchFunc(se.ex, hi, cmpEntry)
-	if a < b {
-		se.ex = slices.Delete(se.ex, a, b)
-	}
+	se.cut(a, b)
 }
 
 // compact frees the room of examples dropped: a series' kept examples
@@ -339,7 +362,9 @@ func (se *msgSeries) compact() {
 func (se *msgSeries) keepExamples(g int64, ex []string) {
 	k, ok := slices.BinarySearchFunc(se.ex, g, cmpEntry)
 	e := exEntry{at: g, ex: slices.Clone(ex)}
+	se.exBytes += entryBytes(e)
 	if ok {
+		se.exBytes -= entryBytes(se.ex[k])
 		se.ex[k] = e
 		return
 	}
@@ -762,9 +787,8 @@ func (s *Source) budget() {
 			continue
 		}
 		if first, _, _ := se.counts.bounds(); first < s.ws {
-			if k, _ := slices.BinarySearchFunc(se.ex, s.ws, cmpEntry); k > 0 {
-				se.ex = slices.Delete(se.ex, 0, k)
-			}
+			k, _ := slices.BinarySearchFunc(se.ex, s.ws, cmpEntry)
+			se.cut(0, k)
 			se.short.add(first, s.ws)
 		}
 		k, last := 0, int64(-1)
@@ -780,11 +804,8 @@ func (s *Source) budget() {
 		if !found {
 			continue
 		}
-		if j, ok := slices.BinarySearchFunc(se.ex, last, cmpEntry); j+btoi(ok) < len(se.ex) {
-			j += btoi(ok)
-			clear(se.ex[j:]) // so that the dropped examples are freed
-			se.ex = se.ex[:j]
-		}
+		j, ok := slices.BinarySearchFunc(se.ex, last, cmpEntry)
+		se.cut(j+btoi(ok), len(se.ex))
 		if _, l, _ := se.counts.bounds(); l > last {
 			se.short.add(last+1, math.MaxInt64)
 		}
@@ -792,19 +813,11 @@ func (s *Source) budget() {
 	}
 }
 
-// exampleBytes is about what the kept examples take: each bucket's entry
-// (its index and slice) and each string's header and bytes. It walks
-// every kept example, which the budget bounds.
+// exampleBytes is about what the kept examples take (entryBytes).
 func (s *Source) exampleBytes() int {
-	const entry, header = 8 + 24, 16
 	n := 0
 	for _, se := range s.series {
-		n += entry * len(se.ex)
-		for _, e := range se.ex {
-			for _, x := range e.ex {
-				n += header + len(x)
-			}
-		}
+		n += se.exBytes
 	}
 	return n
 }
@@ -1029,7 +1042,7 @@ func (s *Source) evict(from time.Time) {
 			continue
 		}
 		if j, _ := slices.BinarySearchFunc(se.ex, gf, cmpEntry); j > 0 {
-			se.ex = slices.Delete(se.ex, 0, j)
+			se.cut(0, j)
 			se.compact()
 		}
 		se.short.remove(math.MinInt64, gf)

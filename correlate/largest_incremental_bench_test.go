@@ -1,22 +1,18 @@
-package cache
+package correlate_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/culprithq/culprit/correlate"
 	"github.com/culprithq/culprit/rules"
+	"github.com/culprithq/culprit/sources/cache"
 )
 
 // weekSource is the daemon's largest setting generated on the fly: 100
@@ -36,30 +32,13 @@ type weekSource struct {
 
 func newWeekSource(epoch time.Time, step int64) *weekSource {
 	r := rand.New(rand.NewPCG(1, 1))
-	// Words of letters only, so that Drain keeps the classes apart: a
-	// token with a digit reads as a value, and "error class 17" and
-	// "error class 18" would be one signature.
-	words := make([]string, 3000)
-	for i := range words {
-		w := make([]byte, 6+r.IntN(3))
-		for k := range w {
-			w[k] = byte('a' + r.IntN(26))
-		}
-		words[i] = string(w)
-	}
+	words := correlate.SyntheticWords(r)
 	g := &weekSource{epoch: epoch, step: step}
 	for range 100 {
 		var names []string
 		var rates []float64
 		for m := range 100 {
-			var b strings.Builder
-			for k := range 4 + m%5 {
-				if k > 0 {
-					b.WriteByte(' ')
-				}
-				b.WriteString(words[r.IntN(len(words))])
-			}
-			names = append(names, b.String())
+			names = append(names, correlate.SyntheticName(r, words, m))
 			rates = append(rates, 0.5*(1+r.Float64()*4))
 		}
 		g.names, g.rates = append(g.names, names), append(g.rates, rates)
@@ -137,14 +116,14 @@ func (*weekSource) Scope(context.Context, correlate.ScopeQuery) (*correlate.Scop
 // evaluations measured).
 var largest struct {
 	once sync.Once
-	c    *Source
+	c    *cache.Source
 	to   time.Time
 	err  error
 }
 
 // BenchmarkLargestSetting7dIncremental is correlate's
 // BenchmarkLargestSetting7d as the daemon runs it: the week reaches the
-// correlator through this cache, filled the way the daemon fills it (one
+// correlator through the incremental cache (sources/cache), filled the way the daemon fills it (one
 // new bucket a minute, each read alone with its examples, a minute
 // re-checked), and each evaluation slides the window one bucket and runs
 // the whole correlation over it. CPU per evaluation is the cache's
@@ -153,13 +132,13 @@ var largest struct {
 // the correlator's working set, as the daemon does. Run it alone, so the
 // peak is its own:
 //
-//	go test -run '^$' -bench '^BenchmarkLargestSetting7dIncremental$' -benchtime 3x ./sources/cache/
+//	GOMEMLIMIT=400MiB go test -run '^$' -bench '^BenchmarkLargestSetting7dIncremental$' -benchtime 3x ./correlate/
 func BenchmarkLargestSetting7dIncremental(b *testing.B) {
 	const week = 7 * 24 * 60
 	ctx := context.Background()
 	largest.once.Do(func() {
 		epoch := time.Date(2026, 11, 13, 0, 0, 0, 0, time.UTC)
-		c, err := New(newWeekSource(epoch, week-90), Config{Recheck: time.Minute, Keep: week*time.Minute + time.Hour})
+		c, err := cache.New(newWeekSource(epoch, week-90), cache.Config{Recheck: time.Minute, Keep: week*time.Minute + time.Hour})
 		if err != nil {
 			largest.err = err
 			return
@@ -192,7 +171,7 @@ func BenchmarkLargestSetting7dIncremental(b *testing.B) {
 	tr = nil
 	cfg := rules.Default().Correlate
 	reads0, topUps0 := largest.c.Stats().Reads, largest.c.Stats().TopUps
-	cpu0 := cpuTime(b)
+	cpu0 := correlate.CPUTime(b)
 	b.ResetTimer()
 	var res *correlate.Result
 	for b.Loop() {
@@ -202,8 +181,8 @@ func BenchmarkLargestSetting7dIncremental(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime(b)-cpu0).Seconds()/float64(b.N), "cpu-s/op")
-	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MB")
+	b.ReportMetric((correlate.CPUTime(b)-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(correlate.PeakRSS(b))/(1<<20), "peak-RSS-MB")
 	b.ReportMetric(float64(cells)/(1<<20), "counts-MB")
 	b.ReportMetric(float64(res.Stats.Tested), "series")
 	b.ReportMetric(float64(len(res.Findings)), "findings")
@@ -215,34 +194,4 @@ func BenchmarkLargestSetting7dIncremental(b *testing.B) {
 	st := largest.c.Stats()
 	b.ReportMetric(float64(st.Reads-reads0)/float64(b.N), "reads/eval")
 	b.ReportMetric(float64(st.TopUps-topUps0)/float64(b.N), "topups/eval")
-}
-
-// cpuTime is the process's user and system CPU so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// peakRSS is the process's high-water resident set (VmHWM), in bytes.
-func peakRSS(b *testing.B) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		b.Skipf("peak RSS needs /proc: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				b.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }
