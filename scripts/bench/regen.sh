@@ -124,14 +124,14 @@ step_scale() {
 	# with the soft memory limit README's deployment section gives for
 	# this setting (without it the heap grows to twice what is live before
 	# a collection: 580 MB peak for 185 MB live).
-	cmds+=("GOMEMLIMIT=400MiB GOMAXPROCS=1 go test -run '^\$' -bench '^BenchmarkLargestSetting7dIncremental\$' -benchtime 3x -count 3 ./sources/cache/")
+	cmds+=("GOMEMLIMIT=400MiB GOMAXPROCS=1 go test -run '^\$' -bench '^BenchmarkLargestSetting7dIncremental\$' -benchtime 3x -count 3 ./correlate/")
 	: >"$raw/scale.txt"
 	for b in "${cmds[@]}"; do
 		run "$b" "$raw/scale.part"
 		cat "$raw/scale.part" >>"$raw/scale.txt"
 	done
 	"$bd" scale <"$raw/scale.txt" >"$raw/scale.md"
-	emit scale "for b in 6h 12h 7d 7dQuiet; do GOMAXPROCS=1 go test -run '^\$' -bench \"^BenchmarkLargestSetting\$b\\\$\" -benchtime 3x -count 3 ./correlate/; done; GOMEMLIMIT=400MiB GOMAXPROCS=1 go test -run '^\$' -bench '^BenchmarkLargestSetting7dIncremental\$' -benchtime 3x -count 3 ./sources/cache/" "$raw/scale.md"
+	emit scale "for b in 6h 12h 7d 7dQuiet; do GOMAXPROCS=1 go test -run '^\$' -bench \"^BenchmarkLargestSetting\$b\\\$\" -benchtime 3x -count 3 ./correlate/; done; GOMEMLIMIT=400MiB GOMAXPROCS=1 go test -run '^\$' -bench '^BenchmarkLargestSetting7dIncremental\$' -benchtime 3x -count 3 ./correlate/" "$raw/scale.md"
 }
 
 step_seasonal() {

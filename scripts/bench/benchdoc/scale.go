@@ -19,7 +19,7 @@ var scaleRows = []struct {
 	{"LargestSetting7d", "7 days", "10,080", true},
 	{"LargestSetting7dQuiet", "7 days, 90% of classes quiet", "10,080", false},
 	// The week as the daemon runs it: through the incremental cache
-	// (sources/cache/largest_bench_test.go), whose memory the rows above
+	// (correlate/largest_incremental_bench_test.go), whose memory the rows above
 	// leave out.
 	{"LargestSetting7dIncremental", "7 days, the daemon: through the incremental cache, GOMEMLIMIT=400MiB", "10,080", true},
 }

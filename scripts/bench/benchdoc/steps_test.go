@@ -312,7 +312,7 @@ func TestFormatScale(t *testing.T) {
 	const week = "pkg: github.com/culprithq/culprit/correlate\n" +
 		"BenchmarkLargestSetting7d \t       3\t1950972335 ns/op\t        96.13 counts-MB\t         0.7616 cpu-s/op\t       100.0 findings\t       252.6 peak-RSS-MB\t     10000 series\t85464226 B/op\t  152508 allocs/op\n"
 	const day = "BenchmarkLargestSetting6h \t       3\t 583206522 ns/op\t         3.433 counts-MB\t         0.2059 cpu-s/op\t       103.0 findings\t       252.5 peak-RSS-MB\t     10000 series\t51551714 B/op\t  144638 allocs/op\n"
-	const daemon = "pkg: github.com/culprithq/culprit/sources/cache\n" +
+	const daemon = "pkg: github.com/culprithq/culprit/correlate\n" +
 		"BenchmarkLargestSetting7dIncremental \t       3\t4967257998 ns/op\t        96.13 counts-MB\t         3.423 cpu-s/op\t       100.0 findings\t       553.3 peak-RSS-MB\t         2.000 reads/eval\t     10000 series\t         1.000 topups/eval\n"
 	runFormatCases(t, func(in *strings.Reader, out *strings.Builder) error { return formatScale(in, out) }, []formatCase{
 		{"the week against its targets", day + week, []string{
