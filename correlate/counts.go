@@ -43,7 +43,7 @@ func NewCounts(x []float64) Counts {
 		}
 	}
 	c := Counts{n: len(x)}
-	width := widthFor(hi)
+	width := CountWidth(hi)
 	if nz == 0 {
 		return c
 	}
@@ -125,7 +125,7 @@ func NewCountsSparse(n int, idx, val []uint32) Counts {
 	for _, v := range val {
 		hi = max(hi, v)
 	}
-	width := widthFor(hi)
+	width := CountWidth(hi)
 	if 8*len(idx) < width*n {
 		c.idx, c.val = slices.Clone(idx), slices.Clone(val)
 		return c
@@ -150,8 +150,11 @@ func NewCountsSparse(n int, idx, val []uint32) Counts {
 	return c
 }
 
-// widthFor is the bytes of the narrowest unsigned cell that holds hi.
-func widthFor(hi uint32) int {
+// CountWidth is the bytes of the narrowest unsigned cell that holds hi:
+// the width a dense series whose largest count is hi is stored in. The
+// incremental cache stores its series the same way, so that it hands them
+// over as bytes (NewCountsBytes).
+func CountWidth(hi uint32) int {
 	switch {
 	case hi <= math.MaxUint8:
 		return 1

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+
+	"github.com/culprithq/culprit/correlate"
 )
 
 // cells is one series' error count per bucket, by global bucket index
@@ -43,15 +45,8 @@ type cells struct {
 	val []uint32
 }
 
-func widthFor(v uint32) uint8 {
-	switch {
-	case v <= math.MaxUint8:
-		return 1
-	case v <= math.MaxUint16:
-		return 2
-	}
-	return 4
-}
+// widthFor is correlate's width for counts up to v, in the cells' type.
+func widthFor(v uint32) uint8 { return uint8(correlate.CountWidth(v)) }
 
 // cellsLen is the number of dense cells.
 func (c *cells) cellsLen() int {
