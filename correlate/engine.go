@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -363,7 +364,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 			version = suspect.Version
 		}
 		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to}, rolloutFootprint(suspect, sc, w, to), version)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNoConjunctions) {
 			return Finding{}, err
 		}
 		f.Scope.Explanations = ex

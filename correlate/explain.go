@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -59,6 +60,12 @@ type ConjunctionCount struct {
 type ConjunctionCounter interface {
 	CountConjunctions(ctx context.Context, q ConjunctionQuery) ([]ConjunctionCount, error)
 }
+
+// ErrNoConjunctions is what a wrapper's CountConjunctions returns when
+// nothing it wraps can count conjunctions (a cache over a source without
+// them): the finding keeps its one-dimension table, as it would with the
+// source itself.
+var ErrNoConjunctions = errors.New("source cannot count conjunctions")
 
 // counterOf is the ConjunctionCounter behind src, if any. Wrappers that
 // narrow a source (to watched services, to one service) pass Traffic

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -587,5 +588,41 @@ func TestExplainConjunctionFromAHandfulOfErrors(t *testing.T) {
 	// all, whatever the correction does to the point estimate.
 	if rr, lo := riskRatio(2, 100, 1, 100); lo >= 1 || rr <= 1 {
 		t.Errorf("riskRatio(2/100 vs 1/100) = %v, lower %v; want a ratio above 1 with a bound below it", rr, lo)
+	}
+}
+
+// refusingCounter is a source whose conjunction counter fails with err.
+type refusingCounter struct {
+	staticSource
+	err error
+}
+
+func (r refusingCounter) CountConjunctions(context.Context, ConjunctionQuery) ([]ConjunctionCount, error) {
+	return nil, r.err
+}
+
+// TestRunWithoutConjunctions: a wrapper that finds nothing inside able to
+// count conjunctions (ErrNoConjunctions) leaves the finding its
+// one-dimension table; any other counting error fails the run, as a
+// failed read does.
+func TestRunWithoutConjunctions(t *testing.T) {
+	cfg := rules.Default().Correlate
+	tr, sc, dep := rolloutRunUntil(3, 328, 20, 312)
+	in := Input{Window: tr.Window, Deploys: []Deploy{dep}}
+	res, err := Run(context.Background(), refusingCounter{staticSource{tr: tr, scope: sc}, ErrNoConjunctions}, in, cfg)
+	if err != nil {
+		t.Fatalf("Run over a source without conjunctions: %v", err)
+	}
+	if len(res.Findings) == 0 {
+		t.Fatal("no finding: the run proves nothing")
+	}
+	for _, f := range res.Findings {
+		if len(f.Scope.Explanations) != 0 || len(f.Scope.Affected) == 0 {
+			t.Errorf("finding %q: explanations %v, %d affected fields; want none, and the scope still counted", f.Headline, f.Scope.Explanations, len(f.Scope.Affected))
+		}
+	}
+	boom := errors.New("search failed")
+	if _, err := Run(context.Background(), refusingCounter{staticSource{tr: tr, scope: sc}, boom}, in, cfg); !errors.Is(err, boom) {
+		t.Fatalf("Run with a failing counter: %v, want %v", err, boom)
 	}
 }

@@ -90,7 +90,7 @@ func TestIncrementalEquivalenceES(t *testing.T) {
 	scratch, inc := newES(), newCache()
 	onset := simulate.DefaultStart.Add(sim.Onset)
 	sched := daemon.EvaluationSchedule(time.Minute, step, lag)
-	findings, ticks := 0, 0
+	findings, ticks, explained := 0, 0, false
 	for at := sched.Next(onset.Add(-10 * time.Minute)); at.Before(onset.Add(40 * time.Minute)); at = sched.Next(at) {
 		clock.at = at
 		switch ticks {
@@ -142,6 +142,9 @@ func TestIncrementalEquivalenceES(t *testing.T) {
 			t.Fatalf("at %s: incremental findings differ:\nfrom scratch %.2000s\nincremental  %.2000s", at.Format(time.RFC3339), ja, jb)
 		}
 		findings += len(a.Findings)
+		for _, f := range a.Findings {
+			explained = explained || len(f.Scope.Explanations) > 0
+		}
 		if ticks%10 == 0 {
 			t.Logf("%s: %d findings, equal", at.Format("15:04:05"), len(a.Findings))
 		}
@@ -160,6 +163,18 @@ func TestIncrementalEquivalenceES(t *testing.T) {
 	t.Logf("after the restart: %d breakdown reads of %.1f buckets on average; a window is %.0f", st.ScopeReads, avg, whole)
 	if avg > whole/3 {
 		t.Errorf("breakdown reads spanned %.1f buckets on average over %d reads; a window is %.0f: scopes are not kept", avg, st.ScopeReads, whole)
+	}
+	// So did the explanations' conjunction counts.
+	if !explained {
+		t.Fatal("no finding had an explanation: the run compared no conjunction counts")
+	}
+	if st.ConjunctionReads == 0 {
+		t.Fatal("the cache never counted a conjunction: the explanations did not go through it")
+	}
+	cavg := float64(st.ConjunctionBuckets) / float64(st.ConjunctionReads)
+	t.Logf("after the restart: %d conjunction reads of %.1f buckets on average", st.ConjunctionReads, cavg)
+	if cavg > whole/3 {
+		t.Errorf("conjunction reads spanned %.1f buckets on average over %d reads; a window is %.0f: counts are not kept", cavg, st.ConjunctionReads, whole)
 	}
 }
 

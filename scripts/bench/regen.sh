@@ -19,7 +19,7 @@
 #   loghub      signatures on loghub-2k (needs ../shared/bench/loghub, python3) seconds
 #   bursty      false alarms on bursty baselines                             seconds
 #   es5m        5.2M documents in its own Elasticsearch on port 9201          ~20 min
-#   incremental incremental vs from-scratch evaluations on $BENCH_INCR_ES_URL ~5 min
+#   incremental incremental vs from-scratch evaluations on $BENCH_INCR_ES_URL ~9 min
 #   intake      intake under load, 60 s                                     ~1 min
 #   slowload    1,000 slow clients against the daemon, 30 s                 ~2 min
 #   retention   store size over 90 simulated days, pruned and not          ~3 min

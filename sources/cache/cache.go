@@ -108,6 +108,9 @@ type Stats struct {
 	// ScopeReads is the number of inner Scope calls, and ScopeBuckets the
 	// buckets their ranges and windows spanned.
 	ScopeReads, ScopeBuckets int64
+	// ConjunctionReads is the number of inner CountConjunctions calls, and
+	// ConjunctionBuckets the buckets they spanned.
+	ConjunctionReads, ConjunctionBuckets int64
 }
 
 // Source is a caching correlate.Source. It is safe for concurrent use;
@@ -149,7 +152,12 @@ type Source struct {
 	scopes  map[scopeKey]*scopeSum
 	hostErr map[string]*hostBuckets
 	hostReq map[string]*hostBuckets
-	stats   Stats
+	// conjs are the kept conjunction counts (conj.go).
+	conjs map[conjKey]*conjSum
+	// evaluated is the end of the newest window asked of Traffic: the
+	// evaluation a finding's later questions belong to.
+	evaluated time.Time
+	stats     Stats
 }
 
 var _ correlate.Source = (*Source)(nil)
@@ -216,10 +224,11 @@ func (s *Source) reset(step time.Duration) {
 	s.complete, s.totals, s.counts = nil, map[string]*svcTotals{}, map[time.Time]float64{}
 	s.series, s.services = map[seriesKey]*msgSeries{}, map[string]string{}
 	s.scopes, s.hostErr, s.hostReq = map[scopeKey]*scopeSum{}, map[string]*hostBuckets{}, map[string]*hostBuckets{}
+	s.conjs = map[conjKey]*conjSum{}
 }
 
 // Unwrap is the inner source, for the capabilities the correlator looks
-// for behind a wrapper (scope explanations).
+// for behind a wrapper that it does not offer itself.
 func (s *Source) Unwrap() correlate.Source { return s.inner }
 
 // Stats returns the cumulative counters.
@@ -441,6 +450,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	if s.epoch.IsZero() {
 		s.epoch = w.From
 	}
+	s.evaluated = w.To
 	g0 := s.index(w.From)
 	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)
@@ -495,6 +505,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	s.ws = g0
 	s.budget()
 	s.evictScopes(w.To)
+	s.evictConjs(w.To)
 	return s.assemble(w, fresh, complete), nil
 }
 

@@ -24,7 +24,8 @@ import (
 //     one index, from scratch and incremental, at steady state: the
 //     incremental source has read the window once, five minutes before;
 //   - by traffic: the incremental steady state at 500, 8,000, 32,000 and
-//     128,000 requests a minute;
+//     128,000 requests a minute, quiet and with the Friday's incident
+//     open;
 //   - the story's scale: per-document and fixed costs fitted (least
 //     squares) to the traffic runs, projected to 2.4 M documents a minute.
 //     The largest rate is there so that the per-document slope is
@@ -48,20 +49,23 @@ func TestIncrementalCost(t *testing.T) {
 		"incremental: sources/cache with `evaluation.recheck` %s (the re-checked minutes are counted, and read again only when their count changed), "+
 		"after a first read of the window %d minutes before. Elasticsearch `took` summed over the evaluation's searches.\n\n", evals, short(recheck), evals)
 
-	// By lookback: a day and a bit of quiet traffic in one index.
+	// By lookback: a day and a bit in one index, with the Friday's
+	// incident open at its end, so that every window has a finding whose
+	// scope and explanations are counted at each evaluation.
 	lb := indexName(t, "lookback")
 	start := simulate.DefaultStart
-	n := loadSim(t, c, lb, simulate.Config{Seed: 3, Start: start, Duration: 24*time.Hour + 10*time.Minute, PeakPerMin: 200})
+	n := loadSim(t, c, lb, simulate.Config{Seed: 3, Start: start, Duration: 24*time.Hour + 10*time.Minute, PeakPerMin: 200,
+		Shape: simulate.ShapeFriday, Onset: 23*time.Hour + 20*time.Minute})
 	end := start.Add(24*time.Hour + 8*time.Minute)
-	fmt.Fprintf(&out, "### Steady-state cost by lookback\n\nOne index of %s documents (`simulate` quiet, peak 200 requests a minute); every window ends at %s.\n\n",
-		thousands(n), end.Format("2006-01-02 15:04Z"))
-	out.WriteString("| lookback | documents in window | from scratch: took | requests | incremental: took | requests | buckets whose traffic was read | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&out, "### Steady-state cost by lookback\n\nOne index of %s documents (`simulate` %s, peak 200 requests a minute, the deploy 48 minutes before the end: its incident is open in every window); every window ends at %s.\n\n",
+		thousands(n), simulate.ShapeFriday, end.Format("2006-01-02 15:04Z"))
+	out.WriteString("| lookback | documents in window | from scratch: took | requests | incremental: took | requests | buckets whose traffic was read | buckets whose conjunctions were counted | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	var first, last [2]time.Duration
 	for i, l := range []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour} {
 		s := measure(t, c, lb, end, l, false, cfg)
 		inc := measure(t, c, lb, end, l, true, cfg)
-		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %s | %.0f | %.0f | %d |\n", short(l), thousands(s.docs), msText(s.took), s.requests,
-			msText(inc.took), inc.requests, inc.buckets, inc.findings)
+		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %s | %.0f | %.0f | %.0f | %d |\n", short(l), thousands(s.docs), msText(s.took), s.requests,
+			msText(inc.took), inc.requests, inc.buckets, inc.conjBuckets, inc.findings)
 		if i == 0 {
 			first = [2]time.Duration{s.took, inc.took}
 		}
@@ -70,42 +74,40 @@ func TestIncrementalCost(t *testing.T) {
 	fmt.Fprintf(&out, "\n24 h / 1 h took: from scratch %.1f, incremental %.2f (target ≤ 1.3).\n\n",
 		ratio(last[0], first[0]), ratio(last[1], first[1]))
 
-	// By traffic: a few minutes at the diurnal peak, four rates.
-	out.WriteString("### Cost by traffic\n\nA few minutes at the diurnal peak (15:00) per rate, each in its own index; incremental steady state (a 5-minute lookback: the steady state does not depend on it).\n\n")
-	out.WriteString("| requests a minute (peak) | documents in the new minute | buckets whose traffic was read | took | requests | findings |\n| --- | --- | --- | --- | --- | --- |\n")
-	type point struct {
-		docs float64
-		took time.Duration
-	}
-	var pts []point
+	// By traffic: the Friday at the diurnal peak, four rates, each
+	// measured twice on its index: quiet, before the deploy, and with the
+	// incident open, when each evaluation also counts a finding's scope
+	// and explanations.
+	out.WriteString("### Cost by traffic\n\nThe Friday (`simulate` " + string(simulate.ShapeFriday) + ") at the diurnal peak (15:00) per rate, each in its own index, incremental steady state. " +
+		"_Quiet_: evaluations ending a minute before the deploy, a 5-minute lookback (the steady state does not depend on it). " +
+		"_Incident open_: evaluations ending 25 minutes after it, a 30-minute lookback: each also counts the finding's scope and its explanations' conjunctions over the new buckets.\n\n")
+	out.WriteString("| requests a minute (peak) | documents in the new minute | quiet: took | requests | findings | incident open: took | requests | buckets whose conjunctions were counted | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	var quiet, open []point
 	for _, rate := range []float64{500, 8000, 32000, 128000} {
 		ix := indexName(t, fmt.Sprintf("rate%.0f", rate))
-		// The shortest run simulate makes, centred on the peak.
-		at := time.Date(2026, 11, 20, 14, 55, 0, 0, time.UTC)
-		loadSim(t, c, ix, simulate.Config{Seed: 5, Start: at, Duration: 10 * time.Minute, Onset: 5 * time.Minute, PeakPerMin: rate})
-		r := measure(t, c, ix, at.Add(10*time.Minute), 5*time.Minute, true, cfg)
-		fmt.Fprintf(&out, "| %s | %s | %.0f | %s | %.0f | %d |\n", thousands(int64(rate)), thousands(int64(r.newest)), r.buckets, msText(r.took), r.requests, r.findings)
-		pts = append(pts, point{r.newest, r.took})
+		at := time.Date(2026, 11, 20, 14, 35, 0, 0, time.UTC)
+		loadSim(t, c, ix, simulate.Config{Seed: 5, Start: at, Duration: 42 * time.Minute, Shape: simulate.ShapeFriday, Onset: 15 * time.Minute, PeakPerMin: rate})
+		q := measure(t, c, ix, at.Add(14*time.Minute), 5*time.Minute, true, cfg)
+		r := measure(t, c, ix, at.Add(40*time.Minute), 30*time.Minute, true, cfg)
+		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %d | %s | %.0f | %.0f | %d |\n", thousands(int64(rate)), thousands(int64(r.newest)),
+			msText(q.took), q.requests, q.findings, msText(r.took), r.requests, r.conjBuckets, r.findings)
+		quiet, open = append(quiet, point{q.newest, q.took}), append(open, point{r.newest, r.took})
 	}
-	// Least squares over every rate: took = fixed + perDoc × documents.
-	var sx, sy, sxx, sxy float64
-	for _, p := range pts {
-		x, y := p.docs, float64(p.took)
-		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
-	}
-	k := float64(len(pts))
-	perDoc := (k*sxy - sx*sy) / (k*sxx - sx*sx) // ns per document of the new minute
-	fixed := (sy - perDoc*sx) / k
 	const story = 2.4e6
-	proj := time.Duration(fixed + perDoc*story)
-	fmt.Fprintf(&out, "\n### The story's scale: 2.4 M documents a minute\n\n"+
-		"- Per document of the new minute (its traffic read, and its share of counting the re-checked minutes), the least-squares slope of took over the new minute's documents across the %d rates above: "+
-		"**%.1f ns**; fixed per evaluation (the intercept): **%s**.\n"+
-		"- Projected took: %s + %.1f ns × 2,400,000 = **%s per evaluation** (target < 1 s); one evaluation a minute: "+
-		"**%.1f core-seconds a minute** if every millisecond of took keeps one core busy (one shard per index here; target < 10).\n"+
-		"- These rates are this node's, under the load average above; a row with more requests paid for a finding's first scope read or an example top-up.\n",
-		len(pts), perDoc, msText(time.Duration(fixed)),
-		msText(time.Duration(fixed)), perDoc, msText(proj), proj.Seconds())
+	out.WriteString("\n### The story's scale: 2.4 M documents a minute\n\n" +
+		"Per document of the new minute (its traffic read, its share of counting the re-checked minutes and, with the incident open, of the finding's counts): the least-squares slope of took over the new minute's documents across the rates above; fixed per evaluation: the intercept. " +
+		"Core-seconds a minute assume every millisecond of took keeps one core busy (one shard per index here). Targets: < 1 s per evaluation, < 10 core-seconds a minute.\n\n")
+	out.WriteString("| evaluation | per document | fixed | projected took at 2.4 M a minute | core-seconds a minute |\n| --- | --- | --- | --- | --- |\n")
+	for _, row := range []struct {
+		name string
+		pts  []point
+	}{{"quiet", quiet}, {"incident open", open}} {
+		perDoc, fixed := fit(row.pts)
+		proj := time.Duration(fixed + perDoc*story)
+		fmt.Fprintf(&out, "| %s | %.1f ns | %s | %s + %.1f ns × 2,400,000 = **%s** | **%.1f** |\n", row.name, perDoc, msText(time.Duration(fixed)),
+			msText(time.Duration(fixed)), perDoc, msText(proj), proj.Seconds())
+	}
+	out.WriteString("\nThese rates are this node's, under the load average above; a row with more requests paid for a finding's first scope read or an example top-up.\n")
 
 	if p := os.Getenv("CULPRIT_BENCH_INCR_OUT"); p != "" {
 		if err := os.WriteFile(p, []byte(out.String()), 0o644); err != nil {
@@ -115,11 +117,29 @@ func TestIncrementalCost(t *testing.T) {
 	t.Log("\n" + out.String())
 }
 
+type point struct {
+	docs float64
+	took time.Duration
+}
+
+// fit is the least-squares line through pts: took = fixed + perDoc ×
+// documents, in nanoseconds.
+func fit(pts []point) (perDoc, fixed float64) {
+	var sx, sy, sxx, sxy float64
+	for _, p := range pts {
+		x, y := p.docs, float64(p.took)
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	k := float64(len(pts))
+	perDoc = (k*sxy - sx*sy) / (k*sxx - sx*sx)
+	return perDoc, (sy - perDoc*sx) / k
+}
+
 type cost struct {
-	took                      time.Duration
-	requests, buckets, newest float64
-	docs                      int64
-	findings                  int
+	took                                   time.Duration
+	requests, buckets, conjBuckets, newest float64
+	docs                                   int64
+	findings                               int
 }
 
 // evals is how many steady-state evaluations each figure is the median of.
@@ -159,7 +179,7 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 		run(end.Add(-time.Duration(evals) * time.Minute))
 	}
 	var tooks []time.Duration
-	var reqs, buckets, newest []float64
+	var reqs, buckets, conjBuckets, newest []float64
 	var docs int64
 	findings := 0
 	for k := evals - 1; k >= 0; k-- {
@@ -188,9 +208,10 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 		newest = append(newest, perBucket[w.Len()-1])
 		if cs != nil {
 			buckets = append(buckets, float64(cs.Stats().Buckets-cb.Buckets))
+			conjBuckets = append(conjBuckets, float64(cs.Stats().ConjunctionBuckets-cb.ConjunctionBuckets))
 		}
 	}
-	return cost{took: slices.Min(tooks), requests: median(reqs), buckets: median(buckets), newest: median(newest), docs: docs, findings: findings}
+	return cost{took: slices.Min(tooks), requests: median(reqs), buckets: median(buckets), conjBuckets: median(conjBuckets), newest: median(newest), docs: docs, findings: findings}
 }
 
 func median[T int64 | float64 | time.Duration](xs []T) T {
