@@ -150,6 +150,8 @@ type Source struct {
 	hostErr map[string]*hostBuckets
 	hostReq map[string]*hostBuckets
 	stats   Stats
+	// reads numbers the calls of split, for msgSeries.read.
+	reads int64
 }
 
 var _ correlate.Source = (*Source)(nil)
@@ -291,6 +293,9 @@ type msgSeries struct {
 	// that the budget's check costs a sum over series, not a walk over
 	// every example at every evaluation.
 	exBytes int
+	// read is the last split (Source.reads) that stored a count in the
+	// series.
+	read int64
 }
 
 type exEntry struct {
@@ -336,6 +341,11 @@ func (se *msgSeries) cut(a, b int) {
 // a series' runs of marks at every bucket another series has read again.
 func (se *msgSeries) forget(lo, hi int64) {
 	se.counts.clear(lo, hi)
+	se.forgetExamples(lo, hi)
+}
+
+// forgetExamples drops the examples of buckets [lo, hi).
+func (se *msgSeries) forgetExamples(lo, hi int64) {
 	a, _ := slices.BinarySearchFunc(se.ex, lo, cmpEntry)
 	b, _ := slices.BinarySearchFunc(se.ex, hi, cmpEntry)
 	se.cut(a, b)
@@ -583,10 +593,25 @@ func toCount(v float64) uint32 {
 // the read, so they belong, in order, to its first buckets with errors:
 // each takes as many as it counts. The buckets after the examples ran out
 // keep fewer than their own, and are marked short.
+//
+// A read of one complete bucket (each new bucket, every top-up) stores
+// the counts that changed only, not clearing every series' bucket first
+// and setting it again: at the largest setting a top-up of an unchanged
+// bucket rewrote a cell of each of 10,000 series at every evaluation,
+// and cells that are not written can be shared (cells.view).
+// What it leaves is what clearing first would: the series' counts,
+// examples and marks, and a series whose only count was the bucket
+// starts afresh (its marks dropped) as it would after a clear.
 func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh map[int]*bucket, alone bool) {
 	hi := g0 + int64(done)
+	s.reads++
+	one := done == 1 && !clearFirst
 	if done > 0 {
 		for k, se := range s.series {
+			if one {
+				se.forgetExamples(g0, hi)
+				continue
+			}
 			se.forget(g0, hi)
 			if se.counts.nz == 0 {
 				delete(s.series, k)
@@ -639,14 +664,19 @@ func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh ma
 				// A source that gave fewer examples than it may keep gave
 				// all it has: reading the bucket alone would give no more.
 				whole := alone || take >= min(E, int(min(c, uint32(E)))) || len(mc.Examples) < E
+				g := g0 + int64(j)
 				if se == nil {
 					key := seriesKey{name, mc.Message}
-					if se = s.series[key]; se == nil {
+					se = s.series[key]
+					if first, last, _ := se.onlyAt(); se == nil || one && se.read != s.reads && first == g && last == g {
+						// New, or, for one bucket, a series whose only
+						// count was this bucket: clearing it first would
+						// have dropped the series.
 						se = &msgSeries{}
 						s.series[key] = se
 					}
 				}
-				g := g0 + int64(j)
+				se.read = s.reads
 				se.counts.set(g, c)
 				if take > 0 {
 					se.keepExamples(g, ex[:take])
@@ -666,6 +696,31 @@ func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh ma
 			}
 		}
 	}
+	if one {
+		// The series the read did not give a count for the bucket.
+		for k, se := range s.series {
+			if se.read == s.reads {
+				continue
+			}
+			se.counts.clear(g0, hi)
+			if se.counts.nz == 0 {
+				delete(s.series, k)
+			}
+		}
+	}
+}
+
+// clearFirst makes split store a read of one complete bucket as it does
+// one of several, clearing every series' buckets first: what the
+// one-bucket path is tested against.
+var clearFirst = false
+
+// onlyAt is the series' counts' bounds, none for a nil series.
+func (se *msgSeries) onlyAt() (first, last int64, ok bool) {
+	if se == nil {
+		return 0, 0, false
+	}
+	return se.counts.bounds()
 }
 
 // topUp reads again, alone, every cached bucket whose examples a window

@@ -116,6 +116,10 @@ func (c *cells) set(g int64, v uint32) {
 		c.clear(g, g+1)
 		return
 	}
+	if c.nz > 0 && c.get(g) == v {
+		// Unchanged (a bucket read again): no write.
+		return
+	}
 	if c.nz == 0 {
 		*c = cells{base: g, hi: v, nz: 1, idx: []uint32{0}, val: []uint32{v}}
 		return
