@@ -2,6 +2,7 @@ package cache
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -277,5 +278,56 @@ func TestCellsViewsNeverChange(t *testing.T) {
 	}
 	if views == 0 || shared == 0 {
 		t.Fatalf("%d views, %d series still sharing: the test exercises nothing", views, shared)
+	}
+}
+
+// TestCellsViewsReadWhileWritten: the windows handed out are read by the
+// correlator while the cache goes on storing buckets (a bucket read
+// again, one cleared, the end extended over the zeros of a window that
+// reached past the last count, the head trimmed), so no store may change
+// their bytes, and under go test -race none may write them.
+func TestCellsViewsReadWhileWritten(t *testing.T) {
+	var c cells
+	for g := range int64(200) {
+		c.set(g, uint32(1+g%3))
+	}
+	c.clear(180, 200) // the end tidied away, zeros in the capacity
+	var views, want [][]byte
+	for _, lo := range []int64{0, 50, 90} {
+		v, ok := c.view(lo, 100)
+		if !ok {
+			t.Fatalf("no view of [%d, %d)", lo, lo+100)
+		}
+		views, want = append(views, v), append(want, slices.Clone(v))
+	}
+	done := make(chan int)
+	go func() {
+		sum := 0
+		for range 50 {
+			for _, v := range views {
+				for _, b := range v {
+					sum += int(b)
+				}
+			}
+		}
+		done <- sum
+	}()
+	c.set(195, 2) // past the views: extends over their zeros
+	c.set(120, 3) // within them
+	c.set(121, 2)
+	c.clear(130, 140)
+	r := rand.New(rand.NewPCG(9, 10))
+	for g := int64(196); g < 400; g++ {
+		c.set(g, uint32(r.IntN(3)))
+		c.set(r.Int64N(g), uint32(r.IntN(3)))
+		if g%50 == 0 {
+			c.trim(g - 180)
+		}
+	}
+	<-done
+	for k, v := range views {
+		if !slices.Equal(v, want[k]) {
+			t.Fatalf("view %d changed", k)
+		}
 	}
 }
