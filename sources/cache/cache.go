@@ -535,7 +535,7 @@ func (s *Source) read(ctx context.Context, w correlate.Window, a, b int, fresh m
 	default:
 		done = min(tr.Complete, m)
 	}
-	s.split(tr, s.index(sub.From), a, m, done, fresh, alone)
+	s.split(tr, s.index(sub.From), a, m, done, fresh, alone, true)
 	if end := sub.Start(done); end.After(s.frontier) {
 		s.frontier = end
 	}
@@ -594,18 +594,19 @@ func toCount(v float64) uint32 {
 // each takes as many as it counts. The buckets after the examples ran out
 // keep fewer than their own, and are marked short.
 //
-// A read of one complete bucket (each new bucket, every top-up) stores
-// the counts that changed only, not clearing every series' bucket first
-// and setting it again: at the largest setting a top-up of an unchanged
-// bucket rewrote a cell of each of 10,000 series at every evaluation,
-// and cells that are not written can be shared (cells.view).
-// What it leaves is what clearing first would: the series' counts,
-// examples and marks, and a series whose only count was the bucket
-// starts afresh (its marks dropped) as it would after a clear.
-func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh map[int]*bucket, alone bool) {
+// A read of one complete bucket (each new bucket, every top-up) stores,
+// inPlace (as read always asks), only the counts that changed, not
+// clearing every series' bucket first and setting it again: at the
+// largest setting a top-up of an unchanged bucket rewrote a cell of each
+// of 10,000 series at every evaluation, and cells that are not written
+// can be shared (cells.view). What it leaves is what clearing first (the
+// path of a read of several buckets) would: the series' counts, examples
+// and marks, and a series whose only count was the bucket starts afresh
+// (its marks dropped) as it would after a clear.
+func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh map[int]*bucket, alone, inPlace bool) {
 	hi := g0 + int64(done)
 	s.reads++
-	one := done == 1 && !clearFirst
+	one := inPlace && done == 1
 	if done > 0 {
 		for k, se := range s.series {
 			if one {
@@ -709,11 +710,6 @@ func (s *Source) split(tr *correlate.Traffic, g0 int64, a, m, done int, fresh ma
 		}
 	}
 }
-
-// clearFirst makes split store a read of one complete bucket as it does
-// one of several, clearing every series' buckets first: what the
-// one-bucket path is tested against.
-var clearFirst = false
 
 // onlyAt is the series' counts' bounds, none for a nil series.
 func (se *msgSeries) onlyAt() (first, last int64, ok bool) {

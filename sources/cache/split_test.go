@@ -6,24 +6,25 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/culprithq/culprit/correlate"
 )
 
 // TestOneBucketReadStoresAsClearingFirst: a read of one complete bucket
 // (a new bucket, a top-up) that stores only the counts that changed leaves
 // the cache as clearing every series' bucket first and storing the read
-// would (clearFirst): a series losing its count there, one whose only
+// would (split's path for a read of several buckets): a series losing its
+// count there, one whose only
 // count it was (dropped, or read again and started afresh), one gaining
 // a count, one whose count changed, with and without the example budget.
 // And the traffic handed out before keeps its counts.
 func TestOneBucketReadStoresAsClearingFirst(t *testing.T) {
-	defer func() { clearFirst = false }()
 	ctx := context.Background()
 	end := t0.Add(-20 * time.Minute)
 	w := window(t, end.Add(-time.Hour), end)
 	diskFull := t0.Add(-41 * time.Minute) // its only bucket in w (traffic)
 	for _, exampleBytes := range []int{0, 1} {
-		build := func(clear bool) (*Source, *fake) {
-			clearFirst = clear
+		build := func() (*Source, *fake) {
 			inner := &fake{events: traffic()}
 			c, err := New(inner, Config{ExampleBytes: exampleBytes, ExampleBuckets: 4})
 			if err != nil {
@@ -38,8 +39,8 @@ func TestOneBucketReadStoresAsClearingFirst(t *testing.T) {
 			}
 			return c, inner
 		}
-		a, ia := build(false)
-		b, ib := build(true)
+		a, ia := build()
+		b, ib := build()
 		handed, err := a.Traffic(ctx, w)
 		if err != nil {
 			t.Fatal(err)
@@ -71,12 +72,20 @@ func TestOneBucketReadStoresAsClearingFirst(t *testing.T) {
 				inner *fake
 				clear bool
 			}{{a, ia, false}, {b, ib, true}} {
-				clearFirst = s.clear
 				s.inner.events = change(traffic(), step.dropDiskFull)
 				i := w.Index(step.at)
-				if _, _, err := s.c.read(ctx, w, i, i+1, map[int]*bucket{}, true); err != nil {
+				if !s.clear {
+					if _, _, err := s.c.read(ctx, w, i, i+1, map[int]*bucket{}, true); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				sub := correlate.Window{From: w.Start(i), To: w.Start(i + 1), Step: w.Step}
+				tr, err := s.inner.Traffic(ctx, sub)
+				if err != nil {
 					t.Fatal(err)
 				}
+				s.c.split(tr, s.c.index(sub.From), i, 1, 1, map[int]*bucket{}, true, false)
 			}
 			if len(a.series) != len(b.series) {
 				t.Fatalf("bucket %s read again: %d series, want %d", step.at.Format("15:04"), len(a.series), len(b.series))
@@ -100,12 +109,10 @@ func TestOneBucketReadStoresAsClearingFirst(t *testing.T) {
 		if _, ok := a.series[seriesKey{"web", "disk full"}]; ok {
 			t.Error("a series whose only count went is still cached")
 		}
-		clearFirst = false
 		ga, err := a.Traffic(ctx, w)
 		if err != nil {
 			t.Fatal(err)
 		}
-		clearFirst = true
 		gb, err := b.Traffic(ctx, w)
 		if err != nil {
 			t.Fatal(err)
