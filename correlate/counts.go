@@ -1,7 +1,9 @@
 package correlate
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -87,12 +89,7 @@ func NewCounts(x []float64) Counts {
 // a byte copy.
 func NewCountsBytes(x []uint8) Counts {
 	c := Counts{n: len(x)}
-	nz := 0
-	for _, v := range x {
-		if v != 0 {
-			nz++
-		}
-	}
+	nz := nonZeroBytes(x)
 	switch {
 	case nz == 0:
 		return c
@@ -108,6 +105,31 @@ func NewCountsBytes(x []uint8) Counts {
 	}
 	c.d8 = x
 	return c
+}
+
+// nonZeroBytes counts the bytes of x that are not zero, eight at a time:
+// NewCountsBytes counts a week of 10,000 series, 100 M bytes, at every
+// evaluation of the daemon's largest setting, and a byte at a time that
+// was a tenth of its CPU.
+func nonZeroBytes(x []uint8) int {
+	const lo7 = 0x7f7f7f7f7f7f7f7f
+	nz := 0
+	for len(x) >= 8 {
+		v := binary.LittleEndian.Uint64(x)
+		// A byte's high bit is set in t exactly when the byte is not
+		// zero: its low seven bits plus 0x7f carry into bit 7 unless
+		// they are all zero, and bit 7 of v itself is or-ed in. No
+		// carry crosses a byte, since 0x7f+0x7f < 0x100.
+		t := ((v & lo7) + lo7) | v
+		nz += bits.OnesCount64(t &^ lo7)
+		x = x[8:]
+	}
+	for _, v := range x {
+		if v != 0 {
+			nz++
+		}
+	}
+	return nz
 }
 
 // NewCountsSparse stores a series of n buckets given by its buckets that

@@ -128,3 +128,42 @@ func TestCountsFromBytesAndEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestNonZeroBytes checks the eight-at-a-time count against a byte at a
+// time, on every byte value in every lane and on lengths that leave a tail.
+func TestNonZeroBytes(t *testing.T) {
+	naive := func(x []uint8) int {
+		n := 0
+		for _, v := range x {
+			if v != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for v := range 256 {
+		for lane := range 8 {
+			for _, n := range []int{8, 9, 15, 16, 17} {
+				x := make([]uint8, n)
+				x[lane] = uint8(v)
+				x[n-1] |= uint8(v) // the tail, or the same word
+				if got, want := nonZeroBytes(x), naive(x); got != want {
+					t.Fatalf("byte %#x in lane %d of %d: %d not zero, want %d", v, lane, n, got, want)
+				}
+			}
+		}
+	}
+	r := uint64(1)
+	for n := range 100 {
+		x := make([]uint8, n)
+		for i := range x {
+			r = r*6364136223846793005 + 1442695040888963407
+			if r>>62 != 0 { // a quarter of them zero
+				x[i] = uint8(r >> 33)
+			}
+		}
+		if got, want := nonZeroBytes(x), naive(x); got != want {
+			t.Fatalf("%d random bytes: %d not zero, want %d", n, got, want)
+		}
+	}
+}

@@ -159,6 +159,11 @@ func quickScreen(counts, exposure []float64, h history, cfg detectConfig) bool {
 	return false
 }
 
+// poissonPool holds segment's costs, whose prefix sums it reuses: a run
+// segments every series quickScreen passes, up to thousands, and their
+// prefix sums were the larger part of a run's garbage.
+var poissonPool = sync.Pool{New: func() any { return new(changepoint.Poisson) }}
+
 // segment proposes where the rate changes. PELT runs on blocks of buckets,
 // aligned so the newest buckets form a whole block, because its pruning is
 // weak on the many series without a change and full resolution made it the
@@ -177,8 +182,10 @@ func segment(counts, exposure []float64, block int) []int {
 		bc[k] += counts[i]
 		be[k] += exposure[i]
 	}
-	blockCPs := changepoint.PELT(changepoint.NewPoisson(bc, be), nb, 1, proposalPenalty(L))
-	cost := changepoint.NewPoisson(counts, exposure)
+	cost := poissonPool.Get().(*changepoint.Poisson)
+	defer poissonPool.Put(cost)
+	blockCPs := changepoint.PELT(cost.Reset(bc, be), nb, 1, proposalPenalty(L))
+	cost.Reset(counts, exposure)
 	out := make([]int, 0, len(blockCPs))
 	prev := 0
 	for j, b := range blockCPs {

@@ -33,20 +33,41 @@ type Poisson struct {
 // or negative count, is ignored entirely: no traffic says nothing about the
 // rate, and a count without traffic cannot come from the model. counts and
 // exposure must have the same length; the shorter length is used otherwise.
+//
+// The three prefix sums share one allocation, and the log of an exposure
+// equal to the previous one is not taken again (request volume repeats
+// often, and this runs twice on every series a run segments).
 func NewPoisson(counts, exposure []float64) *Poisson {
+	return new(Poisson).Reset(counts, exposure)
+}
+
+// Reset makes p the cost of counts against exposure, as NewPoisson does,
+// reusing p's prefix sums when they have room: a run segments thousands
+// of series one after the other (correlate keeps a pool of them), and
+// fresh prefix sums for each were most of a run's garbage.
+func (p *Poisson) Reset(counts, exposure []float64) *Poisson {
 	n := min(len(counts), len(exposure))
-	p := &Poisson{
-		c:  make([]float64, n+1),
-		e:  make([]float64, n+1),
-		cl: make([]float64, n+1),
+	var buf []float64
+	if p.c != nil && cap(p.c) >= 3*(n+1) {
+		buf = p.c[:3*(n+1)]
+	} else {
+		buf = make([]float64, 3*(n+1))
 	}
+	p.c = buf[: n+1 : cap(buf)] // the whole buffer, for the next Reset
+	p.e = buf[n+1 : 2*(n+1) : 2*(n+1)]
+	p.cl = buf[2*(n+1) : 3*(n+1) : 3*(n+1)]
+	p.c[0], p.e[0], p.cl[0] = 0, 0, 0
+	lastE, lastLog := math.NaN(), 0.0
 	for i := range n {
 		ci, ei := counts[i], exposure[i]
 		var dc, de, dl float64
 		if ei > 0 && !math.IsInf(ei, 0) && ci >= 0 && !math.IsInf(ci, 0) {
 			dc, de = ci, ei
 			if ci > 0 {
-				dl = ci * math.Log(ei)
+				if ei != lastE {
+					lastE, lastLog = ei, math.Log(ei)
+				}
+				dl = ci * lastLog
 			}
 		}
 		p.c[i+1] = p.c[i] + dc

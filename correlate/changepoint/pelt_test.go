@@ -292,3 +292,76 @@ func TestPELTDegenerateInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestPoissonCostWithRepeatedExposure: the cost is the same, bit for bit,
+// as with the log of every bucket's exposure taken afresh, when exposures
+// repeat (the log reused), alternate, and are skipped (zero, infinite).
+func TestPoissonCostWithRepeatedExposure(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 50 {
+		n := 1 + r.IntN(60)
+		counts, exposure := make([]float64, n), make([]float64, n)
+		for i := range n {
+			counts[i] = float64(r.IntN(4))
+			switch k := r.IntN(6); k {
+			case 0:
+				exposure[i] = 0
+			case 1:
+				exposure[i] = math.Inf(1)
+			default:
+				exposure[i] = float64(1 + r.IntN(3)) // repeats often
+			}
+		}
+		p := NewPoisson(counts, exposure)
+		var c, e, cl float64
+		pc, pe, pcl := []float64{0}, []float64{0}, []float64{0}
+		for i := range n {
+			if exposure[i] > 0 && !math.IsInf(exposure[i], 0) {
+				c, e = c+counts[i], e+exposure[i]
+				if counts[i] > 0 {
+					cl += counts[i] * math.Log(exposure[i])
+				}
+			}
+			pc, pe, pcl = append(pc, c), append(pe, e), append(pcl, cl)
+		}
+		for s := range n {
+			for u := s + 1; u <= n; u++ {
+				want := 0.0
+				if cc, ee := pc[u]-pc[s], pe[u]-pe[s]; cc > 0 && ee > 0 {
+					want = -2 * (cc*(math.Log(cc/ee)-1) + (pcl[u] - pcl[s]))
+				}
+				if got := p.Cost(s, u); math.Float64bits(got) != math.Float64bits(want) {
+					t.Fatalf("Cost(%d, %d) = %v, want %v (counts %v, exposure %v)", s, u, got, want, counts, exposure)
+				}
+			}
+		}
+	}
+}
+
+// TestPoissonResetReusesAsNew: a cost reset over series of other lengths,
+// longer and shorter, reusing its prefix sums, is the cost NewPoisson
+// builds, bit for bit, with nothing left of the series before.
+func TestPoissonResetReusesAsNew(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var p Poisson
+	for _, n := range []int{50, 10, 0, 49, 200, 3, 200} {
+		counts, exposure := make([]float64, n), make([]float64, n)
+		for i := range n {
+			counts[i], exposure[i] = float64(r.IntN(5)), float64(1+r.IntN(1000))
+		}
+		want := NewPoisson(counts, exposure)
+		if got := p.Reset(counts, exposure); got != &p || p.Len() != n {
+			t.Fatalf("Reset over %d buckets: Len %d", n, p.Len())
+		}
+		for s := range n {
+			for u := s + 1; u <= n; u++ {
+				if got, w := p.Cost(s, u), want.Cost(s, u); math.Float64bits(got) != math.Float64bits(w) {
+					t.Fatalf("after Reset over %d buckets: Cost(%d, %d) = %v, want %v", n, s, u, got, w)
+				}
+				if got, w := p.Rate(s, u), want.Rate(s, u); got != w && !(math.IsNaN(got) && math.IsNaN(w)) {
+					t.Fatalf("after Reset over %d buckets: Rate(%d, %d) = %v, want %v", n, s, u, got, w)
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -186,5 +187,147 @@ func TestRanges(t *testing.T) {
 	r.remove(0, 100)
 	if len(r) != 0 {
 		t.Errorf("all removed: %v left", r)
+	}
+}
+
+// TestCellsViewsNeverChange: a window handed out as the cells themselves
+// (view) keeps the counts it was given whatever is done to the series
+// after (counts set, re-set to the same value, cleared, appended, trimmed,
+// widened, made sparse), and the series keeps reading as the model.
+func TestCellsViewsNeverChange(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	views, shared := 0, 0
+	for round := range 300 {
+		var c cells
+		want := map[int64]uint32{}
+		lo, hi := int64(0), int64(0)
+		type handed struct {
+			v    []byte
+			want []byte
+		}
+		var out []handed
+		for range 400 {
+			switch op := r.IntN(24); {
+			case op < 12:
+				// The next bucket, as a series erring most minutes.
+				v := uint32(r.IntN(4))
+				if r.IntN(200) == 0 {
+					v = 300 // widens
+				}
+				c.set(hi, v)
+				if v != 0 {
+					want[hi] = v
+				}
+				hi++
+			case op < 16 && hi > lo:
+				// A bucket read again: mostly the same count.
+				g := lo + r.Int64N(hi-lo)
+				v := want[g]
+				if r.IntN(3) == 0 {
+					v = uint32(r.IntN(4))
+				}
+				c.set(g, v)
+				if v == 0 {
+					delete(want, g)
+				} else {
+					want[g] = v
+				}
+			case op == 16 && hi > lo:
+				g := lo + r.Int64N(hi-lo)
+				n := r.Int64N(5)
+				c.clear(g, g+n)
+				for k := range want {
+					if k >= g && k < g+n {
+						delete(want, k)
+					}
+				}
+			case op == 17:
+				lo += r.Int64N(3)
+				c.trim(lo)
+				for k := range want {
+					if k < lo {
+						delete(want, k)
+					}
+				}
+			default:
+				from, n := lo+r.Int64N(max(hi-lo, 1)), 1+r.IntN(int(hi-lo)+4)
+				v, ok := c.view(from, n)
+				if !ok {
+					continue
+				}
+				views++
+				w := make([]byte, n)
+				for i := range w {
+					w[i] = byte(want[from+int64(i)])
+				}
+				if string(v) != string(w) {
+					t.Fatalf("round %d: view of [%d, %d) is %v, want %v", round, from, from+int64(n), v, w)
+				}
+				out = append(out, handed{v, w})
+			}
+		}
+		for _, h := range out {
+			if string(h.v) != string(h.want) {
+				t.Fatalf("round %d: a view handed out changed to %v, was %v", round, h.v, h.want)
+			}
+		}
+		if c.shared > 0 {
+			shared++
+		}
+		model(t, &c, want, lo-5, hi+5)
+	}
+	if views == 0 || shared == 0 {
+		t.Fatalf("%d views, %d series still sharing: the test exercises nothing", views, shared)
+	}
+}
+
+// TestCellsViewsReadWhileWritten: the windows handed out are read by the
+// correlator while the cache goes on storing buckets (a bucket read
+// again, one cleared, the end extended over the zeros of a window that
+// reached past the last count, the head trimmed), so no store may change
+// their bytes, and under go test -race none may write them.
+func TestCellsViewsReadWhileWritten(t *testing.T) {
+	var c cells
+	for g := range int64(200) {
+		c.set(g, uint32(1+g%3))
+	}
+	c.clear(180, 200) // the end tidied away, zeros in the capacity
+	var views, want [][]byte
+	for _, lo := range []int64{0, 50, 90} {
+		v, ok := c.view(lo, 100)
+		if !ok {
+			t.Fatalf("no view of [%d, %d)", lo, lo+100)
+		}
+		views, want = append(views, v), append(want, slices.Clone(v))
+	}
+	done := make(chan int)
+	go func() {
+		sum := 0
+		for range 50 {
+			for _, v := range views {
+				for _, b := range v {
+					sum += int(b)
+				}
+			}
+		}
+		done <- sum
+	}()
+	c.set(195, 2) // past the views: extends over their zeros
+	c.set(120, 3) // within them
+	c.set(121, 2)
+	c.clear(130, 140)
+	r := rand.New(rand.NewPCG(9, 10))
+	for g := int64(196); g < 400; g++ {
+		c.set(g, uint32(r.IntN(3)))
+		c.set(r.Int64N(g), uint32(r.IntN(3)))
+		if g%50 == 0 {
+			c.trim(g - 180)
+		}
+	}
+	<-done
+	for k, v := range views {
+		if !slices.Equal(v, want[k]) {
+			t.Fatalf("view %d changed", k)
+		}
 	}
 }
