@@ -111,6 +111,9 @@ type Stats struct {
 	// ConjunctionReads is the number of inner CountConjunctions calls, and
 	// ConjunctionBuckets the buckets they spanned.
 	ConjunctionReads, ConjunctionBuckets int64
+	// ConjunctionReuses is how many times a finding's new cached buckets
+	// came from the last call's read of them (reuseRest).
+	ConjunctionReuses int64
 }
 
 // Source is a caching correlate.Source. It is safe for concurrent use;
@@ -157,6 +160,10 @@ type Source struct {
 	// evaluated is the end of the newest window asked of Traffic: the
 	// evaluation a finding's later questions belong to.
 	evaluated time.Time
+	// unchanged are the buckets this evaluation's Traffic counted with
+	// the document count of the evaluation before: nothing was indexed
+	// into them in between (skipUnchanged).
+	unchanged map[time.Time]bool
 	stats     Stats
 	// reads numbers the calls of split, for msgSeries.read.
 	reads int64
@@ -226,7 +233,7 @@ func (s *Source) reset(step time.Duration) {
 	s.complete, s.totals, s.counts = nil, map[string]*svcTotals{}, map[time.Time]float64{}
 	s.series, s.services = map[seriesKey]*msgSeries{}, map[string]string{}
 	s.scopes, s.hostErr, s.hostReq = map[scopeKey]*scopeSum{}, map[string]*hostBuckets{}, map[string]*hostBuckets{}
-	s.conjs = map[conjKey]*conjSum{}
+	s.conjs, s.unchanged = map[conjKey]*conjSum{}, map[time.Time]bool{}
 }
 
 // Unwrap is the inner source, for the capabilities the correlator looks
@@ -453,6 +460,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 		s.epoch = w.From
 	}
 	s.evaluated = w.To
+	clear(s.unchanged)
 	g0 := s.index(w.From)
 	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)
@@ -1074,9 +1082,14 @@ func (s *Source) skipUnchanged(ctx context.Context, w correlate.Window, r0 int, 
 	s.stats.Counts++
 	for j, v := range counts {
 		at := sub.Start(j)
-		if before, ok := s.counts[at]; ok && before == v && s.cached(s.index(at)) {
-			need[r0+j] = false
+		same := false
+		if before, ok := s.counts[at]; ok && before == v {
+			same = true
+			if s.cached(s.index(at)) {
+				need[r0+j] = false
+			}
 		}
+		s.unchanged[at] = same
 		s.counts[at] = v
 	}
 	return nil

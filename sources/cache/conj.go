@@ -52,6 +52,15 @@ type conjSum struct {
 	before, to, from time.Time
 	counts           map[string]correlate.ConjunctionCount
 	used             time.Time
+	// rest is the last call's read of what was newer than the cached
+	// region (see reuseRest).
+	rest *conjRest
+}
+
+// conjRest is a read of [from, to), split at onset, by conjunction.
+type conjRest struct {
+	from, to, onset time.Time
+	counts          map[string]correlate.ConjunctionCount
 }
 
 // adoptConj hands a finding whose onset moved (the onset of an episode is
@@ -237,6 +246,9 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 	// rest in its episode.
 	all := slices.Concat(kept, fresh)
 	allKeys := slices.Concat(keptKeys, freshKeys)
+	if s.reuseRest(sum, allKeys, c, f) {
+		s.stats.ConjunctionReuses++
+	}
 	rest := make([]correlate.ConjunctionCount, len(all))
 	switch {
 	case c.After(sum.to) && t.After(c) && !f.After(sum.to):
@@ -269,6 +281,13 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 		}
 	}
 
+	sum.rest = nil
+	if t.After(c) {
+		sum.rest = &conjRest{from: c, to: t, onset: f, counts: make(map[string]correlate.ConjunctionCount, len(allKeys))}
+		for i, k := range allKeys {
+			sum.rest.counts[k] = rest[i]
+		}
+	}
 	at := make(map[string]int, len(allKeys))
 	for i, k := range allKeys {
 		at[k] = i
@@ -278,6 +297,36 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 		out[i] = addCount(sum.counts[k], rest[at[k]], 1)
 	}
 	return out, nil
+}
+
+// reuseRest adds to the kept sum, without a read, the buckets that joined
+// the cached region when the last call read exactly them as its rest and
+// this evaluation's Traffic counted them unchanged since: that count came
+// before the read, and the new one after it, so nothing was indexed into
+// them in between. With the default re-check of one bucket that is every
+// steady call's new cached bucket, a third of what it would read. Only
+// the conjunctions of that read (keys) can be added, and only for the
+// same onset.
+func (s *Source) reuseRest(sum *conjSum, keys []string, c, onset time.Time) bool {
+	r := sum.rest
+	if r == nil || !r.from.Equal(sum.to) || !r.to.Equal(c) || !r.onset.Equal(onset) || !c.After(sum.to) {
+		return false
+	}
+	for at := r.from; at.Before(r.to); at = at.Add(s.step) {
+		if !s.unchanged[at] {
+			return false
+		}
+	}
+	for _, k := range keys {
+		if _, ok := r.counts[k]; !ok {
+			return false
+		}
+	}
+	for _, k := range keys {
+		sum.counts[k] = addCount(sum.counts[k], r.counts[k], 1)
+	}
+	sum.to = c
+	return true
 }
 
 // conjCacheable: the query's instants fit the grid of the cache's traffic,

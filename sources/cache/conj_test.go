@@ -212,3 +212,70 @@ func TestConjunctionsWithoutCounter(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoConjunctions", err)
 	}
 }
+
+// conjCounting is conjFake with a Counter, as Elasticsearch has: Traffic
+// then tells which re-checked buckets are unchanged.
+type conjCounting struct {
+	counting
+	conjFake *conjFake
+}
+
+func (c conjCounting) CountConjunctions(ctx context.Context, q correlate.ConjunctionQuery) ([]correlate.ConjunctionCount, error) {
+	return c.conjFake.CountConjunctions(ctx, q)
+}
+
+// TestConjunctionsReuseUnchangedRest: with a one-bucket re-check over a
+// source that counts documents, the bucket a call read as its rest joins
+// the kept sum at the next call without a read when Traffic counted it
+// unchanged: a steady call reads two buckets (the one that left the
+// window, the new one), not three. A document indexed late into that
+// bucket makes it read again, and the counts stay equal to a count from
+// scratch.
+func TestConjunctionsReuseUnchangedRest(t *testing.T) {
+	ctx := context.Background()
+	f := &fake{events: traffic()}
+	cf := &conjFake{fake: f}
+	inner := conjCounting{counting{f}, cf}
+	scratch := &conjFake{fake: &fake{}}
+	c, err := New(inner, Config{Recheck: time.Minute, Keep: 7 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conjs := [][]correlate.Condition{{}, conds(correlate.FieldHost, "h1"), conds(correlate.FieldHost, "h2", correlate.FieldCustomer, "c3")}
+	var late int64
+	for tick := range 20 {
+		to := t0.Add(time.Duration(70+tick) * time.Minute)
+		if tick == 12 {
+			// Late into the bucket the last call read as its rest.
+			f.events = append(slices.Clone(f.events), event{at: to.Add(-90 * time.Second), service: "api", message: "pool exhausted", raw: "pool exhausted"})
+			late = c.Stats().ConjunctionReuses
+		}
+		f.cutoff, scratch.cutoff, scratch.events = to, to, f.events
+		w := window(t, to.Add(-6*time.Hour), to)
+		if _, err := c.Traffic(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		q := correlate.ConjunctionQuery{Service: "api", Messages: []string{"pool exhausted"}, Before: w.From, From: t0.Add(61 * time.Minute), To: to, Conjunctions: conjs}
+		b0 := c.Stats().ConjunctionBuckets
+		got, err := c.CountConjunctions(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := scratch.CountConjunctions(ctx, q)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("tick %d: cached counts differ from a count from scratch:\n got %+v\nwant %+v", tick, got, want)
+		}
+		read := c.Stats().ConjunctionBuckets - b0
+		switch {
+		case tick == 12:
+			if read != 3 || c.Stats().ConjunctionReuses != late {
+				t.Fatalf("tick %d, after a late document: read %d buckets, reuses %d→%d; want 3, none", tick, read, late, c.Stats().ConjunctionReuses)
+			}
+		case tick >= 2 && read != 2:
+			t.Fatalf("tick %d read %d buckets of conjunction counts, want 2 (the one that left the window, the new one)", tick, read)
+		}
+	}
+	if c.Stats().ConjunctionReuses < 15 {
+		t.Fatalf("%d reuses in 20 ticks, want one at every steady tick", c.Stats().ConjunctionReuses)
+	}
+}
