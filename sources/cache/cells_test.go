@@ -140,12 +140,7 @@ func TestCellsRandom(t *testing.T) {
 				if r.IntN(50) == 0 {
 					v = uint32(r.IntN(100000))
 				}
-				c.set(g, v)
-				if v == 0 {
-					delete(want, g)
-				} else {
-					want[g] = v
-				}
+				setBoth(&c, want, g, v)
 			}
 		}
 		for k := range want {
@@ -226,12 +221,7 @@ func TestCellsViewsNeverChange(t *testing.T) {
 				if r.IntN(3) == 0 {
 					v = uint32(r.IntN(4))
 				}
-				c.set(g, v)
-				if v == 0 {
-					delete(want, g)
-				} else {
-					want[g] = v
-				}
+				setBoth(&c, want, g, v)
 			case op == 16 && hi > lo:
 				g := lo + r.Int64N(hi-lo)
 				n := r.Int64N(5)
@@ -329,5 +319,16 @@ func TestCellsViewsReadWhileWritten(t *testing.T) {
 		if !slices.Equal(v, want[k]) {
 			t.Fatalf("view %d changed", k)
 		}
+	}
+}
+
+// setBoth sets bucket g to v in the cells and in the map that mirrors
+// them, where a zero is no entry.
+func setBoth(c *cells, want map[int64]uint32, g int64, v uint32) {
+	c.set(g, v)
+	if v == 0 {
+		delete(want, g)
+	} else {
+		want[g] = v
 	}
 }
