@@ -305,11 +305,14 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 // before the read, and the new one after it, so nothing was indexed into
 // them in between. With the default re-check of one bucket that is every
 // steady call's new cached bucket, a third of what it would read. Only
-// the conjunctions of that read (keys) can be added, and only for the
-// same onset.
+// the conjunctions of that read (keys) can be added, and only when the
+// onset splits it as it did.
 func (s *Source) reuseRest(sum *conjSum, keys []string, c, onset time.Time) bool {
 	r := sum.rest
-	if r == nil || !r.from.Equal(sum.to) || !r.to.Equal(c) || !r.onset.Equal(onset) || !c.After(sum.to) {
+	// The onset matters only where it splits the read: one that moved
+	// elsewhere (before it, as an open episode's does) splits it alike.
+	if r == nil || !r.from.Equal(sum.to) || !r.to.Equal(c) || !c.After(sum.to) ||
+		!clampTime(r.onset, r.from, r.to).Equal(clampTime(onset, r.from, r.to)) {
 		return false
 	}
 	for at := r.from; at.Before(r.to); at = at.Add(s.step) {

@@ -228,7 +228,8 @@ func (c conjCounting) CountConjunctions(ctx context.Context, q correlate.Conjunc
 // source that counts documents, the bucket a call read as its rest joins
 // the kept sum at the next call without a read when Traffic counted it
 // unchanged: a steady call reads two buckets (the one that left the
-// window, the new one), not three. A document indexed late into that
+// window, the new one), not three, also when the onset moved well before
+// them. A document indexed late into that
 // bucket makes it read again, and the counts stay equal to a count from
 // scratch.
 func TestConjunctionsReuseUnchangedRest(t *testing.T) {
@@ -255,7 +256,11 @@ func TestConjunctionsReuseUnchangedRest(t *testing.T) {
 		if _, err := c.Traffic(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		q := correlate.ConjunctionQuery{Service: "api", Messages: []string{"pool exhausted"}, Before: w.From, From: t0.Add(61 * time.Minute), To: to, Conjunctions: conjs}
+		onset := t0.Add(61 * time.Minute)
+		if tick >= 15 {
+			onset = onset.Add(time.Minute) // re-estimated, long before the rest
+		}
+		q := correlate.ConjunctionQuery{Service: "api", Messages: []string{"pool exhausted"}, Before: w.From, From: onset, To: to, Conjunctions: conjs}
 		b0 := c.Stats().ConjunctionBuckets
 		got, err := c.CountConjunctions(ctx, q)
 		if err != nil {
@@ -270,6 +275,10 @@ func TestConjunctionsReuseUnchangedRest(t *testing.T) {
 		case tick == 12:
 			if read != 3 || c.Stats().ConjunctionReuses != late {
 				t.Fatalf("tick %d, after a late document: read %d buckets, reuses %d→%d; want 3, none", tick, read, late, c.Stats().ConjunctionReuses)
+			}
+		case tick == 15:
+			if read != 3 {
+				t.Fatalf("tick %d, the onset moved a minute: read %d buckets, want 3 (the minute between the onsets, the one that left the window, the new one)", tick, read)
 			}
 		case tick >= 2 && read != 2:
 			t.Fatalf("tick %d read %d buckets of conjunction counts, want 2 (the one that left the window, the new one)", tick, read)
