@@ -67,23 +67,27 @@ type ConjunctionCounter interface {
 // source itself.
 var ErrNoConjunctions = errors.New("source cannot count conjunctions")
 
-// counterOf is the ConjunctionCounter behind src, if any. Wrappers that
-// narrow a source (to watched services, to one service) pass Traffic
-// through and name what they wrap with Unwrap, so they need not know
-// about every optional capability.
-func counterOf(src Source) (ConjunctionCounter, bool) {
+// Behind is the first of src and the sources it wraps that offers T, if
+// any. Wrappers that narrow a source (to watched services, to one
+// service, a cache) pass Traffic through and name what they wrap with
+// Unwrap, so they need not know about every optional capability.
+func Behind[T any](src Source) (T, bool) {
 	for range 8 {
-		if cc, ok := src.(ConjunctionCounter); ok {
-			return cc, true
+		if t, ok := src.(T); ok {
+			return t, true
 		}
 		u, ok := src.(interface{ Unwrap() Source })
 		if !ok {
-			return nil, false
+			break
 		}
 		src = u.Unwrap()
 	}
-	return nil, false
+	var zero T
+	return zero, false
 }
+
+// counterOf is the ConjunctionCounter behind src, if any.
+func counterOf(src Source) (ConjunctionCounter, bool) { return Behind[ConjunctionCounter](src) }
 
 // Explanation is a conjunction of dimension values that accounts for a
 // finding's errors out of proportion to its requests: MacroBase's

@@ -1042,29 +1042,14 @@ type Counter interface {
 // maxCounted bounds the buckets counted in one call.
 const maxCounted = 60
 
-// counter is the inner source's Counter, looked for behind wrappers that
-// switch sources (backtest's tick view), at each call.
-func (s *Source) counter() Counter {
-	src := s.inner
-	for range 8 {
-		if c, ok := src.(Counter); ok {
-			return c
-		}
-		u, ok := src.(interface{ Unwrap() correlate.Source })
-		if !ok {
-			return nil
-		}
-		src = u.Unwrap()
-	}
-	return nil
-}
-
 // skipUnchanged counts buckets [r0, n) of w, when the inner source can,
 // and drops from need the cached ones whose count is the one they had at
 // the last count. Counting comes before reading, so a document arriving
 // in between makes the next count differ, never the other way round.
 func (s *Source) skipUnchanged(ctx context.Context, w correlate.Window, r0 int, need []bool) error {
-	c := s.counter()
+	// Looked for at each call: wrappers switch sources (backtest's tick
+	// view).
+	c, _ := correlate.Behind[Counter](s.inner)
 	n := w.Len()
 	// Nothing to compare on a first read, and counting more than an
 	// hour's buckets would cost what reading them does.

@@ -93,30 +93,13 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-// innerCounter is the conjunction counter behind the inner source, found
-// the way the correlator finds one behind a wrapper.
-func (s *Source) innerCounter() (correlate.ConjunctionCounter, bool) {
-	src := s.inner
-	for range 8 {
-		if cc, ok := src.(correlate.ConjunctionCounter); ok {
-			return cc, true
-		}
-		u, ok := src.(interface{ Unwrap() correlate.Source })
-		if !ok {
-			return nil, false
-		}
-		src = u.Unwrap()
-	}
-	return nil, false
-}
-
 // CountConjunctions answers from the kept counts plus reads of what
 // changed since the last call (see above). A query the parts cannot answer
 // exactly goes to the inner counter as it is: off the bucket grid, before
 // any Traffic, or for the "<other>" signature. When nothing inside can
 // count conjunctions it returns correlate.ErrNoConjunctions.
 func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQuery) ([]correlate.ConjunctionCount, error) {
-	cc, ok := s.innerCounter()
+	cc, ok := correlate.Behind[correlate.ConjunctionCounter](s.inner)
 	if !ok {
 		return nil, correlate.ErrNoConjunctions
 	}
@@ -148,19 +131,23 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 	s.conjs[key] = sum
 	sum.used = now
 
+	// Each distinct conjunction once, split into those kept and those
+	// first asked for.
 	keys := make([]string, len(q.Conjunctions))
 	asked := make(map[string]bool, len(q.Conjunctions))
-	for i, conj := range q.Conjunctions {
-		keys[i] = conjunctionKey(conj)
-		asked[keys[i]] = true
-	}
 	var kept, fresh [][]correlate.Condition
 	var keptKeys, freshKeys []string
-	for i, k := range keys {
-		if _, ok := sum.counts[k]; ok && !slices.Contains(keptKeys, k) {
-			kept, keptKeys = append(kept, q.Conjunctions[i]), append(keptKeys, k)
-		} else if !ok && !slices.Contains(freshKeys, k) {
-			fresh, freshKeys = append(fresh, q.Conjunctions[i]), append(freshKeys, k)
+	for i, conj := range q.Conjunctions {
+		k := conjunctionKey(conj)
+		keys[i] = k
+		if asked[k] {
+			continue
+		}
+		asked[k] = true
+		if _, ok := sum.counts[k]; ok {
+			kept, keptKeys = append(kept, conj), append(keptKeys, k)
+		} else {
+			fresh, freshKeys = append(fresh, conj), append(freshKeys, k)
 		}
 	}
 	for k := range sum.counts {
