@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/types"
 
@@ -19,13 +20,15 @@ var _ correlate.ConjunctionCounter = (*Source)(nil)
 const maxConjunctionsPerSearch = 256
 
 // CountConjunctions counts, per conjunction, the signature's errors and
-// the service's requests before and during the episode with a filters
-// aggregation: one bucket per conjunction (a bool of term queries, and a
-// prefix query for a templated path) under a filter per span, each with a
-// filter sub-aggregation for the errors. The cost is bounded by the
-// number of conjunctions the correlator asks for, not by the cardinality
-// of the fields: paths with ids in them cost no more than a provider. A
-// condition on a field the index does not map matches nothing.
+// the service's requests before and during the episode. Requests are
+// counted once each by the conditions they meet (countByMask): the cost
+// follows the distinct conditions, a dozen or so, not the conjunctions
+// made of them, which run to hundreds. A query whose conditions would
+// make too many combinations to return is counted conjunction by
+// conjunction instead (countByFilters). Either way the cost is bounded by
+// what the correlator asks for, not by the cardinality of the fields:
+// paths with ids in them cost no more than a provider. A condition on a
+// field the index does not map matches nothing.
 func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQuery) ([]correlate.ConjunctionCount, error) {
 	out := make([]correlate.ConjunctionCount, len(q.Conjunctions))
 	before := q.Before
@@ -43,59 +46,103 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 	for _, d := range m.scopeDims() {
 		byName[d.name] = d.f
 	}
-	tf := m.time.agg
-	isErr, svc := m.isError(), m.serviceIs(q.Service)
-	errQ := and(&isErr, &sig)
-	spans := map[string]types.Query{"in": timeRange(tf, q.From, q.To)}
-	if before.Before(q.From) {
-		spans["pre"] = timeRange(tf, before, q.From)
+	cq := conjSearchOf(m, sig, q.Service, before, q.From, q.To)
+	if p, ok := planMask(byName, q.Conjunctions); ok {
+		return s.countByMask(ctx, cq, p, out)
 	}
-	op := "scope explanation " + q.Service
-	for lo := 0; lo < len(q.Conjunctions); lo += maxConjunctionsPerSearch {
-		hi := min(lo+maxConjunctionsPerSearch, len(q.Conjunctions))
+	return s.countByFilters(ctx, cq, byName, q.Conjunctions, out)
+}
+
+// conjSearch is what both ways of counting conjunctions share: the
+// service's documents over both spans, and what makes one an error of the
+// signature.
+type conjSearch struct {
+	op          string
+	query, errQ types.Query
+	// spans are "pre", [Before, From), when there is one, and "in",
+	// [From, To).
+	spans map[string]types.Query
+}
+
+// conjSearchOf is the search over the service's documents in [before, to),
+// split at from.
+func conjSearchOf(m *mapping, sig types.Query, service string, before, from, to time.Time) conjSearch {
+	tf := m.time.agg
+	isErr, svc := m.isError(), m.serviceIs(service)
+	cq := conjSearch{
+		op:    "scope explanation " + service,
+		query: and(&svc, ptr(timeRange(tf, before, to))),
+		errQ:  and(&isErr, &sig),
+		spans: map[string]types.Query{"in": timeRange(tf, from, to)},
+	}
+	if before.Before(from) {
+		cq.spans["pre"] = timeRange(tf, before, from)
+	}
+	return cq
+}
+
+// addSpan records a span's count into c.
+func addSpan(c *correlate.ConjunctionCount, span string, reqs, errs int64) {
+	if span == "pre" {
+		c.RequestsBefore += float64(reqs)
+		c.ErrorsBefore += float64(errs)
+	} else {
+		c.Requests += float64(reqs)
+		c.Errors += float64(errs)
+	}
+}
+
+// countByFilters counts with a filters aggregation: one bucket per
+// conjunction (a bool of term queries, and a prefix query for a templated
+// path) under a filter per span, each with a filter sub-aggregation for
+// the errors. Every request is tested against every conjunction.
+func (s *Source) countByFilters(ctx context.Context, cq conjSearch, byName map[string]field, conjs [][]correlate.Condition, out []correlate.ConjunctionCount) ([]correlate.ConjunctionCount, error) {
+	for lo := 0; lo < len(conjs); lo += maxConjunctionsPerSearch {
+		hi := min(lo+maxConjunctionsPerSearch, len(conjs))
 		filters := map[string]types.Query{}
 		for i := lo; i < hi; i++ {
-			filters[strconv.Itoa(i)] = conjunctionQuery(byName, q.Conjunctions[i])
+			filters[strconv.Itoa(i)] = conjunctionQuery(byName, conjs[i])
 		}
 		req := newSearch()
-		req.Query = ptr(and(&svc, ptr(timeRange(tf, before, q.To))))
+		req.Query = ptr(cq.query)
 		req.Aggregations = map[string]types.Aggregations{}
-		for name, span := range spans {
+		for name, span := range cq.spans {
 			req.Aggregations[name] = types.Aggregations{
 				Filter: ptr(span),
 				Aggregations: map[string]types.Aggregations{"c": {
 					Filters:      &types.FiltersAggregation{Filters: filters},
-					Aggregations: map[string]types.Aggregations{"e": {Filter: &errQ}},
+					Aggregations: map[string]types.Aggregations{"e": {Filter: ptr(cq.errQ)}},
 				}},
 			}
 		}
-		res, err := s.search(ctx, op, req)
+		res, err := s.search(ctx, cq.op, req)
 		if err != nil {
 			return nil, err
 		}
-		for name := range spans {
+		for name := range cq.spans {
 			buckets, err := filterBuckets(res.Aggregations, name)
 			if err != nil {
-				return nil, fmt.Errorf("elasticsearch %s: %s on index %q: %w", s.name, op, s.index, err)
+				return nil, fmt.Errorf("elasticsearch %s: %s on index %q: %w", s.name, cq.op, s.index, err)
 			}
 			for key, b := range buckets {
 				i, err := strconv.Atoi(key)
 				if err != nil || i < lo || i >= hi {
-					return nil, fmt.Errorf("elasticsearch %s: %s on index %q: unexpected bucket %q", s.name, op, s.index, key)
+					return nil, fmt.Errorf("elasticsearch %s: %s on index %q: unexpected bucket %q", s.name, cq.op, s.index, key)
 				}
-				var errs int64
-				if e, ok := b.Aggregations["e"].(*types.FilterAggregate); ok {
-					errs = e.DocCount
-				}
-				if name == "pre" {
-					out[i].RequestsBefore, out[i].ErrorsBefore = float64(b.DocCount), float64(errs)
-				} else {
-					out[i].Requests, out[i].Errors = float64(b.DocCount), float64(errs)
-				}
+				addSpan(&out[i], name, b.DocCount, filterCount(b.Aggregations, "e"))
 			}
 		}
 	}
 	return out, nil
+}
+
+// filterCount is the document count of the filter aggregation name in
+// aggs, zero when absent.
+func filterCount(aggs map[string]types.Aggregate, name string) int64 {
+	if e, ok := aggs[name].(*types.FilterAggregate); ok {
+		return e.DocCount
+	}
+	return 0
 }
 
 // conjunctionQuery matches the documents meeting every condition.
