@@ -258,6 +258,22 @@ func Run(ctx context.Context, src Source, in Input, cfg rules.Correlate) (*Resul
 	return res, nil
 }
 
+// explainBefore is where the explanations' before-onset span starts: a
+// lookback before the onset, on a grid of about an hour. It is tied to the
+// onset, not to the window, so that it does not shrink as the window
+// slides past an open incident (which left an incident open for five of a
+// six-hour lookback with half an hour to compare with), and so that an
+// incremental source keeps its count of that span whole instead of
+// reading the minute that left the window at every evaluation. The grid
+// keeps it still while the onset is re-estimated by a minute or two.
+func explainBefore(onset time.Time, lookback, step time.Duration) time.Time {
+	grid := time.Hour
+	if step > 0 {
+		grid = step * time.Duration(max(1, (time.Hour+step-1)/step))
+	}
+	return onset.Add(-lookback).Truncate(grid)
+}
+
 // holdBuckets is sustain_without_deploy in whole blocks of buckets.
 func holdBuckets(cfg rules.Correlate) int {
 	b := cfg.Bucket.D()
@@ -363,7 +379,7 @@ func explain(ctx context.Context, src Source, c candidate, w Window, L int, from
 		if suspect != nil {
 			version = suspect.Version
 		}
-		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: from, From: onset, To: to}, rolloutFootprint(suspect, sc, w, to), version)
+		ex, err := explainScope(ctx, cc, sc, ConjunctionQuery{Service: c.service, Messages: c.members, Before: explainBefore(onset, w.To.Sub(from), w.Step), From: onset, To: to}, rolloutFootprint(suspect, sc, w, to), version)
 		if err != nil && !errors.Is(err, ErrNoConjunctions) {
 			return Finding{}, err
 		}

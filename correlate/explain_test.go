@@ -626,3 +626,23 @@ func TestRunWithoutConjunctions(t *testing.T) {
 		t.Fatalf("Run with a failing counter: %v, want %v", err, boom)
 	}
 }
+
+// TestExplainBefore: a lookback before the onset, on the grid, and still
+// while the onset moves by a minute or two within the grid's hour.
+func TestExplainBefore(t *testing.T) {
+	onset := time.Date(2026, 11, 20, 16, 3, 0, 0, time.UTC)
+	for _, step := range []time.Duration{time.Minute, 7 * time.Minute, 2 * time.Hour} {
+		b := explainBefore(onset, 6*time.Hour, step)
+		lo := onset.Add(-6 * time.Hour)
+		if b.After(lo) || !b.After(lo.Add(-max(time.Hour, step)-step)) {
+			t.Errorf("step %v: before %v, want within a grid below %v", step, b, lo)
+		}
+		if !b.Equal(b.Truncate(step)) {
+			t.Errorf("step %v: before %v is off the bucket grid", step, b)
+		}
+	}
+	a, b := explainBefore(onset, 6*time.Hour, time.Minute), explainBefore(onset.Add(2*time.Minute), 6*time.Hour, time.Minute)
+	if !a.Equal(b) {
+		t.Errorf("onset moved by 2 minutes: before %v → %v", a, b)
+	}
+}

@@ -171,10 +171,12 @@ func TestIncrementalEquivalenceES(t *testing.T) {
 	if st.ConjunctionReads == 0 {
 		t.Fatal("the cache never counted a conjunction: the explanations did not go through it")
 	}
-	cavg := float64(st.ConjunctionBuckets) / float64(st.ConjunctionReads)
-	t.Logf("after the restart: %d conjunction reads of %.1f buckets on average", st.ConjunctionReads, cavg)
-	if cavg > whole/3 {
-		t.Errorf("conjunction reads spanned %.1f buckets on average over %d reads; a window is %.0f: counts are not kept", cavg, st.ConjunctionReads, whole)
+	// A conjunction first asked for is read over the finding's whole span,
+	// and the candidates change as the incident grows; the rest is new
+	// buckets.
+	t.Logf("after the restart: %d conjunction reads spanning %d buckets, of %d asked about", st.ConjunctionReads, st.ConjunctionBuckets, st.ConjunctionAsked)
+	if st.ConjunctionBuckets*2 > st.ConjunctionAsked {
+		t.Errorf("conjunction reads spanned %d buckets of the %d asked about: counts are not kept", st.ConjunctionBuckets, st.ConjunctionAsked)
 	}
 }
 

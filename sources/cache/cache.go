@@ -111,6 +111,9 @@ type Stats struct {
 	// ConjunctionReads is the number of inner CountConjunctions calls, and
 	// ConjunctionBuckets the buckets they spanned.
 	ConjunctionReads, ConjunctionBuckets int64
+	// ConjunctionAsked is the buckets the CountConjunctions calls asked
+	// about: what reading each from scratch would have spanned.
+	ConjunctionAsked int64
 	// ConjunctionReuses is how many times a finding's new cached buckets
 	// came from the last call's read of them (reuseRest).
 	ConjunctionReuses int64

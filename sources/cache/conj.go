@@ -20,17 +20,19 @@ import (
 //     region (complete buckets out of the re-checked region, as of the
 //     last Traffic), kept per finding (service, signature and From) and per
 //     conjunction;
-//   - at each call, the window's start moving: the buckets that left it
-//     are read and taken off the sum (or, when the window grew back, the
-//     buckets it gained are read and added);
+//   - at each call, Before moving: the buckets it left are read and taken
+//     off the sum (or, when it moved back, the buckets it gained are read
+//     and added);
 //   - the buckets that joined the cached region since the last call, read
 //     and added;
 //   - what is newer than the cached region, read at every call and not
 //     kept, so documents indexed late into it are counted.
 //
-// In the steady state that is two reads of a bucket or two (the one that
-// left the window, and the new ones with the re-checked region), whatever
-// the window's length. A finding whose onset moved keeps its counts (see
+// The correlator ties Before to the onset (a lookback before it, on an
+// hourly grid), so in the steady state that is one read of a bucket or two
+// (the new ones, with the re-checked region when its count changed),
+// whatever the window's length; a caller whose Before follows the window
+// costs one more, the bucket that left it. A finding whose onset moved keeps its counts (see
 // adoptConj): the buckets between the two onsets are read and moved from
 // one span to the other. A conjunction first asked for is read over the kept
 // span once. Kept counts of conjunctions not asked for at a call are
@@ -114,6 +116,7 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 		return cc.CountConjunctions(ctx, q)
 	}
 	step := s.step
+	s.stats.ConjunctionAsked += int64(t.Sub(b) / step)
 	c := clampTime(s.frontier.Add(-s.cfg.Recheck).Truncate(step), b, t)
 	msgs := strings.Join(q.Messages, "\x00")
 	key := conjKey{q.Service, msgs, f}
