@@ -44,6 +44,13 @@ import (
 // having been added. Each count is floored at zero, so such a straggler
 // can only make the before-span a few documents short, never negative.
 
+// conjRetain is how long a finding's conjunction stays counted after an
+// evaluation last asked for it. Counting it costs a few buckets of the
+// service's documents at each evaluation, little more by mask while its
+// conditions stay among those asked for; asking for it again after it
+// was dropped costs a read of the finding's whole span.
+const conjRetain = 30 * time.Minute
+
 type conjKey struct {
 	service, messages string
 	from              time.Time
@@ -53,7 +60,11 @@ type conjKey struct {
 type conjSum struct {
 	before, to, from time.Time
 	counts           map[string]correlate.ConjunctionCount
-	used             time.Time
+	// conds and asked are each kept conjunction's conditions and the last
+	// evaluation that asked for it (see conjRetain).
+	conds map[string][]correlate.Condition
+	asked map[string]time.Time
+	used  time.Time
 	// rest is the last call's read of what was newer than the cached
 	// region (see reuseRest).
 	rest *conjRest
@@ -129,7 +140,8 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 		sum = s.adoptConj(key, now)
 	}
 	if sum == nil || sum.to.After(c) || b.After(sum.to) {
-		sum = &conjSum{before: b, to: b, from: f, counts: map[string]correlate.ConjunctionCount{}}
+		sum = &conjSum{before: b, to: b, from: f, counts: map[string]correlate.ConjunctionCount{},
+			conds: map[string][]correlate.Condition{}, asked: map[string]time.Time{}}
 	}
 	s.conjs[key] = sum
 	sum.used = now
@@ -153,10 +165,24 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 			fresh, freshKeys = append(fresh, conj), append(freshKeys, k)
 		}
 	}
-	for k := range sum.counts {
-		if !asked[k] {
+	// A conjunction not asked for this time is still counted for a while:
+	// its condition may be back at the next evaluation (a value near the
+	// support floor joins and leaves the candidates), and counting it
+	// again from scratch would read the finding's whole span.
+	for k, conj := range sum.conds {
+		switch {
+		case asked[k]:
+			sum.asked[k] = now
+		case now.Sub(sum.asked[k]) <= conjRetain:
+			kept, keptKeys = append(kept, conj), append(keptKeys, k)
+		default:
 			delete(sum.counts, k)
+			delete(sum.conds, k)
+			delete(sum.asked, k)
 		}
+	}
+	for i, k := range freshKeys {
+		sum.conds[k], sum.asked[k] = fresh[i], now
 	}
 	if len(kept) == 0 {
 		sum.before, sum.to = b, b
