@@ -32,11 +32,11 @@ import (
 // hourly grid), so in the steady state that is one read of a bucket or two
 // (the new ones, with the re-checked region when its count changed),
 // whatever the window's length; a caller whose Before follows the window
-// costs one more, the bucket that left it. A finding whose onset moved keeps its counts (see
-// adoptConj): the buckets between the two onsets are read and moved from
-// one span to the other. A conjunction first asked for is read over the kept
-// span once. Kept counts of conjunctions not asked for at a call are
-// dropped: they would otherwise miss that call's changes.
+// costs one more, the bucket that left it. A finding whose onset moved
+// keeps its counts (see adoptConj): the buckets between the two onsets are
+// read and moved from one span to the other. A conjunction first asked for
+// is read over the kept span once. A kept conjunction not asked for at a
+// call is still counted with the rest for conjRetain, then dropped.
 //
 // Taking a bucket off reads it again, hours after it was counted: a
 // document indexed into it in between (later than the re-checked region

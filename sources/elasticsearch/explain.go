@@ -42,10 +42,7 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]field{}
-	for _, d := range m.scopeDims() {
-		byName[d.name] = d.f
-	}
+	byName := m.scopeFields()
 	cq := conjSearchOf(m, sig, q.Service, before, q.From, q.To)
 	if p, ok := planMask(byName, q.Conjunctions); ok {
 		return s.countByMask(ctx, cq, p, out)

@@ -161,10 +161,7 @@ func TestCountConjunctionsByMask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		byName := map[string]field{}
-		for _, d := range m.scopeDims() {
-			byName[d.name] = d.f
-		}
+		byName := m.scopeFields()
 		if _, ok := planMask(byName, q.Conjunctions); ok != wantMask {
 			t.Fatalf("%s: planMask ok = %v, want %v", name, ok, wantMask)
 		}

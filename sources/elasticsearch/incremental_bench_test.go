@@ -320,10 +320,7 @@ func explainSideBySide(t *testing.T, c cluster, index string, end time.Time, cfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]field{}
-	for _, d := range m.scopeDims() {
-		byName[d.name] = d.f
-	}
+	byName := m.scopeFields()
 	p, ok := planMask(byName, q.Conjunctions)
 	if !ok {
 		t.Fatal("the correlator's explanation query has too many combinations to count by mask")

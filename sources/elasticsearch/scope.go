@@ -48,6 +48,15 @@ func (m *mapping) scopeDims() []scopeDim {
 	return out
 }
 
+// scopeFields is scopeDims by name, for the conditions of explanations.
+func (m *mapping) scopeFields() map[string]field {
+	byName := map[string]field{}
+	for _, d := range m.scopeDims() {
+		byName[d.name] = d.f
+	}
+	return byName
+}
+
 // Scope breaks one signature's errors down, in three searches, each with
 // a query that selects only the documents it counts:
 //   - the signature's errors, per value of each dimension and a few samples
