@@ -1,11 +1,15 @@
 package elasticsearch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +87,7 @@ func TestIncrementalCost(t *testing.T) {
 		"_Incident open_: evaluations ending 25 minutes after it, a 30-minute lookback: each also counts the finding's scope and its explanations' conjunctions over the new buckets.\n\n")
 	out.WriteString("| requests a minute (peak) | documents in the new minute | quiet: took | requests | findings | incident open: took | requests | buckets whose conjunctions were counted | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	var quiet, open []point
+	var openRuns []cost
 	var sideBySide string
 	for _, rate := range []float64{500, 8000, 32000, 128000} {
 		ix := indexName(t, fmt.Sprintf("rate%.0f", rate))
@@ -93,6 +98,7 @@ func TestIncrementalCost(t *testing.T) {
 		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %d | %s | %.0f | %.0f | %d |\n", thousands(int64(rate)), thousands(int64(r.newest)),
 			msText(q.took), q.requests, q.findings, msText(r.took), r.requests, r.conjBuckets, r.findings)
 		quiet, open = append(quiet, point{q.newest, q.took}), append(open, point{r.newest, r.took})
+		openRuns = append(openRuns, r)
 		if rate == 128000 {
 			sideBySide = explainSideBySide(t, c, ix, at.Add(40*time.Minute), cfg)
 		}
@@ -111,6 +117,7 @@ func TestIncrementalCost(t *testing.T) {
 		fmt.Fprintf(&out, "| %s | %.1f ns | %s | %s + %.1f ns × 2,400,000 = **%s** | **%.1f** |\n", row.name, perDoc, msText(time.Duration(fixed)),
 			msText(time.Duration(fixed)), perDoc, msText(proj), proj.Seconds())
 	}
+	out.WriteString(opSplit(openRuns, story))
 	out.WriteString(sideBySide)
 	out.WriteString("\nThese rates are this node's, under the load average above; a row with more requests paid for a finding's first scope read or an example top-up.\n")
 
@@ -120,6 +127,58 @@ func TestIncrementalCost(t *testing.T) {
 		}
 	}
 	t.Log("\n" + out.String())
+}
+
+// opSplit is the incident-open row of the story's scale split by search:
+// each search's took in the reported evaluation at every rate, and its own
+// least-squares line projected to story documents a minute. The lines add
+// up to the evaluation's, as the tooks do.
+func opSplit(runs []cost, story float64) string {
+	var names []string
+	for _, r := range runs {
+		for op := range r.byOp {
+			if !slices.Contains(names, op) {
+				names = append(names, op)
+			}
+		}
+	}
+	type row struct {
+		op           string
+		perDoc, proj float64
+		tooks        []time.Duration
+	}
+	var rows []row
+	for _, op := range names {
+		pts := make([]point, len(runs))
+		r := row{op: op}
+		for i, c := range runs {
+			pts[i] = point{c.newest, c.byOp[op]}
+			r.tooks = append(r.tooks, c.byOp[op])
+		}
+		var fixed float64
+		r.perDoc, fixed = fit(pts)
+		r.proj = fixed + r.perDoc*story
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.proj, a.proj) })
+	var out strings.Builder
+	out.WriteString("\nThe incident-open evaluation by search (the source's name for each): its took in the evaluation reported above at each rate, and the search's own line projected as above.\n\n| search |")
+	for _, r := range runs {
+		fmt.Fprintf(&out, " %s a minute |", thousands(int64(r.newest)))
+	}
+	out.WriteString(" per document | projected at 2.4 M a minute |\n| --- |")
+	for range runs {
+		out.WriteString(" --- |")
+	}
+	out.WriteString(" --- | --- |\n")
+	for _, r := range rows {
+		fmt.Fprintf(&out, "| %s |", r.op)
+		for _, d := range r.tooks {
+			fmt.Fprintf(&out, " %s |", msText(d))
+		}
+		fmt.Fprintf(&out, " %.1f ns | %s |\n", r.perDoc, msText(time.Duration(r.proj)))
+	}
+	return out.String()
 }
 
 type point struct {
@@ -145,6 +204,60 @@ type cost struct {
 	requests, buckets, conjBuckets, newest float64
 	docs                                   int64
 	findings                               int
+	// byOp splits took, of the evaluation whose took is reported, by the
+	// source's name for each search.
+	byOp map[string]time.Duration
+}
+
+// opTook is a slog handler that sums the took of the source's debug
+// records per search: where an evaluation's took goes.
+type opTook struct {
+	mu  *sync.Mutex
+	sum map[string]time.Duration
+}
+
+func newOpTook() opTook { return opTook{mu: &sync.Mutex{}, sum: map[string]time.Duration{}} }
+
+func (o opTook) Enabled(context.Context, slog.Level) bool { return true }
+func (o opTook) WithAttrs([]slog.Attr) slog.Handler       { return o }
+func (o opTook) WithGroup(string) slog.Handler            { return o }
+func (o opTook) Handle(_ context.Context, r slog.Record) error {
+	var op string
+	var took int64
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "op":
+			op = a.Value.String()
+		case "took_ms":
+			took = a.Value.Int64()
+		}
+		return true
+	})
+	if op != "" && r.Message == "elasticsearch request" {
+		o.mu.Lock()
+		o.sum[op] += time.Duration(took) * time.Millisecond
+		o.mu.Unlock()
+	}
+	return nil
+}
+
+// since is what o summed after before, a copy of o.sum taken then.
+func (o opTook) since(before map[string]time.Duration) map[string]time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := map[string]time.Duration{}
+	for k, v := range o.sum {
+		if v -= before[k]; v > 0 {
+			d[k] = v
+		}
+	}
+	return d
+}
+
+func (o opTook) snapshot() map[string]time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.sum)
 }
 
 // evals is how many steady-state evaluations each figure is the median of.
@@ -158,7 +271,13 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 	ctx := context.Background()
 	lag := cfg.Sources.Elasticsearch.Lag.D()
 	var now time.Time
-	es := c.source(t, index, func(cf *Config) { cf.Now = func() time.Time { return now }; cf.Lag = lag; cf.Timeout = 2 * time.Minute })
+	ops := newOpTook()
+	es := c.source(t, index, func(cf *Config) {
+		cf.Now = func() time.Time { return now }
+		cf.Lag = lag
+		cf.Timeout = 2 * time.Minute
+		cf.Logger = slog.New(ops)
+	})
 	var src correlate.Source = es
 	var cs *cache.Source
 	if incremental {
@@ -184,11 +303,12 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 		run(end.Add(-time.Duration(evals) * time.Minute))
 	}
 	var tooks []time.Duration
+	var byOp []map[string]time.Duration
 	var reqs, buckets, conjBuckets, newest []float64
 	var docs int64
 	findings := 0
 	for k := evals - 1; k >= 0; k-- {
-		before := es.Stats()
+		before, opsBefore := es.Stats(), ops.snapshot()
 		var cb cache.Stats
 		if cs != nil {
 			cb = cs.Stats()
@@ -196,6 +316,7 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 		w, f := run(end.Add(-time.Duration(k) * time.Minute))
 		st := es.Stats()
 		tooks = append(tooks, st.Took-before.Took)
+		byOp = append(byOp, ops.since(opsBefore))
 		reqs = append(reqs, float64(st.Requests-before.Requests))
 		findings = max(findings, f)
 		tr, err := es.Traffic(ctx, w) // outside the counts: what the window holds
@@ -216,7 +337,8 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 			conjBuckets = append(conjBuckets, float64(cs.Stats().ConjunctionBuckets-cb.ConjunctionBuckets))
 		}
 	}
-	return cost{took: slices.Min(tooks), requests: median(reqs), buckets: median(buckets), conjBuckets: median(conjBuckets), newest: median(newest), docs: docs, findings: findings}
+	least := slices.Index(tooks, slices.Min(tooks))
+	return cost{took: tooks[least], byOp: byOp[least], requests: median(reqs), buckets: median(buckets), conjBuckets: median(conjBuckets), newest: median(newest), docs: docs, findings: findings}
 }
 
 func median[T int64 | float64 | time.Duration](xs []T) T {
