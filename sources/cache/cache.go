@@ -108,6 +108,9 @@ type Stats struct {
 	// ScopeReads is the number of inner Scope calls, and ScopeBuckets the
 	// buckets their ranges and windows spanned.
 	ScopeReads, ScopeBuckets int64
+	// ScopeReuses is how many times a finding's new cached buckets came
+	// from the last call's read of them (reuseScopeRest).
+	ScopeReuses int64
 	// ConjunctionReads is the number of inner CountConjunctions calls, and
 	// ConjunctionBuckets the buckets they spanned.
 	ConjunctionReads, ConjunctionBuckets int64
@@ -167,7 +170,11 @@ type Source struct {
 	// the document count of the evaluation before: nothing was indexed
 	// into them in between (skipUnchanged).
 	unchanged map[time.Time]bool
-	stats     Stats
+	// traffics numbers the Traffic calls: a read kept for reuse at the
+	// next evaluation (scope.go, conj.go) must come from the one before,
+	// or a count in between would hide what was indexed after the read.
+	traffics int64
+	stats    Stats
 	// reads numbers the calls of split, for msgSeries.read.
 	reads int64
 }
@@ -464,6 +471,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	}
 	s.evaluated = w.To
 	clear(s.unchanged)
+	s.traffics++
 	g0 := s.index(w.From)
 	recheck := s.frontier.Add(-s.cfg.Recheck)
 	need := make([]bool, n)

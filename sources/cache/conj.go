@@ -74,6 +74,8 @@ type conjSum struct {
 type conjRest struct {
 	from, to, onset time.Time
 	counts          map[string]correlate.ConjunctionCount
+	// traffic is the Traffic call the read followed (Source.traffics).
+	traffic int64
 }
 
 // adoptConj hands a finding whose onset moved (the onset of an episode is
@@ -299,7 +301,7 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 
 	sum.rest = nil
 	if t.After(c) {
-		sum.rest = &conjRest{from: c, to: t, onset: f, counts: make(map[string]correlate.ConjunctionCount, len(allKeys))}
+		sum.rest = &conjRest{from: c, to: t, onset: f, counts: make(map[string]correlate.ConjunctionCount, len(allKeys)), traffic: s.traffics}
 		for i, k := range allKeys {
 			sum.rest.counts[k] = rest[i]
 		}
@@ -319,7 +321,8 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 // the cached region when the last call read exactly them as its rest and
 // this evaluation's Traffic counted them unchanged since: that count came
 // before the read, and the new one after it, so nothing was indexed into
-// them in between. With the default re-check of one bucket that is every
+// them in between. Only a read at the evaluation before qualifies: after
+// a skipped one, the count compared with is not the one before the read. With the default re-check of one bucket that is every
 // steady call's new cached bucket, a third of what it would read. Only
 // the conjunctions of that read (keys) can be added, and only when the
 // onset splits it as it did.
@@ -327,7 +330,7 @@ func (s *Source) reuseRest(sum *conjSum, keys []string, c, onset time.Time) bool
 	r := sum.rest
 	// The onset matters only where it splits the read: one that moved
 	// elsewhere (before it, as an open episode's does) splits it alike.
-	if r == nil || !r.from.Equal(sum.to) || !r.to.Equal(c) || !c.After(sum.to) ||
+	if r == nil || r.traffic != s.traffics-1 || !r.from.Equal(sum.to) || !r.to.Equal(c) || !c.After(sum.to) ||
 		!clampTime(r.onset, r.from, r.to).Equal(clampTime(onset, r.from, r.to)) {
 		return false
 	}

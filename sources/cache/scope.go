@@ -25,7 +25,12 @@ import (
 //
 // What is newer than the cached region (the re-checked buckets and the
 // incomplete one) is read from the inner source at every call, as Traffic
-// reads it, so documents indexed late into it are counted.
+// reads it, so documents indexed late into it are counted. That read is
+// kept until the next call: when its buckets are the ones that join the
+// cached region then, and that evaluation's Traffic counted them
+// unchanged, they join without a read (reuseScopeRest, as conjunctions
+// do), so a steady call reads the new bucket once, not once as the rest
+// and again as it joins the cached region.
 //
 // A query the parts cannot answer exactly goes to the inner source as it
 // is: off the bucket grid, before any Traffic (no frontier yet), or for
@@ -56,13 +61,27 @@ type scopeSum struct {
 	requests map[string]map[string]float64
 	samples  []correlate.Sample
 	used     time.Time
+	// rest is the last call's read of [rest.from, rest.to), newer than
+	// the cached region then.
+	rest *scopeRest
+}
+
+type scopeRest struct {
+	from, to         time.Time
+	errors, requests map[string]map[string]float64
+	samples          []correlate.Sample
+	traffic          int64 // the Traffic call the read followed
 }
 
 // hostBuckets are per-host counts of complete buckets, by bucket start; a
 // bucket read with no host is an empty map, unlike one not read (absent).
+// pending holds the last call's read of the buckets newer than the
+// cached region, for reuseHosts.
 type hostBuckets struct {
-	at   map[time.Time]map[string]float64
-	used time.Time
+	at             map[time.Time]map[string]float64
+	pending        map[time.Time]map[string]float64
+	pendingTraffic int64
+	used           time.Time
 }
 
 func (h *hostBuckets) has(at time.Time) bool {
@@ -92,7 +111,9 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 	hr := s.hosts(s.hostReq, q.Service)
 	he.used, hr.used = w1, w1
 	hc := clampTime(c, w0, w1) // host buckets before hc come from the cache
-	var mlo, mhi time.Time     // the run of them not cached yet
+	s.reuseHosts(he, hc)
+	s.reuseHosts(hr, hc)
+	var mlo, mhi time.Time // the run of them not cached yet
 	for at := w0; at.Before(hc); at = at.Add(step) {
 		if !he.has(at) || !hr.has(at) {
 			if mlo.IsZero() {
@@ -113,6 +134,9 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 		}
 		sum.used = w1
 		tc = clampTime(c, q.From, q.To)
+		if s.reuseScopeRest(sum, tc) {
+			s.stats.ScopeReuses++
+		}
 	}
 
 	// The buckets that joined the cached region since the last call.
@@ -152,6 +176,20 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 		if rest, err = s.readScope(ctx, q2); err != nil {
 			return nil, err
 		}
+	}
+	if sum != nil {
+		sum.rest = nil
+		if rest != nil && !q2.From.IsZero() {
+			sum.rest = &scopeRest{from: q2.From, to: q2.To, errors: tallies(), requests: tallies(), samples: slices.Clone(rest.Samples), traffic: s.traffics}
+			add(sum.rest.errors, rest.Errors)
+			add(sum.rest.requests, rest.Requests)
+		}
+	}
+	clear(he.pending)
+	clear(hr.pending)
+	if rest != nil && q2.Window.Len() > 0 {
+		he.pending, hr.pending = perBucket(q2.Window, rest.HostErrors), perBucket(q2.Window, rest.HostRequests)
+		he.pendingTraffic, hr.pendingTraffic = s.traffics, s.traffics
 	}
 
 	out := &correlate.Scope{Errors: tallies(), Requests: tallies(),
@@ -201,6 +239,55 @@ func (s *Source) readScope(ctx context.Context, q correlate.ScopeQuery) (*correl
 		sc = &correlate.Scope{}
 	}
 	return sc, nil
+}
+
+// reuseScopeRest adds to sum, without a read, the buckets [sum.to, tc)
+// that joined the cached region when the last call read exactly them as
+// its rest and this evaluation's Traffic counted them unchanged since:
+// that count came before the read and the new one after it, so nothing
+// was indexed into them in between (conj.go's reuseRest argues the same,
+// and why the read must follow the Traffic call before this one).
+func (s *Source) reuseScopeRest(sum *scopeSum, tc time.Time) bool {
+	r := sum.rest
+	if r == nil || r.traffic != s.traffics-1 || !r.from.Equal(sum.to) || !r.to.Equal(tc) || !tc.After(sum.to) || !s.allUnchanged(r.from, r.to) {
+		return false
+	}
+	add(sum.errors, r.errors)
+	add(sum.requests, r.requests)
+	sum.samples = s.earliest(sum.samples, r.samples)
+	sum.to, sum.rest = tc, nil
+	return true
+}
+
+// reuseHosts keeps, without a read, the host series of the buckets before
+// hc that the last call read as its rest, when this evaluation's Traffic
+// counted them unchanged since.
+func (s *Source) reuseHosts(h *hostBuckets, hc time.Time) {
+	for at, b := range h.pending {
+		if h.pendingTraffic == s.traffics-1 && at.Before(hc) && !h.has(at) && s.unchanged[at] {
+			h.at[at] = b
+		}
+	}
+	clear(h.pending)
+}
+
+// allUnchanged: every bucket of [from, to) was counted unchanged by this
+// evaluation's Traffic.
+func (s *Source) allUnchanged(from, to time.Time) bool {
+	for at := from; at.Before(to); at = at.Add(s.step) {
+		if !s.unchanged[at] {
+			return false
+		}
+	}
+	return true
+}
+
+// perBucket is a read's host series, one map per bucket of w, as
+// keepHosts stores them.
+func perBucket(w correlate.Window, series map[string][]float64) map[time.Time]map[string]float64 {
+	h := &hostBuckets{at: map[time.Time]map[string]float64{}}
+	keepHosts(h, w, series)
+	return h.at
 }
 
 // querySpan is how much time a breakdown covers: its range and its window

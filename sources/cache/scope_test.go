@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -195,5 +196,94 @@ func TestScopeForgottenWhenIdle(t *testing.T) {
 	}
 	if want, _ := scratch.Scope(ctx, left); !reflect.DeepEqual(got, want) {
 		t.Fatalf("the forgotten breakdown, asked again, differs from a read from scratch:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestScopeReuseUnchangedRest: with a source that counts documents, the
+// bucket a call read as its rest joins the kept breakdown at the next call
+// without a read when Traffic counted it unchanged, so a steady call reads
+// one bucket, the new one, not two. A document indexed late into that
+// bucket makes it read again; so does a call after an evaluation that
+// asked for no breakdown, when the late document came between the read
+// and that evaluation's count (the count the next one is compared with),
+// whether that evaluation's window moved on or not.
+// Every answer equals a read from scratch.
+func TestScopeReuseUnchangedRest(t *testing.T) {
+	for _, recheck := range []time.Duration{time.Minute, 2 * time.Minute} {
+		t.Run(recheck.String(), func(t *testing.T) { scopeReuse(t, recheck) })
+	}
+}
+
+func scopeReuse(t *testing.T, recheck time.Duration) {
+	ctx := context.Background()
+	f := &fake{events: traffic()}
+	scratch := &fake{}
+	c, err := New(counting{f}, Config{Recheck: recheck, Keep: 7 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reuses int64
+	for tick := range 24 {
+		to := t0.Add(time.Duration(70+tick) * time.Minute)
+		switch tick {
+		case 12, 19:
+			// Late into the bucket the last call read as its rest.
+			f.events = append(slices.Clone(f.events), event{at: to.Add(-recheck - 30*time.Second), service: "api", message: "pool exhausted", raw: "pool exhausted"})
+		case 21:
+			// Late into the bucket tick 20 read as its rest, then an
+			// evaluation of tick 20's instant again, with no breakdown
+			// and no new bucket: 21 compares with its count, taken after
+			// the late document.
+			f.events = append(slices.Clone(f.events), event{at: to.Add(-90 * time.Second), service: "api", message: "pool exhausted", raw: "pool exhausted"})
+			prev := to.Add(-time.Minute)
+			f.cutoff = prev
+			if _, err := c.Traffic(ctx, window(t, prev.Add(-6*time.Hour), prev)); err != nil {
+				t.Fatal(err)
+			}
+		case 17:
+			// Late into the newest bucket tick 16 read as its rest, which
+			// is still re-checked at 18 when Recheck is two buckets; 17
+			// asks for no breakdown, so 18 compares with 17's count, taken
+			// after the late document.
+			f.events = append(slices.Clone(f.events), event{at: to.Add(-90 * time.Second), service: "api", message: "pool exhausted", raw: "pool exhausted"})
+		}
+		f.cutoff, scratch.cutoff, scratch.events = to, to, f.events
+		w := window(t, to.Add(-6*time.Hour), to)
+		if _, err := c.Traffic(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if tick == 17 {
+			continue
+		}
+		q := correlate.ScopeQuery{Service: "api", Messages: []string{"pool exhausted"}, From: t0.Add(61 * time.Minute), To: to, Window: w}
+		b0, r0 := c.Stats().ScopeBuckets, c.Stats().ScopeReuses
+		got, err := c.Scope(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := scratch.Scope(ctx, q)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("tick %d: cached scope differs from a read from scratch:\n got %+v\nwant %+v", tick, got, want)
+		}
+		read, reused := c.Stats().ScopeBuckets-b0, c.Stats().ScopeReuses-r0
+		reuses += reused
+		switch {
+		case recheck > time.Minute:
+			// The rest spans two buckets and one joins: nothing to reuse
+			// but after a skipped evaluation, which must not either.
+			if reused != 0 {
+				t.Fatalf("tick %d reused a rest of two buckets", tick)
+			}
+		case tick < 2:
+		case tick == 12 || tick == 18 || tick == 19 || tick == 21:
+			if reused != 0 || read < 2 {
+				t.Fatalf("tick %d, its rest's bucket changed or not compared with the count before the read: read %d buckets, %d reuses; want it read again", tick, read, reused)
+			}
+		case read != 1 || reused != 1:
+			t.Fatalf("tick %d read %d buckets of breakdown with %d reuses, want 1 (the new bucket) and the rest reused", tick, read, reused)
+		}
+	}
+	if recheck == time.Minute && reuses < 15 {
+		t.Fatalf("%d reuses in 24 ticks, want one at every steady tick", reuses)
 	}
 }
