@@ -21,7 +21,11 @@ import (
 // because masking happens here, not in Elasticsearch: a signature can only
 // be selected by the raw values that masked to it.
 type signatureMap struct {
-	from, to  time.Time
+	from, to time.Time
+	// settled ends the buckets that had ended by now-Lag at the read: an
+	// older map is trusted up to there only, since documents may still
+	// have arrived after it.
+	settled   time.Time
 	m         *mapping
 	otherFrom time.Time
 	services  map[string]map[string]*sigParts
@@ -360,20 +364,21 @@ func countTerms(a types.Aggregate, k kind, into map[string]float64) bool {
 }
 
 // signature is the query selecting q's errors, with the mapping it was
-// built for. The last Traffic's memory is used when it covers [lo, hi);
-// otherwise the service's raw messages in that range are discovered anew.
+// built for. The Traffic calls' memory is used when it covers [lo, hi):
+// the last call's, or several calls' together (remembered); otherwise the
+// service's raw messages in that range are discovered anew, a search over
+// the range's errors.
 func (s *Source) signature(ctx context.Context, q correlate.ScopeQuery, lo, hi time.Time) (*mapping, types.Query, error) {
-	s.mu.Lock()
-	sm := s.sigs
-	s.mu.Unlock()
 	var parts []*sigParts
 	var otherFrom time.Time
-	var m *mapping
-	if sm != nil && !lo.Before(sm.from) && !hi.After(sm.to) {
-		m, otherFrom = sm.m, sm.otherFrom
-		for _, msg := range q.Messages {
-			if p := sm.services[q.Service][msg]; p != nil {
-				parts = append(parts, p)
+	m, maps := s.remembered(lo, hi)
+	if m != nil {
+		otherFrom = maps[0].otherFrom
+		for _, sm := range maps {
+			for _, msg := range q.Messages {
+				if p := sm.services[q.Service][msg]; p != nil {
+					parts = append(parts, p)
+				}
 			}
 		}
 	} else {
@@ -403,6 +408,64 @@ func (s *Source) signature(ctx context.Context, q correlate.ScopeQuery, lo, hi t
 		}
 	}
 	return m, m.sigQuery(parts, otherFrom), nil
+}
+
+// remembered is the kept signature maps that cover [lo, hi) together, and
+// their mapping; none when they do not. The last Traffic's map covers its
+// whole window, as the Scope right after it needs; an older one only its
+// settled buckets. Masking is a function of the raw message alone, so
+// raw messages learnt over different ranges add up: a raw message seen
+// elsewhere that does not occur in [lo, hi) selects no document there.
+// Maps are combined only when they share the mapping and none hit the
+// fetch bound (otherFrom), whose "<other>" depends on each read's range.
+func (s *Source) remembered(lo, hi time.Time) (*mapping, []*signatureMap) {
+	s.mu.Lock()
+	kept := slices.Clone(s.sigs)
+	s.mu.Unlock()
+	if len(kept) == 0 {
+		return nil, nil
+	}
+	last := kept[len(kept)-1]
+	if !lo.Before(last.from) && !hi.After(last.to) {
+		return last.m, []*signatureMap{last}
+	}
+	if !last.otherFrom.IsZero() {
+		return nil, nil
+	}
+	type span struct {
+		from, to time.Time
+		sm       *signatureMap
+	}
+	var spans []span
+	for i, sm := range kept {
+		to := sm.settled
+		if i == len(kept)-1 {
+			to = sm.to
+		}
+		if sm.m != last.m || !sm.otherFrom.IsZero() || !to.After(lo) || !sm.from.Before(hi) || !to.After(sm.from) {
+			continue
+		}
+		spans = append(spans, span{sm.from, to, sm})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	at := lo
+	var used []*signatureMap
+	for _, sp := range spans {
+		if !at.Before(hi) {
+			break
+		}
+		if sp.from.After(at) {
+			return nil, nil // a gap no map covers
+		}
+		if sp.to.After(at) {
+			at = sp.to
+		}
+		used = append(used, sp.sm)
+	}
+	if at.Before(hi) {
+		return nil, nil
+	}
+	return last.m, used
 }
 
 // sigQuery matches the documents of the given parts (error-ness and service

@@ -166,3 +166,92 @@ func TestScopeManyValues(t *testing.T) {
 		})
 	}
 }
+
+// TestScopeRemembersSignatures: a breakdown over a range that two Traffic
+// calls read between them (an incremental evaluation's new bucket, and
+// the one the evaluation before read) selects its errors from their raw
+// messages together, with no search to learn them again, and answers as
+// the file source does. A range they do not both cover still learns them.
+func TestScopeRemembersSignatures(t *testing.T) {
+	c := testCluster(t)
+	ctx := context.Background()
+	set := loadExplicit(t, c)
+	full := window(t, handFrom, handTo, time.Minute)
+	q := correlate.ScopeQuery{Service: "api", Messages: []string{"db timeout after <*>s on <*>"},
+		From: ts("2026-11-19T23:58:00Z"), To: ts("2026-11-20T00:01:00Z"), Window: full}
+	want, err := fileLogs(t, set.file, time.Minute).Scope(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := func(src *Source) int64 {
+		t.Helper()
+		before := src.Stats().Requests
+		got, err := src.Scope(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		report(t, "scope", diffScope(want, got))
+		return src.Stats().Requests - before
+	}
+	traffic := func(src *Source, from, to string) {
+		t.Helper()
+		if _, err := src.Traffic(ctx, window(t, from, to, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := c.source(t, set.index, farFuture)
+	traffic(one, handFrom, handTo)
+	whole := scope(one)
+
+	two := c.source(t, set.index, farFuture)
+	traffic(two, handFrom, "2026-11-20T00:00:00Z")
+	traffic(two, "2026-11-20T00:00:00Z", handTo)
+	if got := scope(two); got != whole {
+		t.Errorf("after two Traffic calls covering the range: %d requests, want %d, as after one covering it", got, whole)
+	}
+
+	part := c.source(t, set.index, farFuture)
+	traffic(part, "2026-11-20T00:00:00Z", handTo)
+	if got := scope(part); got <= whole {
+		t.Errorf("after a Traffic call covering part of the range: %d requests, want more than %d (its raw messages learnt anew)", got, whole)
+	}
+}
+
+// TestRemembered: which kept signature maps answer a range: the last
+// one's whole window, older ones only where settled, never across a gap,
+// another mapping or a map that hit the fetch bound.
+func TestRemembered(t *testing.T) {
+	at := func(min int) time.Time { return ts("2026-11-20T00:00:00Z").Add(time.Duration(min) * time.Minute) }
+	m1, m2 := &mapping{}, &mapping{}
+	sm := func(from, settled, to int, m *mapping) *signatureMap {
+		return &signatureMap{from: at(from), settled: at(settled), to: at(to), m: m}
+	}
+	for _, tc := range []struct {
+		name   string
+		kept   []*signatureMap
+		lo, hi int
+		want   int // maps used, 0 for none
+	}{
+		{"the last covers it", []*signatureMap{sm(0, 5, 5, m1)}, 1, 5, 1},
+		{"two adjoining", []*signatureMap{sm(0, 1, 1, m1), sm(1, 2, 2, m1)}, 0, 2, 2},
+		{"older ones out of order", []*signatureMap{sm(2, 3, 3, m1), sm(0, 2, 2, m1), sm(3, 4, 4, m1)}, 0, 4, 3},
+		{"a gap", []*signatureMap{sm(0, 1, 1, m1), sm(2, 3, 3, m1)}, 0, 3, 0},
+		{"older map unsettled at its end", []*signatureMap{sm(0, 1, 2, m1), sm(2, 3, 3, m1)}, 0, 3, 0},
+		{"older map settled up to the last", []*signatureMap{sm(0, 2, 2, m1), sm(2, 2, 3, m1)}, 0, 3, 2},
+		{"another mapping", []*signatureMap{sm(0, 1, 1, m2), sm(1, 2, 2, m1)}, 0, 2, 0},
+		{"nothing kept", nil, 0, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Source{sigs: tc.kept}
+			m, used := s.remembered(at(tc.lo), at(tc.hi))
+			if len(used) != tc.want || (tc.want > 0) != (m != nil) {
+				t.Errorf("used %d maps (mapping %v), want %d", len(used), m != nil, tc.want)
+			}
+		})
+	}
+	s := &Source{sigs: []*signatureMap{sm(0, 1, 1, m1), sm(1, 2, 2, m1)}}
+	s.sigs[0].otherFrom = at(0)
+	if m, _ := s.remembered(at(0), at(2)); m != nil {
+		t.Error("a map that hit the fetch bound was combined")
+	}
+}

@@ -135,7 +135,9 @@ type Source struct {
 	// noResolve: the index pattern cannot be resolved with these
 	// credentials, so the mapping is read at every Traffic.
 	noResolve bool
-	sigs      *signatureMap // raw messages behind the masked ones of the last Traffic
+	// sigs are the raw messages behind the masked ones of the last few
+	// Traffic calls, newest last (see signature).
+	sigs []*signatureMap
 	// wide are the fields found to have more values than a terms
 	// aggregation of Scope may return; they are counted with composites
 	// from then on (see breakdown).

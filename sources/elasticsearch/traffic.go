@@ -177,7 +177,7 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	}
 
 	tr := &correlate.Traffic{Window: w, Complete: s.complete(w)}
-	sigs := &signatureMap{from: w.From, to: w.To, m: m, otherFrom: f.otherFrom, services: map[string]map[string]*sigParts{}}
+	sigs := &signatureMap{from: w.From, to: w.To, settled: s.settled(w), m: m, otherFrom: f.otherFrom, services: map[string]map[string]*sigParts{}}
 	for name, sa := range f.services {
 		st := correlate.ServiceTraffic{Service: name, Requests: sa.requests, Errors: sa.errors}
 		sm := map[string]*sigParts{}
@@ -191,9 +191,31 @@ func (s *Source) Traffic(ctx context.Context, w correlate.Window) (*correlate.Tr
 	}
 	sort.Slice(tr.Services, func(i, j int) bool { return tr.Services[i].Service < tr.Services[j].Service })
 	s.mu.Lock()
-	s.sigs = sigs
+	s.sigs = append(s.sigs, sigs)
+	if len(s.sigs) > maxSigMaps {
+		s.sigs = slices.Delete(s.sigs, 0, len(s.sigs)-maxSigMaps)
+	}
 	s.mu.Unlock()
 	return tr, nil
+}
+
+// maxSigMaps is how many Traffic calls' signature maps are kept. An
+// incremental evaluation reads its new bucket, maybe a bucket again for
+// its examples, and then breaks a finding down over buckets the
+// evaluation before read: a few maps cover them.
+const maxSigMaps = 8
+
+// settled is the end of w's buckets that ended by now-Lag: what later
+// documents should not change (complete, as an instant).
+func (s *Source) settled(w correlate.Window) time.Time {
+	k := s.complete(w)
+	switch {
+	case k == 0:
+		return w.Start(w.Len())
+	case k == 1 && s.now().Add(-s.lag).Before(w.Start(1)):
+		return w.From // none ended: complete says 1 all the same
+	}
+	return w.Start(k)
 }
 
 // complete is the number of leading buckets that ended by now-Lag, as
