@@ -68,13 +68,17 @@ func (m *mapping) scopeFields() map[string]field {
 //   - the service's requests in [From, To), per value of each dimension;
 //   - the service's requests in the window, per host and bucket.
 //
+// When [From, To) is the window's only bucket, as an incremental
+// evaluation asks for its new bucket, the per-host series are the host
+// dimension's counts and the third search is not needed.
+//
 // Counts per value come from terms aggregations, which are several times
 // cheaper than composite ones for the few hundred values a dimension
 // usually has; a terms answer that reports documents outside its buckets
 // (more values than it may return) is redone with a paged composite, so
 // every count stays exact. Further requests happen only for that, to page
-// through large composites, or, when the last Traffic did not cover the
-// range, to learn the signature's raw messages first.
+// through large composites, or, when the last Traffic calls did not cover
+// the range, to learn the signature's raw messages first.
 func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.Scope, error) {
 	sc := &correlate.Scope{
 		Errors:       map[string]map[string]float64{},
@@ -154,9 +158,14 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 		}
 	}
 	op := "scope " + q.Service
+	// A range that is the window's one bucket (an incremental evaluation's
+	// new bucket): the per-host series are the host dimension's counts, so
+	// neither search needs a composite over (host, bucket) as well.
+	hostsByValue := hosts && hasRange && nw == 1 && q.From.Equal(q.Window.From) && q.To.Equal(q.Window.To) &&
+		slices.ContainsFunc(dims, func(d scopeDim) bool { return d.name == correlate.FieldHost })
 
 	var comps []*composite
-	if hosts {
+	if hosts && !hostsByValue {
 		comps = append(comps, hostSeries("h", inWindow, sc.HostErrors))
 	}
 	var bdims []scopeDim
@@ -206,7 +215,15 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 			return nil, err
 		}
 	}
-	if hosts {
+	switch {
+	case hostsByValue:
+		for h, n := range sc.Errors[correlate.FieldHost] {
+			sc.HostErrors[h] = []float64{n}
+		}
+		for h, n := range sc.Requests[correlate.FieldHost] {
+			sc.HostRequests[h] = []float64{n}
+		}
+	case hosts:
 		hr := hostSeries("h", nil, sc.HostRequests)
 		if err := s.pages(ctx, op+": requests by host", and(&svc, inWindow), []*composite{hr}, nil, nil); err != nil {
 			return nil, err
@@ -321,11 +338,17 @@ func (s *Source) breakdown(ctx context.Context, op string, query types.Query, fi
 // was exact: every document counted in a returned bucket. It is false, and
 // into untouched, for an answer it does not know.
 func countTerms(a types.Aggregate, k kind, into map[string]float64) bool {
-	add := func(key types.FieldValue, n int64) {
+	return eachTerm(a, func(key types.FieldValue, n int64) {
 		if v, ok := keyText(key, k); ok && v != "" {
 			into[v] += float64(n)
 		}
-	}
+	})
+}
+
+// eachTerm calls fn with each bucket of a terms answer and reports whether
+// the answer was exact (see countTerms); fn is not called for one that is
+// not.
+func eachTerm(a types.Aggregate, fn func(key types.FieldValue, n int64)) bool {
 	exact := func(other, errBound *int64) bool {
 		return other != nil && *other == 0 && (errBound == nil || *errBound == 0)
 	}
@@ -336,7 +359,7 @@ func countTerms(a types.Aggregate, k kind, into map[string]float64) bool {
 			return false
 		}
 		for _, b := range bs {
-			add(b.Key, b.DocCount)
+			fn(b.Key, b.DocCount)
 		}
 	case *types.LongTermsAggregate:
 		bs, ok := t.Buckets.([]types.LongTermsBucket)
@@ -344,7 +367,7 @@ func countTerms(a types.Aggregate, k kind, into map[string]float64) bool {
 			return false
 		}
 		for _, b := range bs {
-			add(float64(b.Key), b.DocCount)
+			fn(float64(b.Key), b.DocCount)
 		}
 	case *types.DoubleTermsAggregate:
 		bs, ok := t.Buckets.([]types.DoubleTermsBucket)
@@ -352,7 +375,7 @@ func countTerms(a types.Aggregate, k kind, into map[string]float64) bool {
 			return false
 		}
 		for _, b := range bs {
-			add(float64(b.Key), b.DocCount)
+			fn(float64(b.Key), b.DocCount)
 		}
 	case *types.UnmappedTermsAggregate:
 		// No matched index maps the field: no document has a value.

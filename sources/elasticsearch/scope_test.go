@@ -2,6 +2,7 @@ package elasticsearch
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -253,5 +254,40 @@ func TestRemembered(t *testing.T) {
 	s.sigs[0].otherFrom = at(0)
 	if m, _ := s.remembered(at(0), at(2)); m != nil {
 		t.Error("a map that hit the fetch bound was combined")
+	}
+}
+
+// TestScopeOneBucket: a breakdown whose range is its window's one bucket
+// (an incremental evaluation's new bucket) takes the per-host series from
+// the host dimension's counts, one search fewer, and answers as the file
+// source does, bucket by bucket.
+func TestScopeOneBucket(t *testing.T) {
+	c := testCluster(t)
+	ctx := context.Background()
+	set := loadExplicit(t, c)
+	w := window(t, handFrom, handTo, time.Minute)
+	file := fileLogs(t, set.file, time.Minute)
+	src := c.source(t, set.index, farFuture)
+	if _, err := src.Traffic(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w.Len() {
+		one := correlate.Window{From: w.Start(i), To: w.Start(i + 1), Step: w.Step}
+		q := correlate.ScopeQuery{Service: "api", Messages: []string{"db timeout after <*>s on <*>"}, From: one.From, To: one.To, Window: one}
+		want, err := file.Scope(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := src.Stats().Requests
+		got, err := src.Scope(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		report(t, fmt.Sprintf("bucket %d", i), diffScope(want, got))
+		// Two searches when the errors and their raw messages are known:
+		// the errors, the requests by value.
+		if n := src.Stats().Requests - before; n > 2 {
+			t.Errorf("bucket %d: %d requests, want 2 (errors, requests by value)", i, n)
+		}
 	}
 }

@@ -419,6 +419,9 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 		// taken of. Counted after the errors, so that documents arriving
 		// in between can only add requests: a bucket never shows more
 		// errors than requests.
+		if done, err := s.requestsOfOne(ctx, m, base, w, f); err != nil || done {
+			return f, err
+		}
 		req := &composite{
 			name:    "req",
 			sources: sources(),
@@ -434,6 +437,48 @@ func (s *Source) discover(ctx context.Context, m *mapping, from, to time.Time, s
 		}
 	}
 	return f, nil
+}
+
+// requestsOfOne counts the requests of a one-bucket window (an
+// incremental evaluation's new bucket, a top-up) per service with a terms
+// aggregation and the documents without a service with a missing one:
+// about a third of the composite's took over a bucket of 128,000
+// documents, since there is no bucket key to build per document. It
+// reports false, having counted nothing, when the window has more buckets,
+// the service cannot be aggregated, or the terms answer is not exact (more
+// services than it may return); the composite then counts them.
+func (s *Source) requestsOfOne(ctx context.Context, m *mapping, base types.Query, w *correlate.Window, f *found) (bool, error) {
+	if w.Len() != 1 || !m.service.kind.aggregatable() {
+		return false, nil
+	}
+	field := m.service.agg
+	size := s.termsBuckets
+	counts := map[string]float64{}
+	exact := false
+	first := func(req *search.Request) {
+		req.Aggregations["rs"] = types.Aggregations{Terms: &types.TermsAggregation{Field: &field, Size: &size}}
+		req.Aggregations["rm"] = types.Aggregations{Missing: &types.MissingAggregation{Field: &field}}
+	}
+	onFirst := func(res *search.Response) error {
+		exact = eachTerm(res.Aggregations["rs"], func(key types.FieldValue, n int64) {
+			counts[m.serviceName(key)] += float64(n)
+		})
+		if mi, ok := res.Aggregations["rm"].(*types.MissingAggregate); ok {
+			counts[noService] += float64(mi.DocCount)
+		} else {
+			exact = false
+		}
+		return nil
+	}
+	if err := s.pages(ctx, "count requests", base, nil, first, onFirst); err != nil || !exact {
+		return false, err
+	}
+	for name, n := range counts {
+		if n > 0 {
+			f.svc(name).requests[0] += n
+		}
+	}
+	return true, nil
 }
 
 // levelQuery matches the errors whose message comes from level i.

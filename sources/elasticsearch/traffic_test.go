@@ -429,3 +429,56 @@ func TestScopeConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// TestTrafficOneBucket: a one-bucket window, as an incremental evaluation
+// reads its new bucket, counts requests with a terms aggregation, not the
+// composite: each bucket read alone has the requests per service of the
+// same bucket in a read of the whole window, documents without a service
+// included, also when the terms answer cannot hold every service and the
+// composite counts them after all.
+func TestTrafficOneBucket(t *testing.T) {
+	c := testCluster(t)
+	ctx := context.Background()
+	w := window(t, handFrom, handTo, time.Minute)
+	for _, tc := range []struct {
+		name string
+		load func(*testing.T, cluster) handSet
+	}{
+		{"explicit keyword mapping", loadExplicit},
+		{"text fields with keyword sub-fields", loadDynamic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := tc.load(t, c)
+			whole, err := set.src.Traffic(ctx, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, terms := range []int{maxTermsBuckets, 1} {
+				src := c.source(t, set.index, farFuture)
+				src.termsBuckets = terms
+				for i := range w.Len() {
+					one := correlate.Window{From: w.Start(i), To: w.Start(i + 1), Step: w.Step}
+					got, err := src.Traffic(ctx, one)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := map[string]float64{}
+					for _, st := range whole.Services {
+						if st.Requests[i] > 0 {
+							want[st.Service] = st.Requests[i]
+						}
+					}
+					have := map[string]float64{}
+					for _, st := range got.Services {
+						if st.Requests[0] > 0 {
+							have[st.Service] = st.Requests[0]
+						}
+					}
+					if !reflect.DeepEqual(have, want) {
+						t.Errorf("terms size %d, bucket %d alone: requests %v, want %v as in the whole window", terms, i, have, want)
+					}
+				}
+			}
+		})
+	}
+}
