@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -44,10 +45,97 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 	}
 	byName := m.scopeFields()
 	cq := conjSearchOf(m, sig, q.Service, before, q.From, q.To)
+	if b, ok := s.supportBound(q.Service, q.Conjunctions); ok && b <= restrictShare {
+		any := make([]types.Query, len(q.Conjunctions))
+		for i, c := range q.Conjunctions {
+			any[i] = conjunctionQuery(byName, c)
+		}
+		cq.query = and(&cq.query, ptr(or(any...)))
+	}
 	if p, ok := planMask(byName, q.Conjunctions); ok {
 		return s.countByMask(ctx, cq, p, out)
 	}
 	return s.countByFilters(ctx, cq, byName, q.Conjunctions, out)
+}
+
+// restrictShare is the share of a service's requests under which the
+// conjunctions' counts read only the documents that meet one of them. A
+// request that meets none counts towards no conjunction, so leaving it out
+// changes no count; what it changes is the cost. Reading through the
+// disjunction of the conjunctions costs more per document than the mask
+// does (about four times, for the hundred and more conjunctions of an
+// open incident, measured on 128,000 requests a minute), and saves the
+// documents it skips: below a quarter it costs no more, and for the few
+// conjunctions first asked for mid-incident, a new host or customer
+// whose counts must be read over the finding's whole span, it reads a
+// few percent of the documents.
+const restrictShare = 0.25
+
+// valueShares are one service's requests per value of each scope field.
+type valueShares struct {
+	byField map[string]map[string]float64
+	total   float64
+}
+
+// keepShares remembers a breakdown's requests per value for service.
+func (s *Source) keepShares(service string, requests map[string]map[string]float64) {
+	vs := valueShares{byField: make(map[string]map[string]float64, len(requests))}
+	for f, vals := range requests {
+		vs.byField[f] = maps.Clone(vals)
+		var n float64
+		for _, v := range vals {
+			n += v
+		}
+		vs.total = max(vs.total, n)
+	}
+	s.mu.Lock()
+	if s.shares == nil {
+		s.shares = map[string]valueShares{}
+	}
+	s.shares[service] = vs
+	s.mu.Unlock()
+}
+
+// supportBound bounds the share of service's requests that meet some
+// conjunction, from its last breakdown: the sum over the conjunctions of
+// the smallest share among each one's conditions, a value's or, for a
+// prefix, every value under it. It reports false with no breakdown to go
+// by, or for a conjunction with no condition (it meets every request).
+// It only judges cost: the counts are exact either way.
+func (s *Source) supportBound(service string, conjs [][]correlate.Condition) (float64, bool) {
+	s.mu.Lock()
+	vs, ok := s.shares[service]
+	s.mu.Unlock()
+	if !ok || vs.total <= 0 {
+		return 0, false
+	}
+	var sum float64
+	for _, conj := range conjs {
+		if len(conj) == 0 {
+			return 0, false
+		}
+		least := 1.0
+		for _, c := range conj {
+			vals, counted := vs.byField[c.Field]
+			if !counted {
+				continue // a field the breakdown did not count: no bound from it
+			}
+			var n float64
+			if c.Prefix {
+				p := strings.TrimSuffix(c.Value, "*")
+				for v, k := range vals {
+					if strings.HasPrefix(v, p) {
+						n += k
+					}
+				}
+			} else {
+				n = vals[c.Value]
+			}
+			least = min(least, n/vs.total)
+		}
+		sum += least
+	}
+	return sum, true
 }
 
 // conjSearch is what both ways of counting conjunctions share: the

@@ -3,8 +3,10 @@ package elasticsearch
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,6 +205,67 @@ func TestCountConjunctionsByMask(t *testing.T) {
 	}
 	wide.Conjunctions = append(wide.Conjunctions, conjs...)
 	check("conjunction by conjunction", wide, false)
+
+	// Restricted to the documents that meet some conjunction, by mask and
+	// conjunction by conjunction: a breakdown whose shares put every
+	// conjunction's bound near zero, and none without a condition.
+	counted := map[string]map[string]float64{correlate.FieldHost: {"h0": 1e9}}
+	for _, f := range correlate.ScopeFields {
+		if counted[f] == nil {
+			counted[f] = map[string]float64{}
+		}
+	}
+	src.keepShares("edge", counted)
+	restricted := func(q correlate.ConjunctionQuery) correlate.ConjunctionQuery {
+		q.Conjunctions = slices.DeleteFunc(slices.Clone(q.Conjunctions), func(c []correlate.Condition) bool { return len(c) == 0 })
+		if b, ok := src.supportBound(q.Service, q.Conjunctions); !ok || b > restrictShare {
+			t.Fatalf("the conjunctions' bound is %v (%v): the counts would not be restricted", b, ok)
+		}
+		return q
+	}
+	check("by mask, restricted", restricted(q), true)
+	check("conjunction by conjunction, restricted", restricted(wide), false)
+}
+
+// TestSupportBound: the bound on the share of requests some conjunction
+// meets, from the last breakdown's requests per value: the least share of
+// each conjunction's conditions (a prefix sums the values under it), summed;
+// none without a breakdown or with a conjunction of no condition.
+func TestSupportBound(t *testing.T) {
+	s := &Source{}
+	aws := correlate.Condition{Field: correlate.FieldProvider, Value: "aws"}
+	h1 := correlate.Condition{Field: correlate.FieldHost, Value: "h1"}
+	fn := correlate.Condition{Field: correlate.FieldPath, Value: "/.fn/*", Prefix: true}
+	if _, ok := s.supportBound("edge", [][]correlate.Condition{{aws}}); ok {
+		t.Error("a bound with no breakdown")
+	}
+	s.keepShares("edge", map[string]map[string]float64{
+		correlate.FieldProvider: {"aws": 40, "gcp": 60},
+		correlate.FieldHost:     {"h1": 5, "h2": 95},
+		correlate.FieldPath:     {"/.fn/a": 10, "/.fn/b": 20, "/cart": 70},
+	})
+	for _, tc := range []struct {
+		conjs [][]correlate.Condition
+		want  float64
+	}{
+		{[][]correlate.Condition{{aws}}, 0.4},
+		{[][]correlate.Condition{{aws, h1}}, 0.05},
+		{[][]correlate.Condition{{fn}}, 0.3},
+		{[][]correlate.Condition{{aws, fn}, {h1}}, 0.35},
+		{[][]correlate.Condition{{{Field: correlate.FieldHost, Value: "h9"}}}, 0},
+		{[][]correlate.Condition{{{Field: correlate.FieldRegion, Value: "r1"}}}, 1},
+	} {
+		got, ok := s.supportBound("edge", tc.conjs)
+		if !ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%v: bound %v (%v), want %v", tc.conjs, got, ok, tc.want)
+		}
+	}
+	if _, ok := s.supportBound("edge", [][]correlate.Condition{{aws}, nil}); ok {
+		t.Error("a bound for a conjunction of no condition, which meets every request")
+	}
+	if _, ok := s.supportBound("api", [][]correlate.Condition{{aws}}); ok {
+		t.Error("a bound for a service with no breakdown")
+	}
 }
 
 // TestPlanMask pins the layout: one level per string field, nested

@@ -38,7 +38,10 @@ import (
 //
 // Each took is the least of five consecutive evaluations, one minute
 // apart as the daemon runs them (the other figures their median), of the
-// whole correlation: traffic and the scope of every finding. The markdown
+// whole correlation: traffic and the scope of every finding. By traffic,
+// they follow a lookback of evaluations (the steady state of a running
+// daemon); the open incident is also measured 5 minutes after a restart,
+// when its evaluations read a bucket again for its examples (measure). The markdown
 // goes to CULPRIT_BENCH_INCR_OUT, or the test log.
 func TestIncrementalCost(t *testing.T) {
 	u := os.Getenv("CULPRIT_BENCH_INCR_ES_URL")
@@ -66,8 +69,8 @@ func TestIncrementalCost(t *testing.T) {
 	out.WriteString("| lookback | documents in window | from scratch: took | requests | incremental: took | requests | buckets whose traffic was read | buckets whose conjunctions were counted | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	var first, last [2]time.Duration
 	for i, l := range []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour} {
-		s := measure(t, c, lb, end, l, false, cfg)
-		inc := measure(t, c, lb, end, l, true, cfg)
+		s := measure(t, c, lb, end, l, false, false, cfg)
+		inc := measure(t, c, lb, end, l, true, false, cfg)
 		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %s | %.0f | %.0f | %.0f | %d |\n", short(l), thousands(s.docs), msText(s.took), s.requests,
 			msText(inc.took), inc.requests, inc.buckets, inc.conjBuckets, inc.findings)
 		if i == 0 {
@@ -84,20 +87,24 @@ func TestIncrementalCost(t *testing.T) {
 	// and explanations.
 	out.WriteString("### Cost by traffic\n\nThe Friday (`simulate` " + string(simulate.ShapeFriday) + ") at the diurnal peak (15:00) per rate, each in its own index, incremental steady state. " +
 		"_Quiet_: evaluations ending a minute before the deploy, a 5-minute lookback (the steady state does not depend on it). " +
-		"_Incident open_: evaluations ending 25 minutes after it, a 30-minute lookback: each also counts the finding's scope and its explanations' conjunctions over the new buckets.\n\n")
-	out.WriteString("| requests a minute (peak) | documents in the new minute | quiet: took | requests | findings | incident open: took | requests | buckets whose conjunctions were counted | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	var quiet, open []point
+		"_Incident open_: evaluations ending 25 minutes after it, a 30-minute lookback: each also counts the finding's scope and its explanations' conjunctions over the new buckets. " +
+		"Both after a lookback of evaluations a minute apart, as a daemon that has run that long. " +
+		"_After a restart_: the incident-open evaluations with the cache filled by a read of the window 5 minutes before: within a lookback of a restart, each also reads one bucket of that first read again for its examples.\n\n")
+	out.WriteString("| requests a minute (peak) | documents in the new minute | quiet: took | requests | findings | incident open: took | requests | buckets whose conjunctions were counted | findings | after a restart: took | requests |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	var quiet, open, restart []point
 	var openRuns []cost
 	var sideBySide string
 	for _, rate := range []float64{500, 8000, 32000, 128000} {
 		ix := indexName(t, fmt.Sprintf("rate%.0f", rate))
 		at := time.Date(2026, 11, 20, 14, 35, 0, 0, time.UTC)
 		loadSim(t, c, ix, simulate.Config{Seed: 5, Start: at, Duration: 42 * time.Minute, Shape: simulate.ShapeFriday, Onset: 15 * time.Minute, PeakPerMin: rate})
-		q := measure(t, c, ix, at.Add(14*time.Minute), 5*time.Minute, true, cfg)
-		r := measure(t, c, ix, at.Add(40*time.Minute), 30*time.Minute, true, cfg)
-		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %d | %s | %.0f | %.0f | %d |\n", thousands(int64(rate)), thousands(int64(r.newest)),
-			msText(q.took), q.requests, q.findings, msText(r.took), r.requests, r.conjBuckets, r.findings)
+		q := measure(t, c, ix, at.Add(14*time.Minute), 5*time.Minute, true, true, cfg)
+		r := measure(t, c, ix, at.Add(40*time.Minute), 30*time.Minute, true, true, cfg)
+		rs := measure(t, c, ix, at.Add(40*time.Minute), 30*time.Minute, true, false, cfg)
+		fmt.Fprintf(&out, "| %s | %s | %s | %.0f | %d | %s | %.0f | %.0f | %d | %s | %.0f |\n", thousands(int64(rate)), thousands(int64(r.newest)),
+			msText(q.took), q.requests, q.findings, msText(r.took), r.requests, r.conjBuckets, r.findings, msText(rs.took), rs.requests)
 		quiet, open = append(quiet, point{q.newest, q.took}), append(open, point{r.newest, r.took})
+		restart = append(restart, point{rs.newest, rs.took})
 		openRuns = append(openRuns, r)
 		if rate == 128000 {
 			sideBySide = explainSideBySide(t, c, ix, at.Add(40*time.Minute), cfg)
@@ -111,7 +118,7 @@ func TestIncrementalCost(t *testing.T) {
 	for _, row := range []struct {
 		name string
 		pts  []point
-	}{{"quiet", quiet}, {"incident open", open}} {
+	}{{"quiet", quiet}, {"incident open", open}, {"incident open, within a lookback of a restart", restart}} {
 		perDoc, fixed := fit(row.pts)
 		proj := time.Duration(fixed + perDoc*story)
 		fmt.Fprintf(&out, "| %s | %.1f ns | %s | %s + %.1f ns × 2,400,000 = **%s** | **%.1f** |\n", row.name, perDoc, msText(time.Duration(fixed)),
@@ -265,8 +272,15 @@ const evals = 5
 
 // measure runs the evaluations ending at each of the evals minutes up to
 // end over lookback l, after (incremental) one that fills the cache, and
-// returns the median of each figure.
-func measure(t *testing.T, c cluster, index string, end time.Time, l time.Duration, incremental bool, cfg rules.Config) cost {
+// returns the median of each figure. With warm, that first read is a
+// lookback earlier still and every minute in between is evaluated too, as
+// the daemon would have: every bucket of the measured windows was then read
+// on its own, the steady state of a daemon that has run for a lookback.
+// Without, the first read is the evals minutes before: the first lookback
+// after a restart, when the buckets of that first read lack the examples a
+// read of each alone gives, and an evaluation reads one again for them (a
+// top-up, sources/cache budget).
+func measure(t *testing.T, c cluster, index string, end time.Time, l time.Duration, incremental, warm bool, cfg rules.Config) cost {
 	t.Helper()
 	ctx := context.Background()
 	lag := cfg.Sources.Elasticsearch.Lag.D()
@@ -300,7 +314,13 @@ func measure(t *testing.T, c cluster, index string, end time.Time, l time.Durati
 		return w, len(res.Findings)
 	}
 	if incremental {
-		run(end.Add(-time.Duration(evals) * time.Minute))
+		first := end.Add(-time.Duration(evals) * time.Minute)
+		if warm {
+			first = first.Add(-l)
+		}
+		for at := first; at.Before(end.Add(-time.Duration(evals-1) * time.Minute)); at = at.Add(time.Minute) {
+			run(at)
+		}
 	}
 	var tooks []time.Duration
 	var byOp []map[string]time.Duration

@@ -214,6 +214,7 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 		if err := s.breakdown(ctx, op+": requests by value", and(&svc, inRange), nil, dims, sc.Requests, nil, nil, nil); err != nil {
 			return nil, err
 		}
+		s.keepShares(q.Service, sc.Requests)
 	}
 	switch {
 	case hostsByValue:

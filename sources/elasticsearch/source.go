@@ -142,6 +142,10 @@ type Source struct {
 	// aggregation of Scope may return; they are counted with composites
 	// from then on (see breakdown).
 	wide map[string]bool
+	// shares are the requests per value of each service's last breakdown
+	// (Scope), for CountConjunctions to judge how many documents its
+	// conjunctions can meet (supportBound).
+	shares map[string]valueShares
 }
 
 const (
