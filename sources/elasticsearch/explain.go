@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,9 @@ const maxConjunctionsPerSearch = 256
 // counted once each by the conditions they meet (countByMask): the cost
 // follows the distinct conditions, a dozen or so, not the conjunctions
 // made of them, which run to hundreds. A query whose conditions would
-// make too many combinations to return is counted conjunction by
-// conjunction instead (countByFilters). Either way the cost is bounded by
+// make too many combinations to return is split into several masks
+// (splitMask); only one with a conjunction too wide alone is counted
+// conjunction by conjunction (countByFilters). Either way the cost is bounded by
 // what the correlator asks for, not by the cardinality of the fields:
 // paths with ids in them cost no more than a provider. A condition on a
 // field the index does not map matches nothing.
@@ -55,7 +57,68 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 	if p, ok := planMask(byName, q.Conjunctions); ok {
 		return s.countByMask(ctx, cq, p, out)
 	}
-	return s.countByFilters(ctx, cq, byName, q.Conjunctions, out)
+	groups, ok := splitMask(byName, q.Conjunctions)
+	if !ok {
+		return s.countByFilters(ctx, cq, byName, q.Conjunctions, out)
+	}
+	for _, g := range groups {
+		sub := make([][]correlate.Condition, len(g))
+		for i, k := range g {
+			sub[i] = q.Conjunctions[k]
+		}
+		p, _ := planMask(byName, sub)
+		got, err := s.countByMask(ctx, cq, p, make([]correlate.ConjunctionCount, len(sub)))
+		if err != nil {
+			return nil, err
+		}
+		for i, k := range g {
+			out[k] = got[i]
+		}
+	}
+	return out, nil
+}
+
+// splitMask parts conjunctions too many combinations for one mask into
+// groups that each fit one (planMask), conjunctions on the same fields
+// together: the conditions an open incident keeps asking about (hosts,
+// customers, paths and domains joining as it grows) multiply past
+// maxMaskLeaves, while each conjunction names at most three fields. A few
+// masks cost a few reads of the documents, each testing a group's
+// conditions; conjunction by conjunction costs a test per conjunction, in
+// the hundreds. It reports false when some conjunction alone does not fit.
+func splitMask(byName map[string]field, conjs [][]correlate.Condition) ([][]int, bool) {
+	order := make([]int, len(conjs))
+	keys := make([]string, len(conjs))
+	for i, c := range conjs {
+		order[i] = i
+		fields := make([]string, len(c))
+		for j, cond := range c {
+			fields[j] = cond.Field
+		}
+		slices.Sort(fields)
+		keys[i] = strings.Join(slices.Compact(fields), "\x00")
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	var groups [][]int
+	var members [][][]correlate.Condition
+	for _, k := range order {
+		placed := false
+		for g := range groups {
+			if _, ok := planMask(byName, append(members[g], conjs[k])); ok {
+				groups[g], members[g] = append(groups[g], k), append(members[g], conjs[k])
+				placed = true
+				break
+			}
+		}
+		if placed {
+			continue
+		}
+		if _, ok := planMask(byName, [][]correlate.Condition{conjs[k]}); !ok {
+			return nil, false
+		}
+		groups, members = append(groups, []int{k}), append(members, [][]correlate.Condition{conjs[k]})
+	}
+	return groups, true
 }
 
 // restrictShare is the share of a service's requests under which the

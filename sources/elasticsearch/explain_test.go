@@ -204,7 +204,36 @@ func TestCountConjunctionsByMask(t *testing.T) {
 			[]correlate.Condition{{Field: correlate.FieldProvider, Value: "aws"}, {Field: correlate.FieldRegion, Value: fmt.Sprintf("r%d", i+1)}})
 	}
 	wide.Conjunctions = append(wide.Conjunctions, conjs...)
-	check("conjunction by conjunction", wide, false)
+	m, err := src.currentMapping(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if groups, ok := splitMask(m.scopeFields(), wide.Conjunctions); !ok || len(groups) < 2 {
+		t.Fatalf("the wide query split into %d masks (%v), want several", len(groups), ok)
+	}
+	check("by several masks", wide, false)
+	// Conjunction by conjunction, what a conjunction too wide for a mask
+	// alone is counted by.
+	byFilters := func(name string, q correlate.ConjunctionQuery) {
+		t.Helper()
+		ctx := context.Background()
+		_, sig, err := src.signature(ctx, correlate.ScopeQuery{Service: q.Service, Messages: q.Messages}, q.Before, q.To)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := src.countByFilters(ctx, conjSearchOf(m, sig, q.Service, q.Before, q.From, q.To), m.scopeFields(), q.Conjunctions, make([]correlate.ConjunctionCount, len(q.Conjunctions)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := logs.CountConjunctions(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: conjunction by conjunction differs from the file source", name)
+		}
+	}
+	byFilters("conjunction by conjunction", wide)
 
 	// Restricted to the documents that meet some conjunction, by mask and
 	// conjunction by conjunction: a breakdown whose shares put every
@@ -224,7 +253,7 @@ func TestCountConjunctionsByMask(t *testing.T) {
 		return q
 	}
 	check("by mask, restricted", restricted(q), true)
-	check("conjunction by conjunction, restricted", restricted(wide), false)
+	check("by several masks, restricted", restricted(wide), false)
 }
 
 // TestSupportBound: the bound on the share of requests some conjunction
