@@ -54,7 +54,7 @@ func TestIncrementalCost(t *testing.T) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "%d steady-state evaluations one minute apart, each the whole correlation (traffic, then the scope of each finding): took is the least of them (the machine is shared, and other builds only ever add to it), the other figures their median; "+
 		"incremental: sources/cache with `evaluation.recheck` %s (the re-checked minutes are counted, and read again only when their count changed), "+
-		"after a first read of the window %d minutes before. Elasticsearch `took` summed over the evaluation's searches.\n\n", evals, short(recheck), evals)
+		"after a first read of the window %d minutes before (by traffic, a lookback and %d minutes before: see there). Elasticsearch `took` summed over the evaluation's searches.\n\n", evals, short(recheck), evals, evals)
 
 	// By lookback: a day and a bit in one index, with the Friday's
 	// incident open at its end, so that every window has a finding whose
