@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -391,7 +392,44 @@ func loadSim(t *testing.T, c cluster, index string, cfg simulate.Config) int64 {
 		t.Fatal(err)
 	}
 	c.load(t, index, docs)
+	settle(t, c, index)
 	return int64(len(docs))
+}
+
+// settle waits until Elasticsearch has no merge running on index: a bulk
+// load of millions of documents leaves merges that run for a minute or
+// more, and measuring beside them measured them.
+func settle(t *testing.T, c cluster, index string) {
+	t.Helper()
+	es := c.admin(t)
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		res, err := es.Indices.Stats(es.Indices.Stats.WithIndex(index), es.Indices.Stats.WithMetric("merge"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			All struct {
+				Total struct {
+					Merges struct {
+						Current int `json:"current"`
+					} `json:"merges"`
+				} `json:"total"`
+			} `json:"_all"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&st)
+		res.Body.Close()
+		if err != nil {
+			t.Fatalf("merge stats of %s: %v", index, err)
+		}
+		if st.All.Total.Merges.Current == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("merges on %s still running after 10 minutes", index)
+		}
+		time.Sleep(2 * time.Second) // polling Elasticsearch, not synchronising goroutines
+	}
 }
 
 func msText(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
