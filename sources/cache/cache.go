@@ -1091,6 +1091,17 @@ func (s *Source) skipUnchanged(ctx context.Context, w correlate.Window, r0 int, 
 	return nil
 }
 
+// allUnchanged: every bucket of [from, to) was counted unchanged by this
+// evaluation's Traffic (skipUnchanged).
+func (s *Source) allUnchanged(from, to time.Time) bool {
+	for at := from; at.Before(to); at = at.Add(s.step) {
+		if !s.unchanged[at] {
+			return false
+		}
+	}
+	return true
+}
+
 // evict drops the buckets before from: their totals, the series' counts,
 // examples and short marks, and the series left with no count.
 func (s *Source) evict(from time.Time) {

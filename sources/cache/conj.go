@@ -322,22 +322,18 @@ func (s *Source) CountConjunctions(ctx context.Context, q correlate.ConjunctionQ
 // this evaluation's Traffic counted them unchanged since: that count came
 // before the read, and the new one after it, so nothing was indexed into
 // them in between. Only a read at the evaluation before qualifies: after
-// a skipped one, the count compared with is not the one before the read. With the default re-check of one bucket that is every
-// steady call's new cached bucket, a third of what it would read. Only
-// the conjunctions of that read (keys) can be added, and only when the
-// onset splits it as it did.
+// a skipped one, the count compared with is not the one before the read.
+// With the default re-check of one bucket that is every steady call's new
+// cached bucket, a third of what it would read. Only the conjunctions of
+// that read (keys) can be added, and only when the onset splits it as it
+// did.
 func (s *Source) reuseRest(sum *conjSum, keys []string, c, onset time.Time) bool {
 	r := sum.rest
 	// The onset matters only where it splits the read: one that moved
 	// elsewhere (before it, as an open episode's does) splits it alike.
 	if r == nil || r.traffic != s.traffics-1 || !r.from.Equal(sum.to) || !r.to.Equal(c) || !c.After(sum.to) ||
-		!clampTime(r.onset, r.from, r.to).Equal(clampTime(onset, r.from, r.to)) {
+		!clampTime(r.onset, r.from, r.to).Equal(clampTime(onset, r.from, r.to)) || !s.allUnchanged(r.from, r.to) {
 		return false
-	}
-	for at := r.from; at.Before(r.to); at = at.Add(s.step) {
-		if !s.unchanged[at] {
-			return false
-		}
 	}
 	for _, k := range keys {
 		if _, ok := r.counts[k]; !ok {

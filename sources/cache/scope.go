@@ -158,8 +158,8 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 			sum.samples = s.earliest(sum.samples, sc.Samples)
 			sum.to = tc
 		}
-		keepHosts(he, q1.Window, sc.HostErrors)
-		keepHosts(hr, q1.Window, sc.HostRequests)
+		keepHosts(he.at, q1.Window, sc.HostErrors)
+		keepHosts(hr.at, q1.Window, sc.HostRequests)
 	}
 
 	// The rest, newer than the cached region: read every time.
@@ -185,10 +185,10 @@ func (s *Source) Scope(ctx context.Context, q correlate.ScopeQuery) (*correlate.
 			add(sum.rest.requests, rest.Requests)
 		}
 	}
-	clear(he.pending)
-	clear(hr.pending)
+	// reuseHosts left both pending maps empty.
 	if rest != nil && q2.Window.Len() > 0 {
-		he.pending, hr.pending = perBucket(q2.Window, rest.HostErrors), perBucket(q2.Window, rest.HostRequests)
+		keepHosts(he.pending, q2.Window, rest.HostErrors)
+		keepHosts(hr.pending, q2.Window, rest.HostRequests)
 		he.pendingTraffic, hr.pendingTraffic = s.traffics, s.traffics
 	}
 
@@ -271,25 +271,6 @@ func (s *Source) reuseHosts(h *hostBuckets, hc time.Time) {
 	clear(h.pending)
 }
 
-// allUnchanged: every bucket of [from, to) was counted unchanged by this
-// evaluation's Traffic.
-func (s *Source) allUnchanged(from, to time.Time) bool {
-	for at := from; at.Before(to); at = at.Add(s.step) {
-		if !s.unchanged[at] {
-			return false
-		}
-	}
-	return true
-}
-
-// perBucket is a read's host series, one map per bucket of w, as
-// keepHosts stores them.
-func perBucket(w correlate.Window, series map[string][]float64) map[time.Time]map[string]float64 {
-	h := &hostBuckets{at: map[time.Time]map[string]float64{}}
-	keepHosts(h, w, series)
-	return h.at
-}
-
 // querySpan is how much time a breakdown covers: its range and its window
 // together.
 func querySpan(q correlate.ScopeQuery) time.Duration {
@@ -308,7 +289,7 @@ func querySpan(q correlate.ScopeQuery) time.Duration {
 func (s *Source) hosts(m map[string]*hostBuckets, key string) *hostBuckets {
 	h := m[key]
 	if h == nil {
-		h = &hostBuckets{at: map[time.Time]map[string]float64{}}
+		h = &hostBuckets{at: map[time.Time]map[string]float64{}, pending: map[time.Time]map[string]float64{}}
 		m[key] = h
 	}
 	return h
@@ -372,8 +353,9 @@ func add(into, from map[string]map[string]float64) {
 	}
 }
 
-// keepHosts stores a read's host series, one bucket at a time.
-func keepHosts(h *hostBuckets, w correlate.Window, series map[string][]float64) {
+// keepHosts stores a read's host series into per-bucket maps, one bucket
+// at a time.
+func keepHosts(into map[time.Time]map[string]float64, w correlate.Window, series map[string][]float64) {
 	for i := range w.Len() {
 		b := map[string]float64{}
 		for host, xs := range series {
@@ -381,7 +363,7 @@ func keepHosts(h *hostBuckets, w correlate.Window, series map[string][]float64) 
 				b[host] = xs[i]
 			}
 		}
-		h.at[w.Start(i)] = b
+		into[w.Start(i)] = b
 	}
 }
 

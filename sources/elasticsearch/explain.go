@@ -172,6 +172,9 @@ func (s *Source) supportBound(service string, conjs [][]correlate.Condition) (fl
 	if !ok || vs.total <= 0 {
 		return 0, false
 	}
+	// A prefix sums every value under it, paths with ids in them included:
+	// once per distinct condition, not once per conjunction naming it.
+	share := map[correlate.Condition]float64{}
 	var sum float64
 	for _, conj := range conjs {
 		if len(conj) == 0 {
@@ -179,22 +182,24 @@ func (s *Source) supportBound(service string, conjs [][]correlate.Condition) (fl
 		}
 		least := 1.0
 		for _, c := range conj {
-			vals, counted := vs.byField[c.Field]
-			if !counted {
-				continue // a field the breakdown did not count: no bound from it
-			}
-			var n float64
-			if c.Prefix {
-				p := strings.TrimSuffix(c.Value, "*")
-				for v, k := range vals {
-					if strings.HasPrefix(v, p) {
-						n += k
+			n, ok := share[c]
+			if !ok {
+				n = 1 // a field the breakdown did not count: no bound from it
+				if vals, counted := vs.byField[c.Field]; counted {
+					n = vals[c.Value] / vs.total
+					if c.Prefix {
+						p, k := strings.TrimSuffix(c.Value, "*"), 0.0
+						for v, r := range vals {
+							if strings.HasPrefix(v, p) {
+								k += r
+							}
+						}
+						n = k / vs.total
 					}
 				}
-			} else {
-				n = vals[c.Value]
+				share[c] = n
 			}
-			least = min(least, n/vs.total)
+			least = min(least, n)
 		}
 		sum += least
 	}

@@ -312,3 +312,16 @@ func report(t *testing.T, what string, diffs []string) {
 	}
 	t.Errorf("%s differs from the file source:\n  %s", what, strings.Join(diffs, "\n  "))
 }
+
+// scopeRequests runs src's Scope for q, reports how it differs from want,
+// and returns how many requests it sent.
+func scopeRequests(t *testing.T, src *Source, q correlate.ScopeQuery, want *correlate.Scope) int64 {
+	t.Helper()
+	before := src.Stats().Requests
+	got, err := src.Scope(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "scope", diffScope(want, got))
+	return src.Stats().Requests - before
+}

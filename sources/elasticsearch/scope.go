@@ -395,10 +395,10 @@ func eachTerm(a types.Aggregate, fn func(key types.FieldValue, n int64)) bool {
 func (s *Source) signature(ctx context.Context, q correlate.ScopeQuery, lo, hi time.Time) (*mapping, types.Query, error) {
 	var parts []*sigParts
 	var otherFrom time.Time
-	m, maps := s.remembered(lo, hi)
+	m, kept := s.remembered(lo, hi)
 	if m != nil {
-		otherFrom = maps[0].otherFrom
-		for _, sm := range maps {
+		otherFrom = kept[0].otherFrom
+		for _, sm := range kept {
 			for _, msg := range q.Messages {
 				if p := sm.services[q.Service][msg]; p != nil {
 					parts = append(parts, p)

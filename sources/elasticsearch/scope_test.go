@@ -113,13 +113,7 @@ func TestScopeManyValues(t *testing.T) {
 	w := window(t, handFrom, handTo, time.Minute)
 	q := correlate.ScopeQuery{Service: "api", Messages: []string{"db timeout after <*>s on <*>"},
 		From: ts("2026-11-19T23:58:00Z"), To: ts("2026-11-20T00:01:00Z"), Window: w}
-	for _, tc := range []struct {
-		name string
-		load func(*testing.T, cluster) handSet
-	}{
-		{"explicit keyword mapping", loadExplicit},
-		{"text fields with keyword sub-fields", loadDynamic},
-	} {
+	for _, tc := range handLoads {
 		t.Run(tc.name, func(t *testing.T) {
 			set := tc.load(t, c)
 			want, err := fileLogs(t, set.file, time.Minute).Scope(ctx, q)
@@ -137,16 +131,7 @@ func TestScopeManyValues(t *testing.T) {
 				}
 				return src
 			}
-			scope := func(src *Source) int64 {
-				t.Helper()
-				before := src.Stats().Requests
-				got, err := src.Scope(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				report(t, "scope", diffScope(want, got))
-				return src.Stats().Requests - before
-			}
+			scope := func(src *Source) int64 { t.Helper(); return scopeRequests(t, src, q, want) }
 
 			narrow := scope(source(func(*Source) {}))
 
@@ -184,16 +169,7 @@ func TestScopeRemembersSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scope := func(src *Source) int64 {
-		t.Helper()
-		before := src.Stats().Requests
-		got, err := src.Scope(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		report(t, "scope", diffScope(want, got))
-		return src.Stats().Requests - before
-	}
+	scope := func(src *Source) int64 { t.Helper(); return scopeRequests(t, src, q, want) }
 	traffic := func(src *Source, from, to string) {
 		t.Helper()
 		if _, err := src.Traffic(ctx, window(t, from, to, time.Minute)); err != nil {
@@ -272,22 +248,18 @@ func TestScopeOneBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range w.Len() {
-		one := correlate.Window{From: w.Start(i), To: w.Start(i + 1), Step: w.Step}
-		q := correlate.ScopeQuery{Service: "api", Messages: []string{"db timeout after <*>s on <*>"}, From: one.From, To: one.To, Window: one}
-		want, err := file.Scope(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before := src.Stats().Requests
-		got, err := src.Scope(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		report(t, fmt.Sprintf("bucket %d", i), diffScope(want, got))
-		// Two searches when the errors and their raw messages are known:
-		// the errors, the requests by value.
-		if n := src.Stats().Requests - before; n > 2 {
-			t.Errorf("bucket %d: %d requests, want 2 (errors, requests by value)", i, n)
-		}
+		t.Run(fmt.Sprintf("bucket %d", i), func(t *testing.T) {
+			one := correlate.Window{From: w.Start(i), To: w.Start(i + 1), Step: w.Step}
+			q := correlate.ScopeQuery{Service: "api", Messages: []string{"db timeout after <*>s on <*>"}, From: one.From, To: one.To, Window: one}
+			want, err := file.Scope(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two searches when the errors and their raw messages are
+			// known: the errors, the requests by value.
+			if n := scopeRequests(t, src, q, want); n > 2 {
+				t.Errorf("%d requests, want 2 (errors, requests by value)", n)
+			}
+		})
 	}
 }

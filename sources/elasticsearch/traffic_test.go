@@ -104,6 +104,16 @@ type handSet struct {
 	index string
 }
 
+// handLoads are the hand-made set's two mappings, for tests that hold
+// both to the same answers.
+var handLoads = []struct {
+	name string
+	load func(*testing.T, cluster) handSet
+}{
+	{"explicit keyword mapping", loadExplicit},
+	{"text fields with keyword sub-fields", loadDynamic},
+}
+
 func loadExplicit(t *testing.T, c cluster) handSet {
 	base := indexName(t, "")
 	day1, day2 := handDocs(true, false)
@@ -210,13 +220,7 @@ func TestScopeHandMade(t *testing.T) {
 	c := testCluster(t)
 	ctx := context.Background()
 	w := window(t, handFrom, handTo, time.Minute)
-	for _, tc := range []struct {
-		name string
-		load func(*testing.T, cluster) handSet
-	}{
-		{"explicit keyword mapping", loadExplicit},
-		{"text fields with keyword sub-fields", loadDynamic},
-	} {
+	for _, tc := range handLoads {
 		t.Run(tc.name, func(t *testing.T) {
 			set := tc.load(t, c)
 			logs := fileLogs(t, set.file, time.Minute)
@@ -440,13 +444,7 @@ func TestTrafficOneBucket(t *testing.T) {
 	c := testCluster(t)
 	ctx := context.Background()
 	w := window(t, handFrom, handTo, time.Minute)
-	for _, tc := range []struct {
-		name string
-		load func(*testing.T, cluster) handSet
-	}{
-		{"explicit keyword mapping", loadExplicit},
-		{"text fields with keyword sub-fields", loadDynamic},
-	} {
+	for _, tc := range handLoads {
 		t.Run(tc.name, func(t *testing.T) {
 			set := tc.load(t, c)
 			whole, err := set.src.Traffic(ctx, w)
